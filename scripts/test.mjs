@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// Runs every test file (test/**/*.test.ts) with Node's test runner, TypeScript loaded by tsx.
+// Type-checks first so a type error fails the run. Extra arguments are passed to node --test
+// (e.g. `npm test -- --test-name-pattern=jsonrpc`); files named as arguments narrow the run.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+function find(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) out.push(...find(full));
+    else if (name.endsWith('.test.ts')) out.push(full);
+  }
+  return out;
+}
+
+const args = process.argv.slice(2);
+const named = args.filter((a) => a.endsWith('.test.ts'));
+const flags = args.filter((a) => !a.endsWith('.test.ts'));
+const files = named.length > 0 ? named : find('test');
+
+if (!process.env.RPCLAB_SKIP_TYPECHECK) {
+  const tsc = spawnSync('npx', ['--no-install', 'tsc', '-p', 'tsconfig.json', '--noEmit'], {
+    stdio: 'inherit',
+  });
+  if (tsc.status !== 0) {
+    console.error('type check failed');
+    process.exit(tsc.status ?? 1);
+  }
+}
+
+const run = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', ...flags, ...files],
+  { stdio: 'inherit' },
+);
+process.exit(run.status ?? 1);

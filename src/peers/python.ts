@@ -1,0 +1,139 @@
+/**
+ * Runs the Python peers under peers/python/<protocol>/ from the pinned virtual environment
+ * that scripts/setup-peers.sh creates in .venv-peers. Peer scripts take the port as their
+ * first argument (defaulting to the survey's port when run by hand).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitForPort } from '../net/free-port.js';
+
+/** Repository root, found from this file's location (works from src/ under tsx and from dist/src/). */
+export const repoRoot: string = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('cannot find the rpclab repository root');
+    dir = parent;
+  }
+  return dir;
+})();
+
+export const peersDir = path.join(repoRoot, 'peers', 'python');
+export const peersPython = path.join(repoRoot, '.venv-peers', 'bin', 'python');
+
+export function peersInstalled(): boolean {
+  return existsSync(peersPython);
+}
+
+/** Absolute path of a peer script, e.g. peerScript('jsonrpc', 'server.py'). */
+export function peerScript(protocol: string, file: string): string {
+  return path.join(peersDir, protocol, file);
+}
+
+export interface PythonPeer {
+  readonly pid: number;
+  readonly port: number;
+  /** Everything the peer wrote to stderr so far (for failure messages). */
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+function assertInstalled(): void {
+  if (!peersInstalled()) {
+    throw new Error(
+      `Python peers are not installed (${peersPython} missing): run bash scripts/setup-peers.sh`,
+    );
+  }
+}
+
+/** Starts a peer server script and resolves once it accepts TCP connections on `port`. */
+export async function startPythonPeer(
+  script: string,
+  port: number,
+  options: { args?: readonly string[]; readyTimeoutMs?: number; cwd?: string } = {},
+): Promise<PythonPeer> {
+  assertInstalled();
+  const child = spawn(peersPython, ['-u', script, String(port), ...(options.args ?? [])], {
+    cwd: options.cwd ?? path.dirname(script),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+  });
+  let err = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    err = (err + chunk.toString()).slice(-20_000);
+  });
+  child.stdout?.resume();
+  const exited = new Promise<never>((_, reject) => {
+    child.once('exit', (code, signal) =>
+      reject(
+        new Error(`peer ${path.basename(script)} exited early (code ${code}, signal ${signal}):\n${err}`),
+      ),
+    );
+  });
+  exited.catch(() => undefined);
+  try {
+    await Promise.race([waitForPort(port, '127.0.0.1', options.readyTimeoutMs ?? 20_000), exited]);
+  } catch (e) {
+    await killChild(child);
+    throw e instanceof Error && e.message.includes('exited early') ? e : new Error(`${String(e)}\n${err}`);
+  }
+  return {
+    pid: child.pid!,
+    port,
+    stderr: () => err,
+    stop: () => killChild(child),
+  };
+}
+
+function killChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill('SIGKILL'), 3_000);
+    child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+export interface PythonRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a peer client script to completion (killed after timeoutMs) and returns its output. */
+export function runPythonScript(
+  script: string,
+  args: readonly string[],
+  options: { timeoutMs?: number; cwd?: string } = {},
+): Promise<PythonRun> {
+  assertInstalled();
+  return new Promise((resolve, reject) => {
+    const child = spawn(peersPython, ['-u', script, ...args], {
+      cwd: options.cwd ?? path.dirname(script),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr?.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

@@ -1,0 +1,10 @@
+/** The registry: every protocol, in the survey's order. Adding a protocol is one line here. */
+import type { Protocol } from './types.js';
+
+export const protocols: readonly Protocol[] = [];
+
+export function findProtocol(name: string): Protocol | undefined {
+  return protocols.find((p) => p.name === name);
+}
+
+export type { ConnectOptions, Protocol, RunningServer, ServeOptions, Traits } from './types.js';

@@ -1,0 +1,72 @@
+/**
+ * The Protocol interface every adapter implements. The CLI, tour, benchmarks and the
+ * conformance suite only ever talk to this interface.
+ */
+import type { Client, Contract, Implementation } from '../contract/spec.js';
+
+/** Facts about a protocol that feed the README's comparison table and the tour. */
+export interface Traits {
+  /** How the contract is declared: an IDL/schema file, a WSDL, or nothing (dynamic). */
+  readonly schema: 'idl' | 'wsdl' | 'none';
+  readonly encoding: 'binary' | 'text';
+  /** The transport, as a short phrase ("HTTP/1.1", "TCP", "ZMTP over TCP"). */
+  readonly transport: string;
+  /** The server can call functions the client passes in. */
+  readonly callbacks: boolean;
+  /** Many calls can be in flight on one connection. */
+  readonly pipelining: boolean;
+}
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+export interface ServeOptions {
+  /** Defaults to 127.0.0.1: nothing is exposed beyond loopback unless asked. */
+  host?: string;
+  /** Defaults to the protocol's survey port; 0 picks a free port. */
+  port?: number;
+  /** Protocol variant (e.g. Thrift's "compact-framed"); defaults to the first in `variants`. */
+  variant?: string;
+  /** Largest request accepted; larger ones are rejected without being buffered. */
+  maxMessageBytes?: number;
+  /** Path to an IDL/schema/WSDL for schema-first protocols serving a contract other than Calculator. */
+  schemaPath?: string;
+}
+
+export interface ConnectOptions {
+  host?: string;
+  port?: number;
+  variant?: string;
+  /** Per-call timeout; a call not answered in time fails with TIMEOUT. */
+  timeoutMs?: number;
+  maxMessageBytes?: number;
+  schemaPath?: string;
+}
+
+export interface RunningServer {
+  readonly host: string;
+  readonly port: number;
+  /** The address a client would use, e.g. "http://127.0.0.1:4000/" or "tcp://127.0.0.1:5555". */
+  readonly address: string;
+  /** Stops accepting, closes every connection, and frees the port. */
+  close(): Promise<void>;
+}
+
+export interface Protocol {
+  /** Short name used by the CLI and the reports: "jsonrpc", "thrift", ... */
+  readonly name: string;
+  /** Human title for tables: "JSON-RPC 2.0", "Apache Thrift", ... */
+  readonly title: string;
+  /** The survey's port for this protocol. */
+  readonly defaultPort: number;
+  readonly traits: Traits;
+  /** Variants offered (wire encodings, transports, socket patterns); the first is the default. */
+  readonly variants: readonly string[];
+  serve<C extends Contract>(
+    contract: C,
+    impl: Implementation<C>,
+    options?: ServeOptions,
+  ): Promise<RunningServer>;
+  connect<C extends Contract>(contract: C, options?: ConnectOptions): Promise<Client<C>>;
+}
