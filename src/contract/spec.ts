@@ -6,8 +6,12 @@
  */
 import type { ErrorCode } from './errors.js';
 
-/** Wire-neutral value types. `i32` is a 32-bit signed integer, `double` an IEEE-754 double. */
-export type ValueType = 'i32' | 'i64' | 'double' | 'bool' | 'string' | 'binary';
+/**
+ * Wire-neutral value types. `i32` is a 32-bit signed integer, `double` an IEEE-754 double.
+ * `dynamic` is any value the protocol can carry, unchecked: it describes results of ad-hoc
+ * calls to methods outside a contract (e.g. `rpclab call jsonrpc someMethod 1 2`).
+ */
+export type ValueType = 'i32' | 'i64' | 'double' | 'bool' | 'string' | 'binary' | 'dynamic';
 
 export interface ParamSpec {
   readonly name: string;
@@ -39,6 +43,7 @@ export interface ValueTypeMap {
   bool: boolean;
   string: string;
   binary: Uint8Array;
+  dynamic: unknown;
 }
 
 export type TsType<T extends ValueType> = ValueTypeMap[T];

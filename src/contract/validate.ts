@@ -61,6 +61,8 @@ export function coerceValue(type: ValueType, value: unknown, what: string): unkn
       }
       if (value instanceof ArrayBuffer) return new Uint8Array(value);
       throw new InvalidArgumentError(`${what} must be bytes, got ${describe(value)}`);
+    case 'dynamic':
+      return value;
   }
 }
 
