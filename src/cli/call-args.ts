@@ -27,11 +27,13 @@ function parseAs(type: ValueType, word: string, what: string, encoding = 'text')
     }
     case 'double': {
       const n = Number(word);
-      if (word.trim() === '' || Number.isNaN(n)) throw new UsageError(`${what} must be a number, got "${word}"`);
+      if (word.trim() === '' || Number.isNaN(n))
+        throw new UsageError(`${what} must be a number, got "${word}"`);
       return n;
     }
     case 'bool':
-      if (word !== 'true' && word !== 'false') throw new UsageError(`${what} must be true or false, got "${word}"`);
+      if (word !== 'true' && word !== 'false')
+        throw new UsageError(`${what} must be true or false, got "${word}"`);
       return word === 'true';
     case 'string':
       return word;
@@ -71,7 +73,11 @@ export interface ParsedCall {
   readonly args: unknown[];
 }
 
-export function parseCallArgs(method: string, spec: MethodSpec | undefined, words: readonly string[]): ParsedCall {
+export function parseCallArgs(
+  method: string,
+  spec: MethodSpec | undefined,
+  words: readonly string[],
+): ParsedCall {
   if (spec) {
     if (words.length !== spec.params.length) {
       const names = spec.params.map((p) => `<${p.name}:${p.type}>`).join(' ');

@@ -32,7 +32,12 @@ export function jsonValue(value: unknown): unknown {
   return value;
 }
 
-export function jsonError(err: unknown): { code: string; type: string; message: string; remoteType?: string } {
+export function jsonError(err: unknown): {
+  code: string;
+  type: string;
+  message: string;
+  remoteType?: string;
+} {
   if (err instanceof RpcError) {
     return {
       code: err.code,

@@ -1,23 +1,23 @@
 /** Parsing of the options several commands share (--host, --port, --timeout, --variant, ...). */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InvalidArgumentError } from '../contract/errors.js';
-import { findProtocol, protocols, type Protocol } from '../protocols/index.js';
+import { findProtocol, type Protocol, protocols } from '../protocols/index.js';
 
 export class UsageError extends Error {}
 
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: readonly string[], options: T) {
-  try {
-    return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+/** node:util parseArgs errors (unknown option, missing value) are usage errors too. */
+export function isUsageError(err: unknown): boolean {
+  if (err instanceof UsageError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }
 
 export function protocolNamed(name: string | undefined): Protocol {
   if (name === undefined) throw new UsageError(`name a protocol: ${protocols.map((p) => p.name).join(', ')}`);
   const protocol = findProtocol(name);
   if (!protocol) {
-    throw new UsageError(`unknown protocol "${name}" (choose one of: ${protocols.map((p) => p.name).join(', ')})`);
+    throw new UsageError(
+      `unknown protocol "${name}" (choose one of: ${protocols.map((p) => p.name).join(', ')})`,
+    );
   }
   return protocol;
 }
@@ -39,8 +39,9 @@ export function portOption(value: string | undefined): number | undefined {
 export function checkVariant(protocol: Protocol, variant: string | undefined): void {
   if (variant !== undefined && !protocol.variants.includes(variant)) {
     throw new UsageError(
-      new InvalidArgumentError(`${protocol.name} has no variant "${variant}" (choose: ${protocol.variants.join(', ')})`)
-        .message,
+      new InvalidArgumentError(
+        `${protocol.name} has no variant "${variant}" (choose: ${protocol.variants.join(', ')})`,
+      ).message,
     );
   }
 }
