@@ -15,4 +15,4 @@ python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
 echo "$want" > "$stamp"
-echo "peers: installed $(wc -l < "$req") pinned requirements into $venv"
+echo "peers: installed $(grep -cv "^#" "$req") pinned requirements into $venv"
