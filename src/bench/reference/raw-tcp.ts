@@ -1,0 +1,255 @@
+/**
+ * The raw-TCP floor: length-prefixed ping-pong on node:net with the thinnest possible body
+ * ([u8 method index][fixed-width arguments], answered by [u8 status][result]). No validation, no
+ * ids, no schema: the least any request/response over loopback can cost on this machine, so every
+ * other row can be read as a multiple of it. Replies come back in request order on a connection,
+ * which is what lets a client keep many calls in flight without ids.
+ */
+import net from 'node:net';
+import { createClient } from '../../contract/client.js';
+import {
+  errorFromCode,
+  isErrorCode,
+  ProtocolError,
+  TransportError,
+  toRpcError,
+} from '../../contract/errors.js';
+import type { Client, Contract, Implementation, ValueType } from '../../contract/spec.js';
+import { withTimeout } from '../../net/deadline.js';
+import {
+  type ConnectOptions,
+  DEFAULT_HOST,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_TIMEOUT_MS,
+  type Protocol,
+  type RunningServer,
+  type ServeOptions,
+} from '../../protocols/types.js';
+import { encodeFrame, FrameReader } from './frames.js';
+
+const OK = 0;
+const FAILED = 1;
+
+/** Fixed-width encodings; `binary` takes the rest of the body, so it may only come last. */
+function checkTypes(method: string, types: readonly ValueType[]): void {
+  types.forEach((t, i) => {
+    const fixed = t === 'i32' || t === 'double';
+    if (!fixed && !(t === 'binary' && i === types.length - 1)) {
+      throw new TypeError(`raw-tcp floor cannot carry ${method}'s ${t} (only i32, double, trailing binary)`);
+    }
+  });
+}
+
+function encodeValues(prefix: number, types: readonly ValueType[], values: readonly unknown[]): Buffer {
+  let size = 1;
+  types.forEach((t, i) => {
+    size += t === 'i32' ? 4 : t === 'double' ? 8 : (values[i] as Uint8Array).byteLength;
+  });
+  const out = Buffer.allocUnsafe(size);
+  out[0] = prefix;
+  let at = 1;
+  types.forEach((t, i) => {
+    const v = values[i];
+    if (t === 'i32') at = out.writeInt32BE(v as number, at);
+    else if (t === 'double') at = out.writeDoubleBE(v as number, at);
+    else {
+      out.set(v as Uint8Array, at);
+      at += (v as Uint8Array).byteLength;
+    }
+  });
+  return out;
+}
+
+function decodeValues(body: Buffer, types: readonly ValueType[]): unknown[] {
+  let at = 1;
+  return types.map((t) => {
+    if (t === 'i32') {
+      at += 4;
+      return body.readInt32BE(at - 4);
+    }
+    if (t === 'double') {
+      at += 8;
+      return body.readDoubleBE(at - 8);
+    }
+    return new Uint8Array(body.buffer, body.byteOffset + at, body.byteLength - at);
+  });
+}
+
+interface MethodTable {
+  names: string[];
+  params: ValueType[][];
+  results: ValueType[];
+}
+
+function methodTable(contract: Contract): MethodTable {
+  const names = Object.keys(contract.methods);
+  const params = names.map((n) => contract.methods[n]!.params.map((p) => p.type));
+  const results = names.map((n) => contract.methods[n]!.result);
+  names.forEach((n, i) => {
+    checkTypes(n, params[i]!);
+    checkTypes(n, [results[i]!]);
+  });
+  return { names, params, results };
+}
+
+function errorBody(err: unknown): Buffer {
+  const e = toRpcError(err);
+  return Buffer.concat([Buffer.of(FAILED), Buffer.from(`${e.code}\n${e.message}`)]);
+}
+
+async function serve<C extends Contract>(
+  contract: C,
+  impl: Implementation<C>,
+  options: ServeOptions = {},
+): Promise<RunningServer> {
+  const table = methodTable(contract);
+  const fns = table.names.map((n) => (impl as Record<string, (...a: unknown[]) => unknown>)[n]!.bind(impl));
+  const host = options.host ?? DEFAULT_HOST;
+  const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const sockets = new Set<net.Socket>();
+
+  const answer = (body: Buffer): Buffer | Promise<Buffer> => {
+    const index = body[0] ?? 255;
+    const fn = fns[index];
+    if (fn === undefined) return errorBody(new ProtocolError(`no method with index ${index}`));
+    const result = (() => {
+      try {
+        return fn(...decodeValues(body, table.params[index]!));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    })();
+    const type = table.results[index]!;
+    if (result instanceof Promise) {
+      return result.then(
+        (r) => encodeValues(OK, [type], [r]),
+        (err: unknown) => errorBody(err),
+      );
+    }
+    return encodeValues(OK, [type], [result]);
+  };
+
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    const reader = new FrameReader(maxBytes);
+    // Keeps replies in request order when an implementation answers asynchronously.
+    let tail: Promise<void> = Promise.resolve();
+    let pendingAsync = 0;
+    socket.on('data', (chunk: Buffer) => {
+      let bodies: Buffer[];
+      try {
+        bodies = reader.push(chunk);
+      } catch {
+        socket.destroy();
+        return;
+      }
+      for (const body of bodies) {
+        const reply = answer(body);
+        if (reply instanceof Promise || pendingAsync > 0) {
+          pendingAsync++;
+          tail = tail.then(async () => {
+            const b = await reply;
+            pendingAsync--;
+            if (!socket.destroyed) socket.write(encodeFrame(b));
+          });
+        } else {
+          socket.write(encodeFrame(reply));
+        }
+      }
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? rawTcp.defaultPort, host, () => resolve());
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    host,
+    port,
+    address: `tcp://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function connect<C extends Contract>(contract: C, options: ConnectOptions = {}): Promise<Client<C>> {
+  const table = methodTable(contract);
+  const host = options.host ?? DEFAULT_HOST;
+  const port = options.port ?? rawTcp.defaultPort;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const reader = new FrameReader(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
+  const pending: { type: ValueType; resolve(v: unknown): void; reject(e: unknown): void }[] = [];
+  const socket = net.connect({ host, port });
+  socket.setNoDelay(true);
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', (e) =>
+        reject(new TransportError(`cannot connect to ${host}:${port}: ${e.message}`)),
+      );
+    }),
+    timeoutMs,
+    `connect to ${host}:${port}`,
+    () => socket.destroy(),
+  );
+  const failAll = (err: unknown) => {
+    for (const p of pending.splice(0)) p.reject(err);
+  };
+  socket.on('data', (chunk: Buffer) => {
+    let bodies: Buffer[];
+    try {
+      bodies = reader.push(chunk);
+    } catch (err) {
+      failAll(new ProtocolError(String(err)));
+      socket.destroy();
+      return;
+    }
+    for (const body of bodies) {
+      const p = pending.shift();
+      if (p === undefined) continue;
+      if (body[0] === OK) {
+        p.resolve(decodeValues(body, [p.type])[0]);
+      } else {
+        const text = body.subarray(1).toString();
+        const cut = text.indexOf('\n');
+        const code = text.slice(0, cut);
+        p.reject(errorFromCode(isErrorCode(code) ? code : 'INTERNAL', text.slice(cut + 1)));
+      }
+    }
+  });
+  socket.on('error', () => undefined);
+  socket.on('close', () => failAll(new TransportError('connection closed')));
+
+  return createClient(contract, {
+    call: (method, args) => {
+      const index = table.names.indexOf(method);
+      if (index < 0) return Promise.reject(errorFromCode('NO_SUCH_METHOD', `no such method: ${method}`));
+      if (socket.destroyed) return Promise.reject(new TransportError('connection closed'));
+      const call = new Promise<unknown>((resolve, reject) => {
+        pending.push({ type: table.results[index]!, resolve, reject });
+      });
+      socket.write(encodeFrame(encodeValues(index, table.params[index]!, args)));
+      // Without ids a late reply would be matched to the wrong call, so a timeout drops the connection.
+      return withTimeout(call, timeoutMs, `raw-tcp ${method}`, () => socket.destroy());
+    },
+    close: async () => {
+      socket.destroy();
+    },
+  });
+}
+
+export const rawTcp: Protocol = {
+  name: 'raw-tcp',
+  title: 'raw TCP floor',
+  defaultPort: 9999,
+  traits: { schema: 'none', encoding: 'binary', transport: 'TCP', callbacks: false, pipelining: true },
+  variants: ['length-prefixed'],
+  serve,
+  connect,
+};
