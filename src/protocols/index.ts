@@ -1,7 +1,8 @@
 /** The registry: every protocol, in the survey's order. Adding a protocol is one line here. */
+import { jsonrpc } from './jsonrpc/index.js';
 import type { Protocol } from './types.js';
 
-export const protocols: readonly Protocol[] = [];
+export const protocols: readonly Protocol[] = [jsonrpc];
 
 export function findProtocol(name: string): Protocol | undefined {
   return protocols.find((p) => p.name === name);

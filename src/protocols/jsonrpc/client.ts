@@ -1,0 +1,146 @@
+/**
+ * JSON-RPC 2.0 over HTTP/1.1, client side, generic over any contract. `json-rpc-2.0`'s client
+ * builds requests and matches replies to ids; this file carries them over keep-alive HTTP,
+ * encodes arguments and decodes results by the method table, and turns every failure into a
+ * typed error (the library alone would flatten transport failures into error code 0).
+ */
+import http from 'node:http';
+import { JSONRPCClient, type JSONRPCResponse } from 'json-rpc-2.0';
+import { createClient } from '../../contract/client.js';
+import {
+  errorFromCode,
+  NoSuchMethodError,
+  ProtocolError,
+  RpcError,
+  TransportError,
+} from '../../contract/errors.js';
+import { type Client, type Contract, getMethod } from '../../contract/spec.js';
+import { withTimeout } from '../../net/deadline.js';
+import { fromJsonRpcError } from './error-codes.js';
+import { type PendingPost, type PostTarget, post } from './http-post.js';
+import { parseJson } from './lenient-json.js';
+import { decodeValue, encodeParams, jsonReplacer } from './wire-values.js';
+
+export interface JsonRpcConnectOptions {
+  host: string;
+  port: number;
+  timeoutMs: number;
+  maxMessageBytes: number;
+}
+
+/** Per-call state handed to the library's send function and read back after it. */
+interface CallContext {
+  readonly idempotent: boolean;
+  failure?: RpcError;
+  pending?: PendingPost;
+}
+
+export function connectJsonRpc<C extends Contract>(contract: C, options: JsonRpcConnectOptions): Client<C> {
+  const urlHost = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const target: PostTarget = {
+    agent: new http.Agent({ keepAlive: true }),
+    host: options.host,
+    port: options.port,
+    url: `http://${urlHost}:${options.port}/`,
+    maxResponseBytes: options.maxMessageBytes,
+  };
+  const inFlight = new Set<CallContext>();
+  let closed = false;
+
+  const exchange = async (payload: unknown, ctx: CallContext): Promise<void> => {
+    const body = Buffer.from(JSON.stringify(payload, jsonReplacer), 'utf8');
+    // A keep-alive socket the server closed while idle fails on first use; the request never
+    // reached the server, so an idempotent call is sent once more on a fresh socket.
+    for (let attempt = 0; ; attempt++) {
+      ctx.pending = post(target, body);
+      try {
+        return await receiveReply(await ctx.pending.result);
+      } catch (err) {
+        const stale = err instanceof TransportError && ctx.pending.reusedSocket() && !closed;
+        if (!(stale && ctx.idempotent && attempt === 0)) throw err;
+      }
+    }
+  };
+
+  const receiveReply = async ({ status, body }: { status: number; body: Buffer }): Promise<void> => {
+    const text = body.toString('utf8');
+    let reply: unknown;
+    try {
+      reply = text.length === 0 ? undefined : parseJson(text);
+    } catch {
+      throw status === 200
+        ? new ProtocolError(`${target.url} replied with malformed JSON`)
+        : new TransportError(`${target.url} replied HTTP ${status}`);
+    }
+    if (status === 413) {
+      throw errorFromCode('MESSAGE_TOO_LARGE', `${target.url} refused the request as too large (HTTP 413)`);
+    }
+    if (!isResponse(reply)) {
+      throw status === 200
+        ? new ProtocolError(`${target.url} replied with something that is not a JSON-RPC response`)
+        : new TransportError(`${target.url} replied HTTP ${status}`);
+    }
+    // A reply without our id (e.g. a parse error, id null) cannot be matched: raise it here.
+    if (reply.id === null && reply.error !== undefined) throw fromJsonRpcError(reply.error);
+    if (status !== 200) throw new TransportError(`${target.url} replied HTTP ${status}`);
+    rpc.receive(reply);
+  };
+
+  const rpc = new JSONRPCClient<CallContext>(async (payload, ctx) => {
+    try {
+      await exchange(payload, ctx);
+    } catch (err) {
+      ctx.failure = err instanceof RpcError ? err : errorFromCode('INTERNAL', String(err), { cause: err });
+      throw ctx.failure;
+    }
+  });
+
+  const call = async (method: string, args: readonly unknown[]): Promise<unknown> => {
+    const spec = getMethod(contract, method);
+    if (spec === undefined) throw new NoSuchMethodError(method);
+    if (closed) throw new TransportError(`client for ${target.url} is closed`);
+    const ctx: CallContext = { idempotent: spec.idempotent === true };
+    inFlight.add(ctx);
+    const request = { jsonrpc: '2.0' as const, id: nextId(), method, params: encodeParams(spec, args) };
+    try {
+      const response = await withTimeout(
+        Promise.resolve(rpc.requestAdvanced(request, ctx)),
+        options.timeoutMs,
+        `JSON-RPC call ${method} to ${target.url}`,
+        () => ctx.pending?.abort(new TransportError('call timed out')),
+      );
+      if (ctx.failure !== undefined) throw ctx.failure;
+      if (response.error !== undefined) throw fromJsonRpcError(response.error);
+      if (!('result' in response)) throw new ProtocolError(`${target.url} replied without a result`);
+      return decodeValue(spec.result, response.result, `${method}: result`);
+    } finally {
+      inFlight.delete(ctx);
+    }
+  };
+
+  let id = 0;
+  const nextId = () => {
+    id = id >= Number.MAX_SAFE_INTEGER ? 1 : id + 1;
+    return id;
+  };
+
+  return createClient(contract, {
+    call,
+    close: async () => {
+      closed = true;
+      for (const ctx of inFlight)
+        ctx.pending?.abort(new TransportError(`client for ${target.url} was closed`));
+      target.agent.destroy();
+    },
+  });
+}
+
+function isResponse(value: unknown): value is JSONRPCResponse {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    'id' in value &&
+    ('result' in value || 'error' in value)
+  );
+}

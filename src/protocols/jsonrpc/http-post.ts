@@ -1,0 +1,105 @@
+/**
+ * One JSON-RPC HTTP exchange on a keep-alive agent: POST a body, read the reply up to a byte
+ * limit. node:http with a keep-alive Agent measured about twice as fast as fetch here.
+ * Every failure becomes a typed error with the server's address in its message.
+ */
+import http from 'node:http';
+import { errorFromCode, MessageTooLargeError, RpcError, TransportError } from '../../contract/errors.js';
+
+export interface PostTarget {
+  readonly agent: http.Agent;
+  readonly host: string;
+  readonly port: number;
+  readonly url: string;
+  readonly maxResponseBytes: number;
+}
+
+export interface PostResult {
+  readonly status: number;
+  readonly body: Buffer;
+}
+
+/** A started exchange: its outcome, and a way to stop it with a given error. */
+export interface PendingPost {
+  readonly result: Promise<PostResult>;
+  abort(reason: RpcError): void;
+  /** Whether the request went out on a socket reused from an earlier exchange. */
+  reusedSocket(): boolean;
+}
+
+export function post(target: PostTarget, body: Buffer): PendingPost {
+  let abortReason: RpcError | undefined;
+  const req = http.request({
+    agent: target.agent,
+    host: target.host,
+    port: target.port,
+    method: 'POST',
+    path: '/',
+    headers: {
+      // jsonrpclib-pelix's server requires a Content-Length (it cannot read chunked bodies).
+      'Content-Type': 'application/json',
+      'Content-Length': body.length,
+      Accept: 'application/json',
+    },
+  });
+  const result = new Promise<PostResult>((resolve, reject) => {
+    let answered = false;
+    const fail = (err: RpcError) => {
+      if (answered) return;
+      answered = true;
+      reject(err);
+    };
+    req.on('error', (err: NodeJS.ErrnoException) => fail(abortReason ?? describe(target, err)));
+    req.on('response', (res) => {
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > target.maxResponseBytes) {
+        fail(new MessageTooLargeError(declared, target.maxResponseBytes));
+        res.destroy();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > target.maxResponseBytes) {
+          fail(new MessageTooLargeError(size, target.maxResponseBytes));
+          res.destroy();
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('error', (err: NodeJS.ErrnoException) => fail(abortReason ?? describe(target, err)));
+      res.on('close', () => fail(abortReason ?? new TransportError(`${target.url} closed the reply midway`)));
+      res.on('end', () => {
+        if (answered) return;
+        answered = true;
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks, size) });
+      });
+    });
+  });
+  req.end(body);
+  return {
+    result,
+    abort: (reason) => {
+      abortReason ??= reason;
+      req.destroy(reason);
+    },
+    reusedSocket: () => req.reusedSocket,
+  };
+}
+
+function describe(target: PostTarget, err: NodeJS.ErrnoException): RpcError {
+  if (err instanceof RpcError) return err;
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return new TransportError(`cannot connect to JSON-RPC server at ${target.url}: connection refused`, {
+        cause: err,
+      });
+    case 'ECONNRESET':
+      return new TransportError(`${target.url} closed the connection before replying`, { cause: err });
+    default:
+      return errorFromCode('TRANSPORT', `HTTP request to ${target.url} failed: ${err.message}`, {
+        cause: err,
+      });
+  }
+}
