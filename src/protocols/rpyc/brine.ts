@@ -1,0 +1,445 @@
+/**
+ * Brine, RPyC's serializer for immutable values (rpyc 6.0.2, rpyc/core/brine.py): one tag byte
+ * per value, big-endian lengths, ints as decimal text, str as a UTF-8 byte string behind a
+ * "unicode" tag. Only the types Python's brine knows are carried; everything else travels by
+ * reference (see boxing.ts).
+ *
+ * Mapping to TypeScript:
+ *   None -> null (undefined also dumps as None) · bool -> boolean · int -> number when safe,
+ *   bigint otherwise · float -> number (or PyFloat when decoding with `preserveFloats`) ·
+ *   str -> string · bytes -> Uint8Array · tuple -> array · frozenset -> PyFrozenSet ·
+ *   complex -> PyComplex · slice -> PySlice · Ellipsis / NotImplemented -> exported singletons.
+ * A JS number dumps as an int when it is a safe integer (and not -0), otherwise as a float.
+ */
+import { ProtocolError } from '../../contract/errors.js';
+
+export const Tag = {
+  NONE: 0x00,
+  EMPTY_STR: 0x01,
+  EMPTY_TUPLE: 0x02,
+  TRUE: 0x03,
+  FALSE: 0x04,
+  NOT_IMPLEMENTED: 0x05,
+  ELLIPSIS: 0x06,
+  UNICODE: 0x08,
+  STR1: 0x0a,
+  STR2: 0x0b,
+  STR3: 0x0c,
+  STR4: 0x0d,
+  STR_L1: 0x0e,
+  STR_L4: 0x0f,
+  TUP1: 0x10,
+  TUP2: 0x11,
+  TUP3: 0x12,
+  TUP4: 0x13,
+  TUP_L1: 0x14,
+  TUP_L4: 0x15,
+  INT_L1: 0x16,
+  INT_L4: 0x17,
+  FLOAT: 0x18,
+  SLICE: 0x19,
+  FSET: 0x1a,
+  COMPLEX: 0x1b,
+} as const;
+
+/** Ints in [-0x30, 0x9f] are one byte: the value plus 0x50 (bytes 0x20..0xef). */
+const IMM_MIN = -0x30;
+const IMM_MAX = 0x9f;
+const IMM_OFFSET = 0x50;
+
+/** Nesting bound for tuples/slices/frozensets: keeps hostile input from exhausting the stack. */
+export const DEFAULT_MAX_DEPTH = 256;
+
+/** A Python float whose float-ness must survive a round trip (e.g. 2.0, which JS would dump as int 2). */
+export class PyFloat {
+  constructor(readonly value: number) {}
+}
+
+export class PyComplex {
+  constructor(
+    readonly real: number,
+    readonly imag: number,
+  ) {}
+}
+
+export class PySlice {
+  constructor(
+    readonly start: BrineValue,
+    readonly stop: BrineValue,
+    readonly step: BrineValue,
+  ) {}
+}
+
+/** A frozenset, items in the order they travel (Python dumps them in its iteration order). */
+export class PyFrozenSet {
+  constructor(readonly items: readonly BrineValue[]) {}
+}
+
+class PySingleton {
+  constructor(readonly pythonName: string) {}
+  toString(): string {
+    return this.pythonName;
+  }
+}
+
+export const Ellipsis: PySingleton = Object.freeze(new PySingleton('Ellipsis'));
+export const NotImplemented: PySingleton = Object.freeze(new PySingleton('NotImplemented'));
+export type { PySingleton };
+
+export type BrineValue =
+  | null
+  | undefined
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | PyFloat
+  | PyComplex
+  | PySlice
+  | PyFrozenSet
+  | PySingleton
+  | readonly BrineValue[];
+
+/** True when `value` can be dumped by brine as is (mirrors brine.dumpable). */
+export function isDumpable(value: unknown, depth = 0): value is BrineValue {
+  if (depth > DEFAULT_MAX_DEPTH) return false;
+  switch (typeof value) {
+    case 'undefined':
+    case 'boolean':
+    case 'number':
+    case 'bigint':
+    case 'string':
+      return true;
+    case 'object':
+      if (value === null || value instanceof Uint8Array) return true;
+      if (
+        value instanceof PyFloat ||
+        value instanceof PyComplex ||
+        value === Ellipsis ||
+        value === NotImplemented
+      )
+        return true;
+      if (value instanceof PySlice)
+        return (
+          isDumpable(value.start, depth + 1) &&
+          isDumpable(value.stop, depth + 1) &&
+          isDumpable(value.step, depth + 1)
+        );
+      if (value instanceof PyFrozenSet) return value.items.every((v) => isDumpable(v, depth + 1));
+      if (Array.isArray(value)) return value.every((v) => isDumpable(v, depth + 1));
+      return false;
+    default:
+      return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// dumping
+
+class Writer {
+  private chunks: Uint8Array[] = [];
+  private scratch = Buffer.allocUnsafe(4096);
+  private used = 0;
+
+  byte(b: number): void {
+    if (this.used + 1 > this.scratch.length) this.flush();
+    this.scratch[this.used++] = b;
+  }
+
+  u32(n: number): void {
+    if (this.used + 4 > this.scratch.length) this.flush();
+    this.scratch.writeUInt32BE(n, this.used);
+    this.used += 4;
+  }
+
+  f64(x: number): void {
+    if (this.used + 8 > this.scratch.length) this.flush();
+    this.scratch.writeDoubleBE(x, this.used);
+    this.used += 8;
+  }
+
+  bytes(data: Uint8Array): void {
+    if (data.length <= 256) {
+      if (this.used + data.length > this.scratch.length) this.flush();
+      this.scratch.set(data, this.used);
+      this.used += data.length;
+      return;
+    }
+    // Large payloads are referenced, not copied, until the final concat.
+    this.flush();
+    this.chunks.push(data);
+  }
+
+  private flush(): void {
+    if (this.used > 0) {
+      this.chunks.push(Buffer.from(this.scratch.subarray(0, this.used)));
+      this.used = 0;
+    }
+  }
+
+  finish(): Buffer {
+    this.flush();
+    return this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+  }
+}
+
+const latin1 = (s: string) => Buffer.from(s, 'latin1');
+
+function dumpInt(w: Writer, n: bigint | number): void {
+  if (n >= IMM_MIN && n <= IMM_MAX) {
+    w.byte(Number(n) + IMM_OFFSET);
+    return;
+  }
+  const text = latin1(n.toString());
+  if (text.length < 256) {
+    w.byte(Tag.INT_L1);
+    w.byte(text.length);
+  } else {
+    w.byte(Tag.INT_L4);
+    w.u32(text.length);
+  }
+  w.bytes(text);
+}
+
+function dumpBytes(w: Writer, data: Uint8Array): void {
+  const n = data.length;
+  if (n === 0) {
+    w.byte(Tag.EMPTY_STR);
+    return;
+  }
+  if (n <= 4) w.byte(Tag.STR1 + n - 1);
+  else if (n < 256) {
+    w.byte(Tag.STR_L1);
+    w.byte(n);
+  } else {
+    w.byte(Tag.STR_L4);
+    w.u32(n);
+  }
+  w.bytes(data);
+}
+
+function dumpTupleHeader(w: Writer, n: number): void {
+  if (n === 0) w.byte(Tag.EMPTY_TUPLE);
+  else if (n <= 4) w.byte(Tag.TUP1 + n - 1);
+  else if (n < 256) {
+    w.byte(Tag.TUP_L1);
+    w.byte(n);
+  } else {
+    w.byte(Tag.TUP_L4);
+    w.u32(n);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return value.constructor?.name ?? 'object';
+  return typeof value;
+}
+
+function dumpValue(w: Writer, value: unknown, depth: number): void {
+  if (depth > DEFAULT_MAX_DEPTH) throw new ProtocolError(`brine: nesting deeper than ${DEFAULT_MAX_DEPTH}`);
+  switch (typeof value) {
+    case 'undefined':
+      w.byte(Tag.NONE);
+      return;
+    case 'boolean':
+      w.byte(value ? Tag.TRUE : Tag.FALSE);
+      return;
+    case 'bigint':
+      dumpInt(w, value);
+      return;
+    case 'number':
+      if (Number.isSafeInteger(value) && !Object.is(value, -0)) dumpInt(w, value);
+      else {
+        w.byte(Tag.FLOAT);
+        w.f64(value);
+      }
+      return;
+    case 'string':
+      w.byte(Tag.UNICODE);
+      dumpBytes(w, Buffer.from(value, 'utf8'));
+      return;
+    case 'object':
+      break;
+    default:
+      throw new TypeError(`brine cannot dump a ${typeof value}`);
+  }
+  if (value === null) w.byte(Tag.NONE);
+  else if (value instanceof Uint8Array) dumpBytes(w, value);
+  else if (Array.isArray(value)) {
+    dumpTupleHeader(w, value.length);
+    for (const item of value) dumpValue(w, item, depth + 1);
+  } else if (value instanceof PyFloat) {
+    w.byte(Tag.FLOAT);
+    w.f64(value.value);
+  } else if (value instanceof PyComplex) {
+    w.byte(Tag.COMPLEX);
+    w.f64(value.real);
+    w.f64(value.imag);
+  } else if (value instanceof PySlice) {
+    w.byte(Tag.SLICE);
+    dumpValue(w, [value.start, value.stop, value.step], depth + 1);
+  } else if (value instanceof PyFrozenSet) {
+    w.byte(Tag.FSET);
+    dumpValue(w, value.items, depth + 1);
+  } else if (value === Ellipsis) w.byte(Tag.ELLIPSIS);
+  else if (value === NotImplemented) w.byte(Tag.NOT_IMPLEMENTED);
+  else throw new TypeError(`brine cannot dump a ${describe(value)}`);
+}
+
+/** Serializes a value the way Python's brine.dump does, byte for byte. */
+export function dump(value: BrineValue): Buffer {
+  const w = new Writer();
+  dumpValue(w, value, 0);
+  return w.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// loading
+
+export interface LoadOptions {
+  /** Decode floats as PyFloat (so 2.0 dumps back as a float); default: plain numbers. */
+  preserveFloats?: boolean;
+  maxDepth?: number;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const INT_TEXT = /^[+-]?\d+$/;
+
+class Reader {
+  pos = 0;
+  constructor(
+    private readonly data: Uint8Array,
+    private readonly view: DataView,
+  ) {}
+
+  need(n: number): number {
+    const at = this.pos;
+    if (n > this.data.length - at)
+      throw new ProtocolError(`brine: truncated input (need ${n} bytes at offset ${at})`);
+    this.pos = at + n;
+    return at;
+  }
+  byte(): number {
+    return this.data[this.need(1)] as number;
+  }
+  u32(): number {
+    return this.view.getUint32(this.need(4), false);
+  }
+  f64(): number {
+    return this.view.getFloat64(this.need(8), false);
+  }
+  /** A view into the input (no copy): frames are fresh buffers owned by the decoder's caller. */
+  bytes(n: number): Uint8Array {
+    const at = this.need(n);
+    return new Uint8Array(this.data.buffer, this.data.byteOffset + at, n);
+  }
+  get remaining(): number {
+    return this.data.length - this.pos;
+  }
+  get done(): boolean {
+    return this.pos === this.data.length;
+  }
+}
+
+function loadInt(text: Uint8Array): number | bigint {
+  const s = Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('latin1');
+  if (!INT_TEXT.test(s)) throw new ProtocolError(`brine: malformed int ${JSON.stringify(s.slice(0, 40))}`);
+  const big = BigInt(s);
+  const small = Number(big);
+  return Number.isSafeInteger(small) ? small : big;
+}
+
+function loadValue(r: Reader, opts: Required<LoadOptions>, depth: number): BrineValue {
+  if (depth > opts.maxDepth) throw new ProtocolError(`brine: nesting deeper than ${opts.maxDepth}`);
+  const tag = r.byte();
+  if (tag >= IMM_MIN + IMM_OFFSET && tag <= IMM_MAX + IMM_OFFSET) return tag - IMM_OFFSET;
+  const tuple = (n: number): BrineValue[] => {
+    // Each item takes at least one byte: a count larger than what is left is a lie.
+    if (n > r.remaining) throw new ProtocolError(`brine: tuple of ${n} items past the end`);
+    const out = new Array<BrineValue>(n);
+    for (let i = 0; i < n; i++) out[i] = loadValue(r, opts, depth + 1);
+    return out;
+  };
+  switch (tag) {
+    case Tag.NONE:
+      return null;
+    case Tag.EMPTY_STR:
+      return new Uint8Array(0);
+    case Tag.EMPTY_TUPLE:
+      return [];
+    case Tag.TRUE:
+      return true;
+    case Tag.FALSE:
+      return false;
+    case Tag.NOT_IMPLEMENTED:
+      return NotImplemented;
+    case Tag.ELLIPSIS:
+      return Ellipsis;
+    case Tag.UNICODE: {
+      const raw = loadValue(r, opts, depth + 1);
+      if (!(raw instanceof Uint8Array)) throw new ProtocolError('brine: unicode tag not followed by bytes');
+      try {
+        return utf8.decode(raw);
+      } catch {
+        throw new ProtocolError('brine: invalid UTF-8 in str');
+      }
+    }
+    case Tag.STR1:
+    case Tag.STR2:
+    case Tag.STR3:
+    case Tag.STR4:
+      return r.bytes(tag - Tag.STR1 + 1);
+    case Tag.STR_L1:
+      return r.bytes(r.byte());
+    case Tag.STR_L4:
+      return r.bytes(r.u32());
+    case Tag.TUP1:
+    case Tag.TUP2:
+    case Tag.TUP3:
+    case Tag.TUP4:
+      return tuple(tag - Tag.TUP1 + 1);
+    case Tag.TUP_L1:
+      return tuple(r.byte());
+    case Tag.TUP_L4:
+      return tuple(r.u32());
+    case Tag.INT_L1:
+      return loadInt(r.bytes(r.byte()));
+    case Tag.INT_L4:
+      return loadInt(r.bytes(r.u32()));
+    case Tag.FLOAT: {
+      const x = r.f64();
+      return opts.preserveFloats ? new PyFloat(x) : x;
+    }
+    case Tag.COMPLEX: {
+      const re = r.f64();
+      return new PyComplex(re, r.f64());
+    }
+    case Tag.SLICE: {
+      const parts = loadValue(r, opts, depth + 1);
+      if (!Array.isArray(parts) || parts.length !== 3)
+        throw new ProtocolError('brine: slice is not a 3-tuple');
+      return new PySlice(parts[0] as BrineValue, parts[1] as BrineValue, parts[2] as BrineValue);
+    }
+    case Tag.FSET: {
+      const items = loadValue(r, opts, depth + 1);
+      if (!Array.isArray(items)) throw new ProtocolError('brine: frozenset is not built from a tuple');
+      return new PyFrozenSet(items);
+    }
+    default:
+      throw new ProtocolError(`brine: unknown tag 0x${tag.toString(16).padStart(2, '0')}`);
+  }
+}
+
+/** Deserializes one value; trailing bytes are an error (a frame holds exactly one value). */
+export function load(data: Uint8Array, options: LoadOptions = {}): BrineValue {
+  const opts: Required<LoadOptions> = {
+    preserveFloats: options.preserveFloats ?? false,
+    maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH,
+  };
+  const r = new Reader(data, new DataView(data.buffer, data.byteOffset, data.byteLength));
+  const value = loadValue(r, opts, 0);
+  if (!r.done) throw new ProtocolError(`brine: ${r.remaining} trailing byte(s)`);
+  return value;
+}

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { RpcError } from '../../src/contract/errors.js';
+import { dump, Ellipsis, load, PyFloat } from '../../src/protocols/rpyc/brine.js';
+import { fromTagged, loadVectors } from './brine-vectors.js';
+
+/** Uint8Array views and Buffers compare by content in these tests. */
+function normalize(v: unknown): unknown {
+  if (v instanceof Uint8Array) return { bytes: Buffer.from(v).toString('hex') };
+  if (Array.isArray(v)) return v.map(normalize);
+  if (typeof v === 'number' && Number.isNaN(v)) return 'NaN';
+  if (v instanceof PyFloat)
+    return { float: Number.isNaN(v.value) ? 'NaN' : Object.is(v.value, -0) ? '-0' : v.value };
+  if (v !== null && typeof v === 'object' && !(v === Ellipsis)) {
+    return { [v.constructor.name]: Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalize(x)])) };
+  }
+  return v;
+}
+
+describe('brine against vectors dumped by rpyc 6.0.2', () => {
+  const vectors = loadVectors();
+  it('has vectors for every tag', () => {
+    const tags = new Set<number>();
+    for (const v of vectors) for (const b of Buffer.from(v.hex, 'hex').subarray(0, 1)) tags.add(b);
+    for (const tag of [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x08, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f]) {
+      assert.ok(tags.has(tag), `no vector starts with tag 0x${tag.toString(16)}`);
+    }
+    for (const tag of [0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b]) {
+      assert.ok(tags.has(tag), `no vector starts with tag 0x${tag.toString(16)}`);
+    }
+  });
+
+  for (const v of vectors) {
+    it(`load + dump: ${v.name}`, () => {
+      const bytes = Buffer.from(v.hex, 'hex');
+      // load: the decoded value is the Python value
+      assert.deepEqual(normalize(load(bytes)), normalize(fromTagged(v.value, false)));
+      assert.deepEqual(
+        normalize(load(bytes, { preserveFloats: true })),
+        normalize(fromTagged(v.value, true)),
+      );
+      // dump: the TypeScript value encodes to Python's exact bytes
+      assert.equal(dump(fromTagged(v.value, true)).toString('hex'), v.hex);
+      // and what we load dumps back unchanged
+      assert.equal(dump(load(bytes, { preserveFloats: true })).toString('hex'), v.hex);
+    });
+  }
+});
+
+describe('brine edge cases', () => {
+  it('plain JS numbers: safe integers are ints, the rest floats', () => {
+    assert.equal(dump(7).toString('hex'), '57');
+    assert.equal(dump(1.5)[0], 0x18);
+    assert.equal(dump(-0)[0], 0x18);
+    assert.equal(dump(2 ** 53)[0], 0x18);
+    assert.equal(dump(2n ** 53n)[0], 0x16);
+    assert.equal(load(dump(2n ** 64n)), 2n ** 64n);
+    assert.equal(load(dump(-(2 ** 40))), -(2 ** 40));
+  });
+
+  it('undefined dumps as None; unsupported values are refused', () => {
+    assert.equal(dump(undefined).toString('hex'), '00');
+    assert.throws(() => dump({} as never), TypeError);
+    assert.throws(() => dump(Symbol('x') as never), TypeError);
+  });
+
+  const bad: Array<[string, string]> = [
+    ['empty input', ''],
+    ['unknown tag', '07'],
+    ['truncated bytes', '0e05616263'],
+    ['length past the end', '0fffffffff'],
+    ['truncated float', '18000000'],
+    ['tuple count past the end', '15ffffffff'],
+    ['malformed int', '1602 3a41'.replace(' ', '')],
+    ['unicode of a non-bytes', '0857'],
+    ['invalid utf-8', '080aff'],
+    ['slice of a 2-tuple', '19115152'],
+    ['trailing bytes', '5050'],
+  ];
+  for (const [name, hex] of bad) {
+    it(`rejects ${name} with a PROTOCOL error`, () => {
+      assert.throws(
+        () => load(Buffer.from(hex, 'hex')),
+        (e: unknown) => e instanceof RpcError && e.code === 'PROTOCOL',
+      );
+    });
+  }
+
+  it('bounds nesting depth', () => {
+    const deep = Buffer.concat([Buffer.alloc(10_000, 0x10), Buffer.from([0x50])]);
+    assert.throws(
+      () => load(deep),
+      (e: unknown) => e instanceof RpcError && e.code === 'PROTOCOL',
+    );
+    let nested: unknown = 1;
+    for (let i = 0; i < 1000; i++) nested = [nested];
+    assert.throws(() => dump(nested as never), RpcError);
+  });
+});
