@@ -1,8 +1,9 @@
 /** The registry: every protocol, in the survey's order. Adding a protocol is one line here. */
 import { jsonrpc } from './jsonrpc/index.js';
 import type { Protocol } from './types.js';
+import { zeromq } from './zeromq/index.js';
 
-export const protocols: readonly Protocol[] = [jsonrpc];
+export const protocols: readonly Protocol[] = [jsonrpc, zeromq];
 
 export function findProtocol(name: string): Protocol | undefined {
   return protocols.find((p) => p.name === name);

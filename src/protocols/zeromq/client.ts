@@ -1,0 +1,300 @@
+/**
+ * The client, in two variants sharing one call engine:
+ *
+ * - "req": a REQ socket, the survey's lock-step pattern. One call on the wire at a time, the
+ *   rest wait in a client-side queue; requests are exactly the survey's {"method", "params"}.
+ * - "dealer": a DEALER socket with many calls in flight. Each request is sent as
+ *   [empty delimiter, body] — the framing a REQ socket uses — so REP and ROUTER peers accept
+ *   it, and carries an added "id" that our server echoes. A peer that ignores the id (the
+ *   survey's REP server) still works: REP answers one request at a time, in arrival order,
+ *   over one FIFO connection, so an id-less reply belongs to the oldest call in flight.
+ *
+ * Reliability, after the "lazy pirate" pattern of the ZeroMQ guide: every call has a
+ * deadline (TIMEOUT). A REQ socket whose reply was lost is stuck (it refuses to send again),
+ * so it is closed and reopened. An idempotent call (MethodSpec.idempotent) is resent up to
+ * `retries` times within its deadline, each attempt getting a share of it; other calls fail
+ * with TIMEOUT. A DEALER socket is never stuck and reconnects by itself; when the peer echoes
+ * ids a late reply is matched (or dropped) by id, otherwise a lost reply would shift the
+ * order, so the socket is reset as with REQ.
+ */
+import { Dealer, Request } from 'zeromq';
+import {
+  MessageTooLargeError,
+  ProtocolError,
+  type RpcError,
+  TimeoutError,
+  TransportError,
+} from '../../contract/errors.js';
+import { type Contract, getMethod, type ValueType } from '../../contract/spec.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT_MS } from '../types.js';
+import { SerialSender } from './serial-sender.js';
+import { HIGH_WATER_MARK } from './socket-options.js';
+import { encodeRequest, errorFromWire, NO_ID, parseReply, type ReplyOutcome } from './wire.js';
+
+/** The first is the default (the survey's pattern). */
+export const ZEROMQ_VARIANTS = ['req', 'dealer'] as const;
+
+export type ZeromqVariant = (typeof ZEROMQ_VARIANTS)[number];
+
+export const DEFAULT_RETRIES = 2;
+
+export interface CallEngineOptions {
+  readonly variant: ZeromqVariant;
+  readonly endpoint: string;
+  readonly contract: Contract;
+  readonly timeoutMs?: number;
+  readonly maxMessageBytes?: number;
+  /** Resends of an idempotent call after a lost reply (default 2, so 3 attempts). */
+  readonly retries?: number;
+}
+
+interface Call {
+  readonly method: string;
+  readonly params: readonly unknown[];
+  readonly types: readonly ValueType[];
+  readonly idempotent: boolean;
+  readonly deadline: number;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (err: RpcError) => void;
+  readonly deadlineTimer: NodeJS.Timeout;
+  /** Ids of this call's attempts still awaiting a reply (any of them may answer). */
+  readonly ids: number[];
+  retryTimer: NodeJS.Timeout | undefined;
+  attempts: number;
+  settled: boolean;
+}
+
+type ZmqSocket = Request | Dealer;
+
+export class CallEngine {
+  private readonly variant: ZeromqVariant;
+  private readonly endpoint: string;
+  private readonly contract: Contract;
+  private readonly timeoutMs: number;
+  private readonly maxMessageBytes: number;
+  private readonly retries: number;
+  private readonly maxInFlight: number;
+
+  private socket!: ZmqSocket;
+  private sender!: SerialSender;
+  private generation = 0;
+  /** Attempts on the wire, by id, in send order (Map keeps insertion order). */
+  private readonly inFlight = new Map<number, Call>();
+  private readonly queue: Call[] = [];
+  private nextId = 1;
+  /** Set once a reply carried our id back: late replies can then be told apart. */
+  private peerEchoesIds = false;
+  private closed = false;
+
+  constructor(options: CallEngineOptions) {
+    this.variant = options.variant;
+    this.endpoint = options.endpoint;
+    this.contract = options.contract;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.retries = Math.max(0, Math.floor(options.retries ?? DEFAULT_RETRIES));
+    this.maxInFlight = this.variant === 'req' ? 1 : Number.POSITIVE_INFINITY;
+    this.openSocket();
+  }
+
+  call(method: string, params: readonly unknown[]): Promise<unknown> {
+    if (this.closed) return Promise.reject(new TransportError('the client is closed'));
+    const spec = getMethod(this.contract, method);
+    return new Promise<unknown>((resolve, reject) => {
+      const call: Call = {
+        method,
+        params,
+        types: spec?.params.map((p) => p.type) ?? [],
+        idempotent: spec?.idempotent === true,
+        deadline: Date.now() + this.timeoutMs,
+        resolve,
+        reject,
+        deadlineTimer: setTimeout(() => this.onDeadline(call), this.timeoutMs),
+        ids: [],
+        retryTimer: undefined,
+        attempts: 0,
+        settled: false,
+      };
+      this.queue.push(call);
+      this.pump();
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    const pending = [...new Set([...this.queue, ...this.inFlight.values()])];
+    this.queue.length = 0;
+    for (const call of pending) this.settle(call, { error: new TransportError('the client was closed') });
+    this.generation++;
+    this.socket.close(); // linger 0: unsent messages are dropped, close never blocks
+    return Promise.resolve();
+  }
+
+  private openSocket(): void {
+    const options = {
+      linger: 0,
+      maxMessageSize: this.maxMessageBytes,
+      sendHighWaterMark: HIGH_WATER_MARK,
+      receiveHighWaterMark: HIGH_WATER_MARK,
+    };
+    const socket = this.variant === 'req' ? new Request(options) : new Dealer(options);
+    // Never fails, even on a refused port: libzmq keeps retrying in the background, and calls
+    // meanwhile end in TIMEOUT.
+    socket.connect(this.endpoint);
+    this.socket = socket;
+    this.sender = new SerialSender(socket);
+    const generation = ++this.generation;
+    void this.receiveLoop(socket, generation);
+  }
+
+  private async receiveLoop(socket: ZmqSocket, generation: number): Promise<void> {
+    while (generation === this.generation && !socket.closed) {
+      let frames: Buffer[];
+      try {
+        frames = await socket.receive();
+      } catch {
+        return; // the socket was closed (reset or close())
+      }
+      if (generation === this.generation) this.onReply(frames);
+    }
+  }
+
+  /** Sends queued calls while the variant allows more on the wire. */
+  private pump(): void {
+    while (!this.closed && this.queue.length > 0 && this.inFlight.size < this.maxInFlight) {
+      const call = this.queue.shift()!;
+      if (!call.settled) this.send(call);
+    }
+  }
+
+  private send(call: Call): void {
+    call.attempts++;
+    const id = this.nextId;
+    this.nextId = (this.nextId % 0xffff_ffff) + 1;
+    let body: Buffer;
+    try {
+      body = encodeRequest(
+        call.method,
+        call.params,
+        call.types,
+        this.variant === 'dealer' ? { present: true, value: id } : NO_ID,
+      );
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      this.settle(call, { error: new ProtocolError(`cannot encode ${call.method} request: ${why}`) });
+      return;
+    }
+    if (body.length > this.maxMessageBytes) {
+      // The peer's ZMQ_MAXMSGSIZE would drop it and the call would only time out: fail now.
+      this.settle(call, { error: new MessageTooLargeError(body.length, this.maxMessageBytes) });
+      return;
+    }
+    call.ids.push(id);
+    this.inFlight.set(id, call);
+    // Errors only come from a socket closed under the send (reset, close()): the call's own
+    // timers still decide its fate.
+    this.sender.send(this.variant === 'dealer' ? ['', body] : [body]).catch(() => undefined);
+    const retriesLeft = call.idempotent && call.attempts <= this.retries;
+    if (retriesLeft) {
+      const share = Math.ceil(this.timeoutMs / (this.retries + 1));
+      const wait = Math.min(share, call.deadline - Date.now());
+      if (wait > 0 && wait < call.deadline - Date.now()) {
+        call.retryTimer = setTimeout(() => this.onAttemptLost(call), wait);
+      }
+    }
+  }
+
+  private onReply(frames: Buffer[]): void {
+    // REQ strips the delimiter; a DEALER sees [empty, body] (or [body] from a peer without one).
+    const body = frames[frames.length - 1];
+    if (body === undefined) return;
+    const parsed = parseReply(body);
+    let call: Call | undefined;
+    if (this.variant === 'req') {
+      call = this.inFlight.values().next().value; // lock-step: the only call on the wire
+    } else if (parsed.ok && parsed.id.present) {
+      this.peerEchoesIds = true;
+      call = typeof parsed.id.value === 'number' ? this.inFlight.get(parsed.id.value) : undefined;
+      if (call === undefined) return; // a late reply to an attempt already settled or abandoned
+    } else if (!this.peerEchoesIds) {
+      call = this.inFlight.values().next().value; // the oldest: REP answers strictly in order
+    }
+    if (call === undefined) return;
+    if (!parsed.ok) this.settle(call, { error: parsed.error });
+    else this.settle(call, { outcome: parsed.outcome });
+    this.pump();
+  }
+
+  private onDeadline(call: Call): void {
+    if (call.settled) return;
+    const onWire = call.ids.length > 0;
+    this.settle(call, { error: new TimeoutError(`${call.method} timed out after ${this.timeoutMs} ms`) });
+    if (onWire) this.replyLost();
+    else this.removeFromQueue(call);
+    this.pump();
+  }
+
+  /** An idempotent call's attempt went unanswered for its share of the deadline: resend. */
+  private onAttemptLost(call: Call): void {
+    call.retryTimer = undefined;
+    if (call.settled || this.closed) return;
+    if (this.mustReset()) {
+      this.resetSocket(); // requeues this call (idempotent) with the others
+    } else {
+      // Keep the old ids: whichever attempt answers first settles the call.
+      this.queue.unshift(call);
+    }
+    this.pump();
+  }
+
+  /** A call gave up on its reply: a REQ socket is now stuck, and id-less order is lost. */
+  private replyLost(): void {
+    if (this.mustReset()) this.resetSocket();
+  }
+
+  private mustReset(): boolean {
+    return this.variant === 'req' || !this.peerEchoesIds;
+  }
+
+  /** Lazy pirate: close the socket and open a fresh one; calls on the old one are resent or failed. */
+  private resetSocket(): void {
+    const stranded = [...new Set(this.inFlight.values())];
+    this.inFlight.clear();
+    this.socket.close();
+    const resend: Call[] = [];
+    for (const call of stranded) {
+      call.ids.length = 0;
+      clearTimeout(call.retryTimer);
+      call.retryTimer = undefined;
+      if (call.settled) continue;
+      if (call.idempotent) resend.push(call);
+      else {
+        this.settle(call, {
+          error: new TransportError(
+            `${call.method}: reply lost after another call timed out (socket reset; not idempotent, not resent)`,
+          ),
+        });
+      }
+    }
+    this.queue.unshift(...resend);
+    this.openSocket();
+  }
+
+  private removeFromQueue(call: Call): void {
+    const at = this.queue.indexOf(call);
+    if (at >= 0) this.queue.splice(at, 1);
+  }
+
+  private settle(call: Call, how: { outcome: ReplyOutcome } | { error: RpcError }): void {
+    if (call.settled) return;
+    call.settled = true;
+    clearTimeout(call.deadlineTimer);
+    clearTimeout(call.retryTimer);
+    for (const id of call.ids) this.inFlight.delete(id);
+    call.ids.length = 0;
+    if ('error' in how) call.reject(how.error);
+    else if (how.outcome.ok) call.resolve(how.outcome.value);
+    else call.reject(errorFromWire(how.outcome.error, call.method));
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * ZeroMQ + msgpack: the survey's REQ/REP message contract, served by a ROUTER socket and
+ * called through a REQ socket (lock-step, "req") or a DEALER socket (pipelined, "dealer").
+ */
+import type { Client, Contract, Implementation } from '../../contract/spec.js';
+import type { ConnectOptions, Protocol, RunningServer, ServeOptions } from '../types.js';
+import { resolveVariant } from '../variant.js';
+import { ZEROMQ_VARIANTS } from './client.js';
+import { connectZeromq, type ZeromqConnectOptions } from './connect.js';
+import { serveZeromq } from './server.js';
+import { ZEROMQ_DEFAULT_PORT } from './socket-options.js';
+
+export const zeromq: Protocol = {
+  name: 'zeromq',
+  title: 'ZeroMQ + msgpack',
+  defaultPort: ZEROMQ_DEFAULT_PORT,
+  traits: {
+    schema: 'none',
+    encoding: 'binary',
+    transport: 'ZMTP over TCP',
+    callbacks: false,
+    pipelining: true, // the "dealer" variant; "req" is lock-step
+  },
+  variants: ZEROMQ_VARIANTS,
+  serve<C extends Contract>(
+    contract: C,
+    impl: Implementation<C>,
+    options: ServeOptions = {},
+  ): Promise<RunningServer> {
+    // One ROUTER server serves both client variants; the variant is only checked.
+    resolveVariant(zeromq, options.variant);
+    return serveZeromq(contract, impl, options);
+  },
+  connect<C extends Contract>(contract: C, options: ConnectOptions = {}): Promise<Client<C>> {
+    return connectZeromq(contract, options as ZeromqConnectOptions);
+  },
+};
+
+export { ZEROMQ_VARIANTS, type ZeromqVariant } from './client.js';
+export { connectZeromq, type ZeromqConnectOptions } from './connect.js';
+export { serveZeromq } from './server.js';
+export { ZEROMQ_DEFAULT_PORT } from './socket-options.js';
