@@ -1,0 +1,216 @@
+/**
+ * The JSON-RPC client: typed errors for every failure (refused connection, closed client,
+ * oversized request and reply, timeouts, foreign error objects), keep-alive reuse, and a
+ * contract other than Calculator served and called through the same adapter.
+ */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import {
+  calculator,
+  calculatorContract,
+  defineContract,
+  type Implementation,
+  RpcError,
+} from '../../src/contract/index.js';
+import { startCountingRelay } from '../../src/net/counting-relay.js';
+import { freePort } from '../../src/net/free-port.js';
+import { jsonrpc } from '../../src/protocols/jsonrpc/index.js';
+import type { RunningServer } from '../../src/protocols/types.js';
+
+async function expectCode(promise: Promise<unknown>, code: string, message?: RegExp): Promise<RpcError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof RpcError, `expected an RpcError, got ${String(err)}`);
+    assert.equal(err.code, code, `expected ${code}, got ${err.code}: ${err.message}`);
+    if (message !== undefined) assert.match(err.message, message);
+    return err;
+  }
+  assert.fail(`expected the call to fail with ${code}`);
+}
+
+/** A plain HTTP server answering every POST with a fixed status and body. */
+async function fakeServer(status: number, body: string): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+describe('jsonrpc client', () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await jsonrpc.serve(calculatorContract, calculator, { port: 0, maxMessageBytes: 64 * 1024 });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it('connection refused is TRANSPORT with the address in the message', async () => {
+    const port = await freePort();
+    const client = await jsonrpc.connect(calculatorContract, { port, timeoutMs: 5_000 });
+    try {
+      await expectCode(
+        client.add(2, 5),
+        'TRANSPORT',
+        new RegExp(`127\\.0\\.0\\.1:${port}.*connection refused`),
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a call after close() is TRANSPORT', async () => {
+    const client = await jsonrpc.connect(calculatorContract, { port: server.port });
+    assert.equal(await client.add(1, 2), 3);
+    await client.close();
+    await expectCode(client.add(1, 2), 'TRANSPORT', /closed/);
+  });
+
+  it('a request over the server limit is MESSAGE_TOO_LARGE (HTTP 413), and the client still works', async () => {
+    const client = await jsonrpc.connect(calculatorContract, { port: server.port });
+    try {
+      await expectCode(client.echo(new Uint8Array(128 * 1024)), 'MESSAGE_TOO_LARGE', /413/);
+      assert.equal(await client.add(2, 5), 7);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a reply over the client limit is MESSAGE_TOO_LARGE', async () => {
+    const big = await jsonrpc.serve(calculatorContract, calculator, { port: 0 });
+    const client = await jsonrpc.connect(calculatorContract, { port: big.port, maxMessageBytes: 1024 });
+    try {
+      // The reply carries 800 bytes as ~1070 base64 characters: over the client's 1024.
+      await expectCode(client.echo(new Uint8Array(800)), 'MESSAGE_TOO_LARGE');
+      assert.equal(await client.add(2, 5), 7);
+    } finally {
+      await client.close();
+      await big.close();
+    }
+  });
+
+  it('calls reuse keep-alive connections', async () => {
+    const inner = await jsonrpc.serve(calculatorContract, calculator, { port: 0 });
+    // Connections are counted on a TCP relay between the client and the server.
+    const relay = await startCountingRelay({ host: '127.0.0.1', port: inner.port });
+    const client = await jsonrpc.connect(calculatorContract, { port: relay.port });
+    try {
+      for (let i = 0; i < 20; i++) assert.equal(await client.add(i, 1), i + 1);
+      const { connections } = relay.counts();
+      assert.equal(connections, 1, `20 sequential calls opened ${connections} connections`);
+    } finally {
+      await client.close();
+      await relay.close();
+      await inner.close();
+    }
+  });
+
+  it("a foreign server's error objects map by their numeric code", async () => {
+    const cases: [number, string][] = [
+      [-32601, 'NO_SUCH_METHOD'],
+      [-32602, 'INVALID_ARGUMENT'],
+      [-32603, 'INTERNAL'],
+      [-32600, 'PROTOCOL'],
+      [-32000, 'INTERNAL'],
+      [1001, 'DIVIDE_BY_ZERO'],
+      [42, 'INTERNAL'],
+    ];
+    for (const [code, expected] of cases) {
+      const fake = await fakeServer(
+        200,
+        JSON.stringify({ jsonrpc: '2.0', id: 1, error: { code, message: 'boom' } }),
+      );
+      const client = await jsonrpc.connect(calculatorContract, { port: fake.port });
+      try {
+        const err = await expectCode(client.add(1, 2), expected);
+        assert.equal(err.message, 'boom');
+      } finally {
+        await client.close();
+        await fake.close();
+      }
+    }
+  });
+
+  it('a reply that is not JSON-RPC is PROTOCOL; an HTTP error status is TRANSPORT', async () => {
+    const garbage = await fakeServer(200, '<html>hello</html>');
+    const c1 = await jsonrpc.connect(calculatorContract, { port: garbage.port });
+    await expectCode(c1.add(1, 2), 'PROTOCOL');
+    await c1.close();
+    await garbage.close();
+    const notFound = await fakeServer(404, 'not here');
+    const c2 = await jsonrpc.connect(calculatorContract, { port: notFound.port });
+    await expectCode(c2.add(1, 2), 'TRANSPORT', /404/);
+    await c2.close();
+    await notFound.close();
+  });
+
+  it('a slow method gives TIMEOUT, and the client keeps working', async () => {
+    const slowImpl = {
+      ...calculator,
+      add: (a: number, b: number) =>
+        new Promise<number>((r) => setTimeout(() => r(a + b), a === 0 ? 0 : 2_000)),
+    };
+    const slow = await jsonrpc.serve(calculatorContract, slowImpl, { port: 0 });
+    const client = await jsonrpc.connect(calculatorContract, { port: slow.port, timeoutMs: 200 });
+    try {
+      await expectCode(client.add(1, 2), 'TIMEOUT');
+      assert.equal(await client.add(0, 2), 2);
+    } finally {
+      await client.close();
+      await slow.close();
+    }
+  });
+});
+
+describe('jsonrpc is generic over the contract', () => {
+  const greeter = defineContract({
+    name: 'Greeter',
+    namespace: 'greeter',
+    methods: {
+      greet: { params: [{ name: 'name', type: 'string' }], result: 'string' },
+      big: { params: [{ name: 'n', type: 'i64' }], result: 'i64' },
+      flip: { params: [{ name: 'on', type: 'bool' }], result: 'bool' },
+      half: { params: [{ name: 'x', type: 'double' }], result: 'double' },
+    },
+  });
+  const impl: Implementation<typeof greeter> = {
+    greet: (name) => `hello, ${name}`,
+    big: (n) => n * 2n,
+    flip: (on) => !on,
+    half: (x) => x / 2,
+  };
+
+  it('serves and calls a contract other than Calculator', async () => {
+    const server = await jsonrpc.serve(greeter, impl, { port: 0 });
+    const client = await jsonrpc.connect(greeter, { port: server.port });
+    try {
+      assert.equal(await client.greet('Ada'), 'hello, Ada');
+      assert.equal(await client.big(2n ** 60n), 2n ** 61n); // beyond 2^53: travels as a decimal string
+      assert.equal(await client.big(21n), 42n);
+      assert.equal(await client.flip(false), true);
+      assert.ok(Number.isNaN(await client.half(Number.NaN)));
+      assert.equal(await client.half(Number.NEGATIVE_INFINITY), Number.NEGATIVE_INFINITY);
+      const calc = await jsonrpc.connect(calculatorContract, { port: server.port });
+      await expectCode(calc.add(1, 2), 'NO_SUCH_METHOD');
+      await calc.close();
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+});
