@@ -120,6 +120,60 @@ describe('jsonrpc client', () => {
     }
   });
 
+  it('an idempotent call is resent once when a reused keep-alive socket turns out dead', async () => {
+    // The server answers the first request on each connection and drops the connection on
+    // the second, as a server closing an idle keep-alive socket races with a new request.
+    const served = new WeakMap<object, number>();
+    const flaky = http.createServer((req, res) => {
+      const n = (served.get(req.socket) ?? 0) + 1;
+      served.set(req.socket, n);
+      if (n > 1) {
+        req.socket.destroy();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const { id, params } = JSON.parse(Buffer.concat(chunks).toString()) as {
+          id: number;
+          params: number[];
+        };
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ jsonrpc: '2.0', id, result: params[0]! + params[1]! }));
+      });
+    });
+    await new Promise<void>((r) => flaky.listen(0, '127.0.0.1', r));
+    const port = (flaky.address() as AddressInfo).port;
+    const nonIdempotent = defineContract({
+      name: 'Adder',
+      namespace: 'adder',
+      methods: {
+        add: {
+          params: [
+            { name: 'a', type: 'i32' },
+            { name: 'b', type: 'i32' },
+          ],
+          result: 'i32',
+        },
+      },
+    });
+    const client = await jsonrpc.connect(calculatorContract, { port });
+    const once = await jsonrpc.connect(nonIdempotent, { port });
+    try {
+      assert.equal(await client.add(1, 2), 3);
+      assert.equal(await client.add(3, 4), 7, 'the idempotent call was not resent on a fresh connection');
+      assert.equal(await once.add(1, 2), 3);
+      await expectCode(once.add(3, 4), 'TRANSPORT');
+    } finally {
+      await client.close();
+      await once.close();
+      await new Promise<void>((r) => {
+        flaky.close(() => r());
+        flaky.closeAllConnections();
+      });
+    }
+  });
+
   it("a foreign server's error objects map by their numeric code", async () => {
     const cases: [number, string][] = [
       [-32601, 'NO_SUCH_METHOD'],
