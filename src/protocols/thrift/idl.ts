@@ -1,0 +1,332 @@
+/**
+ * Loads a `.thrift` IDL at runtime, as thriftpy2's `thriftpy2.load()` does: the file is parsed
+ * with @creditkarma/thrift-parser and reduced to the few facts the wire needs (services,
+ * functions with field ids and types, exceptions, structs, enums, typedefs). No code is
+ * generated, so any Thrift service can be served or called given only its IDL.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type {
+  FieldDefinition,
+  FunctionType,
+  ServiceDefinition,
+  ThriftDocument,
+  ThriftStatement,
+} from '@creditkarma/thrift-parser';
+import thriftParser from '@creditkarma/thrift-parser';
+
+const { parse, SyntaxType } = thriftParser;
+
+/** A resolved Thrift type: typedefs are followed, identifiers name a struct-like or an enum. */
+export type ThriftType =
+  | { readonly kind: 'void' }
+  | { readonly kind: 'bool' | 'byte' | 'i16' | 'i32' | 'i64' | 'double' | 'string' | 'binary' }
+  | { readonly kind: 'enum'; readonly name: string }
+  | { readonly kind: 'struct'; readonly name: string }
+  | { readonly kind: 'list' | 'set'; readonly elem: ThriftType }
+  | { readonly kind: 'map'; readonly key: ThriftType; readonly value: ThriftType };
+
+export interface ThriftField {
+  readonly id: number;
+  readonly name: string;
+  readonly type: ThriftType;
+}
+
+export interface ThriftStruct {
+  readonly name: string;
+  readonly kind: 'struct' | 'union' | 'exception';
+  readonly fields: readonly ThriftField[];
+}
+
+export interface ThriftFunction {
+  readonly name: string;
+  readonly oneway: boolean;
+  readonly returns: ThriftType;
+  readonly params: readonly ThriftField[];
+  /** Declared exceptions: field id and name in the result struct, type names a ThriftStruct. */
+  readonly throws: readonly ThriftField[];
+}
+
+export interface ThriftService {
+  readonly name: string;
+  /** Own functions plus those of the services it extends. */
+  readonly functions: ReadonlyMap<string, ThriftFunction>;
+}
+
+export interface ThriftIdl {
+  readonly path: string;
+  readonly services: ReadonlyMap<string, ThriftService>;
+  readonly structs: ReadonlyMap<string, ThriftStruct>;
+}
+
+/** The bundled calculator.thrift: next to this module under src/, or in src/ when running from dist/. */
+export function bundledIdlPath(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [
+    path.join(here, 'calculator.thrift'),
+    path.join(here, '..', '..', '..', '..', 'src', 'protocols', 'thrift', 'calculator.thrift'),
+  ];
+  return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
+}
+
+export class IdlError extends Error {
+  override readonly name = 'IdlError';
+}
+
+const cache = new Map<string, ThriftIdl>();
+
+/** Loads (and caches) an IDL file and everything it includes. */
+export function loadIdl(file: string = bundledIdlPath()): ThriftIdl {
+  const abs = path.resolve(file);
+  const hit = cache.get(abs);
+  if (hit) return hit;
+  const idl = new Loader().load(abs);
+  cache.set(abs, idl);
+  return idl;
+}
+
+/** Parses IDL source text (for tests and for IDLs that do not live in a file). */
+export function parseIdl(source: string, name = '<inline>.thrift'): ThriftIdl {
+  return new Loader().loadSource(source, path.resolve(name));
+}
+
+type Definition =
+  | { readonly kind: 'typedef'; readonly type: FunctionType; readonly scope: Scope }
+  | { readonly kind: 'enum' }
+  | { readonly kind: 'struct'; readonly struct: ThriftStruct };
+
+/** The names one file sees: its own, and those of its includes under the include's basename. */
+interface Scope {
+  readonly file: string;
+  /** "" for the loaded file, "<basename>." for included ones, so struct names stay unique. */
+  readonly prefix: string;
+  readonly includes: Map<string, Scope>;
+  readonly defs: Map<string, Definition>;
+  readonly services: Map<string, ServiceDefinition>;
+}
+
+class Loader {
+  private readonly scopes = new Map<string, Scope>();
+  private readonly structs = new Map<string, ThriftStruct>();
+  private readonly loading = new Set<string>();
+
+  load(file: string): ThriftIdl {
+    let source: string;
+    try {
+      source = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new IdlError(`cannot read Thrift IDL ${file}: ${(err as Error).message}`);
+    }
+    return this.loadSource(source, file);
+  }
+
+  loadSource(source: string, file: string): ThriftIdl {
+    const root = this.scopeFor(file, source, '');
+    const services = new Map<string, ThriftService>();
+    for (const [name, def] of root.services) services.set(name, this.service(root, def, new Set()));
+    return { path: file, services, structs: this.structs };
+  }
+
+  private scopeFor(file: string, source: string | undefined, prefix: string): Scope {
+    const existing = this.scopes.get(file);
+    if (existing) return existing;
+    if (this.loading.has(file)) throw new IdlError(`Thrift IDL include cycle through ${file}`);
+    this.loading.add(file);
+    let text = source;
+    if (text === undefined) {
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new IdlError(`cannot read included Thrift IDL ${file}: ${(err as Error).message}`);
+      }
+    }
+    const doc = parse(text);
+    if (doc.type === SyntaxType.ThriftErrors) {
+      const first = doc.errors[0];
+      const where = first ? `${first.loc.start.line}:${first.loc.start.column}` : '?';
+      throw new IdlError(`${file}:${where}: ${first?.message ?? 'invalid Thrift IDL'}`);
+    }
+    const scope: Scope = { file, prefix, includes: new Map(), defs: new Map(), services: new Map() };
+    this.collect(scope, doc);
+    this.loading.delete(file);
+    this.scopes.set(file, scope);
+    // Struct fields are resolved after every name of the scope is known (forward references).
+    for (const statement of doc.body) this.resolveStruct(scope, statement);
+    return scope;
+  }
+
+  private collect(scope: Scope, doc: ThriftDocument): void {
+    for (const s of doc.body) {
+      switch (s.type) {
+        case SyntaxType.IncludeDefinition: {
+          const target = path.resolve(path.dirname(scope.file), s.path.value);
+          const base = path.basename(s.path.value, '.thrift');
+          scope.includes.set(base, this.scopeFor(target, undefined, `${base}.`));
+          break;
+        }
+        case SyntaxType.TypedefDefinition:
+          scope.defs.set(s.name.value, { kind: 'typedef', type: s.definitionType, scope });
+          break;
+        case SyntaxType.EnumDefinition:
+          scope.defs.set(s.name.value, { kind: 'enum' });
+          break;
+        case SyntaxType.StructDefinition:
+        case SyntaxType.UnionDefinition:
+        case SyntaxType.ExceptionDefinition: {
+          // Filled in by resolveStruct; registered first so fields may refer to any struct.
+          const struct: ThriftStruct = { name: scope.prefix + s.name.value, kind: 'struct', fields: [] };
+          scope.defs.set(s.name.value, { kind: 'struct', struct });
+          break;
+        }
+        case SyntaxType.ServiceDefinition:
+          scope.services.set(s.name.value, s);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private resolveStruct(scope: Scope, s: ThriftStatement): void {
+    if (
+      s.type !== SyntaxType.StructDefinition &&
+      s.type !== SyntaxType.UnionDefinition &&
+      s.type !== SyntaxType.ExceptionDefinition
+    )
+      return;
+    const kind =
+      s.type === SyntaxType.ExceptionDefinition
+        ? 'exception'
+        : s.type === SyntaxType.UnionDefinition
+          ? 'union'
+          : 'struct';
+    const def = scope.defs.get(s.name.value);
+    if (def?.kind !== 'struct') return;
+    const struct: ThriftStruct = {
+      name: def.struct.name,
+      kind,
+      fields: this.fields(scope, s.fields, `${kind} ${s.name.value}`),
+    };
+    scope.defs.set(s.name.value, { kind: 'struct', struct });
+    this.structs.set(struct.name, struct);
+  }
+
+  private fields(scope: Scope, defs: readonly FieldDefinition[], owner: string): ThriftField[] {
+    const out: ThriftField[] = [];
+    let implicit = 0;
+    for (const f of defs) {
+      // Thrift assigns negative ids to fields declared without one; keep that convention.
+      const id = f.fieldID?.value ?? --implicit;
+      if (out.some((o) => o.id === id)) throw new IdlError(`${owner}: duplicate field id ${id}`);
+      out.push({ id, name: f.name.value, type: this.type(scope, f.fieldType, `${owner}.${f.name.value}`) });
+    }
+    return out;
+  }
+
+  private service(scope: Scope, def: ServiceDefinition, seen: Set<string>): ThriftService {
+    const functions = new Map<string, ThriftFunction>();
+    if (seen.has(def.name.value)) throw new IdlError(`service ${def.name.value} extends itself`);
+    seen.add(def.name.value);
+    if (def.extends) {
+      const [parentScope, parentName] = this.lookup(scope, def.extends.value);
+      const parent = parentScope.services.get(parentName);
+      if (!parent)
+        throw new IdlError(`service ${def.name.value} extends unknown service ${def.extends.value}`);
+      for (const [name, fn] of this.service(parentScope, parent, seen).functions) functions.set(name, fn);
+    }
+    for (const fn of def.functions) {
+      const where = `${def.name.value}.${fn.name.value}`;
+      functions.set(fn.name.value, {
+        name: fn.name.value,
+        oneway: fn.oneway,
+        returns: this.type(scope, fn.returnType, where),
+        params: this.fields(scope, fn.fields, where),
+        throws: this.fields(scope, fn.throws, `${where} throws`),
+      });
+    }
+    return { name: def.name.value, functions };
+  }
+
+  /** Splits "include.Name" into the scope that defines it and the bare name. */
+  private lookup(scope: Scope, name: string): [Scope, string] {
+    const dot = name.indexOf('.');
+    if (dot > 0) {
+      const inc = scope.includes.get(name.slice(0, dot));
+      if (inc) return [inc, name.slice(dot + 1)];
+    }
+    return [scope, name];
+  }
+
+  private type(scope: Scope, t: FunctionType, where: string, depth = 0): ThriftType {
+    if (depth > 32) throw new IdlError(`${where}: typedef chain too deep`);
+    switch (t.type) {
+      case SyntaxType.VoidKeyword:
+        return { kind: 'void' };
+      case SyntaxType.BoolKeyword:
+        return { kind: 'bool' };
+      case SyntaxType.ByteKeyword:
+      case SyntaxType.I8Keyword:
+        return { kind: 'byte' };
+      case SyntaxType.I16Keyword:
+        return { kind: 'i16' };
+      case SyntaxType.I32Keyword:
+        return { kind: 'i32' };
+      case SyntaxType.I64Keyword:
+        return { kind: 'i64' };
+      case SyntaxType.DoubleKeyword:
+        return { kind: 'double' };
+      case SyntaxType.StringKeyword:
+        return { kind: 'string' };
+      case SyntaxType.BinaryKeyword:
+        return { kind: 'binary' };
+      case SyntaxType.ListType:
+        return { kind: 'list', elem: this.type(scope, t.valueType, where, depth + 1) };
+      case SyntaxType.SetType:
+        return { kind: 'set', elem: this.type(scope, t.valueType, where, depth + 1) };
+      case SyntaxType.MapType:
+        return {
+          kind: 'map',
+          key: this.type(scope, t.keyType, where, depth + 1),
+          value: this.type(scope, t.valueType, where, depth + 1),
+        };
+      case SyntaxType.Identifier: {
+        const [defScope, bare] = this.lookup(scope, t.value);
+        const def = defScope.defs.get(bare);
+        if (!def) throw new IdlError(`${where}: unknown type ${t.value}`);
+        if (def.kind === 'typedef') return this.type(def.scope, def.type, where, depth + 1);
+        if (def.kind === 'enum') return { kind: 'enum', name: defScope.prefix + bare };
+        return { kind: 'struct', name: def.struct.name };
+      }
+      default:
+        throw new IdlError(`${where}: unsupported type ${String((t as { type: string }).type)}`);
+    }
+  }
+}
+
+/** The service a contract maps to: the one named like the contract, else the file's only one. */
+export function pickService(idl: ThriftIdl, contractName: string): ThriftService {
+  const named = idl.services.get(contractName);
+  if (named) return named;
+  if (idl.services.size === 1) return [...idl.services.values()][0]!;
+  const names = [...idl.services.keys()].join(', ') || 'none';
+  throw new IdlError(
+    `${idl.path} has no service named ${contractName} (services: ${names}); name the service like the contract`,
+  );
+}
+
+/** Short human form of a type, for error messages. */
+export function typeName(t: ThriftType): string {
+  switch (t.kind) {
+    case 'enum':
+    case 'struct':
+      return t.name;
+    case 'list':
+    case 'set':
+      return `${t.kind}<${typeName(t.elem)}>`;
+    case 'map':
+      return `map<${typeName(t.key)},${typeName(t.value)}>`;
+    default:
+      return t.kind;
+  }
+}

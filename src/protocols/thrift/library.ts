@@ -1,0 +1,152 @@
+/**
+ * The slice of the official `thrift` npm package (0.24) we use: its TBinaryProtocol and
+ * TCompactProtocol classes encode and decode, over its TBufferedTransport / TFramedTransport
+ * used as in-memory buffers. Sockets, framing and size limits are ours (see framing.ts):
+ * the package's own connection classes accept any declared length by default.
+ *
+ * @types/thrift describes an older release, so the few members we call are typed here.
+ */
+import thrift from 'thrift';
+
+/** Thrift wire type ids (TType), as in every Thrift library. */
+export const TType = {
+  STOP: 0,
+  BOOL: 2,
+  BYTE: 3,
+  DOUBLE: 4,
+  I16: 6,
+  I32: 8,
+  I64: 10,
+  STRING: 11,
+  STRUCT: 12,
+  MAP: 13,
+  SET: 14,
+  LIST: 15,
+  UUID: 16,
+} as const;
+
+export const MessageType = { CALL: 1, REPLY: 2, EXCEPTION: 3, ONEWAY: 4 } as const;
+
+/** TApplicationException types (thrift/lib/*, TApplicationException). */
+export const AppExceptionType = {
+  UNKNOWN: 0,
+  UNKNOWN_METHOD: 1,
+  INVALID_MESSAGE_TYPE: 2,
+  WRONG_METHOD_NAME: 3,
+  BAD_SEQUENCE_ID: 4,
+  MISSING_RESULT: 5,
+  INTERNAL_ERROR: 6,
+  PROTOCOL_ERROR: 7,
+  INVALID_TRANSFORM: 8,
+  INVALID_PROTOCOL: 9,
+  UNSUPPORTED_CLIENT_TYPE: 10,
+} as const;
+
+/** node-int64's Int64, as the protocols read and write it. */
+export interface Int64Like {
+  readonly buffer: Buffer;
+}
+
+export interface WireProtocol {
+  writeMessageBegin(name: string, type: number, seqid: number): void;
+  writeMessageEnd(): void;
+  writeStructBegin(name: string): void;
+  writeStructEnd(): void;
+  writeFieldBegin(name: string, type: number, id: number): void;
+  writeFieldEnd(): void;
+  writeFieldStop(): void;
+  writeMapBegin(ktype: number, vtype: number, size: number): void;
+  writeMapEnd(): void;
+  writeListBegin(etype: number, size: number): void;
+  writeListEnd(): void;
+  writeSetBegin(etype: number, size: number): void;
+  writeSetEnd(): void;
+  writeBool(value: boolean): void;
+  writeByte(value: number): void;
+  writeI16(value: number): void;
+  writeI32(value: number): void;
+  writeI64(value: Int64Like): void;
+  writeDouble(value: number): void;
+  writeString(value: string): void;
+  writeBinary(value: Buffer): void;
+  flush(): void;
+
+  readMessageBegin(): { fname: string | Buffer; mtype: number; rseqid: number };
+  readMessageEnd(): void;
+  readStructBegin(): unknown;
+  readStructEnd(): void;
+  readFieldBegin(): { ftype: number; fid: number };
+  readFieldEnd(): void;
+  readMapBegin(): { ktype: number; vtype: number; size: number };
+  readMapEnd(): void;
+  readListBegin(): { etype: number; size: number };
+  readListEnd(): void;
+  readSetBegin(): { etype: number; size: number };
+  readSetEnd(): void;
+  readBool(): boolean;
+  readByte(): number;
+  readI16(): number;
+  readI32(): number;
+  readI64(): Int64Like;
+  readDouble(): number;
+  readString(): string;
+  readBinary(): Buffer;
+  skip(type: number): void;
+}
+
+interface InMemoryTransport {
+  readonly __transport: true;
+}
+
+type TransportCtor = new (buffer?: Buffer, onFlush?: (msg: Buffer) => void) => InMemoryTransport;
+type ProtocolCtor = new (transport: InMemoryTransport) => WireProtocol;
+
+interface ThriftModule {
+  TBufferedTransport: TransportCtor;
+  TFramedTransport: TransportCtor;
+  TBinaryProtocol: ProtocolCtor;
+  TCompactProtocol: ProtocolCtor;
+  toBigInt(value: Int64Like): bigint;
+  fromBigInt(value: bigint): Int64Like;
+}
+
+const lib = thrift as unknown as ThriftModule;
+
+export type Encoding = 'binary' | 'compact';
+
+function protocolCtor(encoding: Encoding): ProtocolCtor {
+  return encoding === 'binary' ? lib.TBinaryProtocol : lib.TCompactProtocol;
+}
+
+/**
+ * Encodes one message with the library's protocol and returns its bytes; `framed` prefixes
+ * the 4-byte frame size (TFramedTransport's flush does that), buffered writes it bare.
+ */
+export function encodeMessage(
+  encoding: Encoding,
+  framed: boolean,
+  write: (protocol: WireProtocol) => void,
+): Buffer {
+  let out: Buffer | undefined;
+  const Transport = framed ? lib.TFramedTransport : lib.TBufferedTransport;
+  const transport = new Transport(undefined, (msg) => {
+    out = msg;
+  });
+  const protocol = new (protocolCtor(encoding))(transport);
+  write(protocol);
+  protocol.flush();
+  // An empty buffered write never flushes; a message is never empty, but stay total.
+  return out ?? Buffer.alloc(0);
+}
+
+/**
+ * A protocol reading one complete, already validated message (framing.ts checked every
+ * declared length and the nesting depth before this sees the bytes). TFramedTransport over a
+ * buffer reads in place: binary values come back as views of `message`, not copies.
+ */
+export function messageReader(encoding: Encoding, message: Buffer): WireProtocol {
+  return new (protocolCtor(encoding))(new lib.TFramedTransport(message));
+}
+
+export const toBigInt = (value: Int64Like): bigint => lib.toBigInt(value);
+export const fromBigInt = (value: bigint): Int64Like => lib.fromBigInt(value);

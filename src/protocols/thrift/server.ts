@@ -1,0 +1,115 @@
+/**
+ * A Thrift server over node:net, for any contract paired with its IDL. Each connection reads
+ * complete, validated messages (framing.ts), decodes them with the library's protocol, runs
+ * the shared dispatcher and writes the reply. Calls on one connection run concurrently and
+ * are answered as they finish; the sequence id lets the client match them. Bad input closes
+ * only the connection it arrived on.
+ */
+import net from 'node:net';
+import { createDispatcher } from '../../contract/dispatch.js';
+import { NoSuchMethodError, ProtocolError, type RpcError, toRpcError } from '../../contract/errors.js';
+import type { Contract, Implementation } from '../../contract/spec.js';
+import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
+import { bindContract } from './binding.js';
+import { MessageReader, type Variant } from './framing.js';
+import { MessageType, messageReader } from './library.js';
+import { decodeArgs, encodeError, encodeReply, readHeader } from './messages.js';
+
+export interface ThriftServeOptions {
+  host?: string;
+  port: number;
+  variant: Variant;
+  maxMessageBytes?: number;
+  schemaPath?: string;
+}
+
+export async function serveThrift<C extends Contract>(
+  contract: C,
+  impl: Implementation<C>,
+  options: ThriftServeOptions,
+): Promise<RunningServer> {
+  const binding = bindContract(contract, options.schemaPath);
+  const dispatch = createDispatcher(contract, impl);
+  const { variant } = options;
+  const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const host = options.host ?? DEFAULT_HOST;
+  const sockets = new Set<net.Socket>();
+
+  async function handle(socket: net.Socket, message: Buffer): Promise<void> {
+    const p = messageReader(variant.encoding, message);
+    const header = readHeader(p);
+    if (header.type !== MessageType.CALL && header.type !== MessageType.ONEWAY) {
+      throw new ProtocolError(`a server only accepts calls, got message type ${header.type}`);
+    }
+    const oneway = header.type === MessageType.ONEWAY;
+    const plan = binding.plans.get(header.name);
+    let reply: Buffer;
+    if (!plan) {
+      reply = encodeError(variant, header, undefined, new NoSuchMethodError(header.name), binding.structs);
+    } else {
+      const args = decodeArgs(p, plan, binding.structs);
+      try {
+        const value = await dispatch(header.name, args);
+        reply = encodeReply(variant, header, plan, value, binding.structs);
+      } catch (err) {
+        reply = encodeError(variant, header, plan, toRpcError(err), binding.structs);
+      }
+    }
+    if (!oneway) send(socket, reply);
+  }
+
+  function send(socket: net.Socket, bytes: Buffer): void {
+    if (socket.destroyed) return;
+    if (!socket.write(bytes) && !socket.isPaused()) {
+      // Backpressure: stop reading new calls until the peer has taken our replies.
+      socket.pause();
+      socket.once('drain', () => socket.resume());
+    }
+  }
+
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    const reader = new MessageReader(variant, maxBytes);
+    const fail = (_err: RpcError) => {
+      // A byte stream cannot be resynchronised after bad input: drop this connection only.
+      socket.destroy();
+    };
+    socket.on('data', (chunk: Buffer) => {
+      let messages: Buffer[];
+      try {
+        messages = reader.push(chunk);
+      } catch (err) {
+        fail(toRpcError(err));
+        return;
+      }
+      for (const message of messages) {
+        handle(socket, message).catch((err: unknown) => fail(toRpcError(err)));
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  return {
+    host,
+    port,
+    address: `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      return closing;
+    },
+  };
+}
