@@ -1,0 +1,436 @@
+/**
+ * Runs a bench: starts every row's server once, in its own process; measures each scenario with
+ * repetitions interleaved across rows (A B C A B C ...) so machine drift hits all alike; counts
+ * bytes on the wire in a separate pass; profiles our servers that cost more CPU per call than
+ * their Python peer; and returns every figure (results.ts).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { CalculatorClient } from '../contract/calculator.js';
+import { calculatorContract } from '../contract/calculator.js';
+import { peersInstalled, peersPython, repoRoot } from '../peers/python.js';
+import { collectGarbage, type Histogram, measureWindow, newHistogram } from './load.js';
+import { peakRssBytes, procAvailable } from './proc-stats.js';
+import { hotspots } from './profile.js';
+import type { Progress } from './progress.js';
+import type {
+  BenchResults,
+  CellResult,
+  MachineInfo,
+  ProfileResult,
+  RepFigures,
+  RowInfo,
+  RowWire,
+} from './results.js';
+import { RESULTS_SCHEMA } from './results.js';
+import { type BenchRow, PYTHON_SUFFIX, planRows } from './rows.js';
+import type { RunSettings, Scenario } from './scenarios.js';
+import type { ServerHandle } from './server-runner.js';
+import { measureWireBytes, type WireKind } from './wire-bytes.js';
+
+export interface BenchOptions {
+  readonly settings: RunSettings;
+  readonly scenarios: readonly Scenario[];
+  /** Row ids or protocol names; empty = every row. The raw-TCP floor is always included. */
+  readonly only?: readonly string[];
+  readonly python: boolean;
+  /** Measure throughput, latency and CPU (false: the bytes-on-the-wire pass only). */
+  readonly timing?: boolean;
+  /** Profile our servers that cost more CPU per call than their Python peer, into this directory. */
+  readonly profileDir?: string;
+  /** How long a profiling load runs. */
+  readonly profileMs?: number;
+  readonly command: string;
+  readonly progress: Progress;
+}
+
+interface LiveRow {
+  readonly row: BenchRow;
+  server?: ServerHandle;
+  clients: CalculatorClient[];
+  error?: string;
+}
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+
+/** Our load generator's clients: one connection when the protocol pipelines, else one per call in flight. */
+function clientsNeeded(row: BenchRow, inFlight: number): number {
+  return row.protocol.traits.pipelining ? 1 : inFlight;
+}
+
+async function ensureClients(live: LiveRow, count: number, timeoutMs: number): Promise<CalculatorClient[]> {
+  while (live.clients.length < count) {
+    live.clients.push(
+      await live.row.protocol.connect(calculatorContract, {
+        port: live.server!.port,
+        variant: live.row.variant,
+        timeoutMs,
+      }),
+    );
+  }
+  return live.clients.slice(0, count);
+}
+
+async function closeClients(live: LiveRow): Promise<void> {
+  const clients = live.clients.splice(0);
+  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export function wireKinds(scenarios: readonly Scenario[]): WireKind[] {
+  const kinds = new Map<string, WireKind>();
+  for (const s of scenarios) {
+    const id = s.method === 'add' ? 'add' : s.id;
+    kinds.set(id, { id, method: s.method, payloadBytes: s.payloadBytes });
+  }
+  return [...kinds.values()];
+}
+
+export function wireKindOf(scenario: Scenario): string {
+  return scenario.method === 'add' ? 'add' : scenario.id;
+}
+
+function pythonVersion(): string | undefined {
+  if (!peersInstalled()) return undefined;
+  try {
+    return execFileSync(peersPython, ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  const python = pythonVersion();
+  return {
+    os: `${os.type()} ${os.release()}`,
+    kernel: os.version(),
+    arch: os.arch(),
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    cpus: cpus.length,
+    memoryMiB: Math.round(os.totalmem() / 2 ** 20),
+    node: process.version,
+    ...(python ? { python } : {}),
+  };
+}
+
+function versions(): Record<string, string> {
+  const out: Record<string, string> = {};
+  try {
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+      version: string;
+      dependencies?: Record<string, string>;
+    };
+    out.rpclab = pkg.version;
+    for (const [name, v] of Object.entries(pkg.dependencies ?? {})) out[name] = v;
+  } catch {
+    // versions are informative only
+  }
+  try {
+    const req = readFileSync(path.join(repoRoot, 'peers', 'python', 'requirements.txt'), 'utf8');
+    for (const line of req.split('\n')) {
+      const m = line.trim().match(/^([A-Za-z0-9_.-]+)==(\S+)/);
+      if (m) out[`python:${m[1]}`] = m[2]!;
+    }
+  } catch {
+    // no peers
+  }
+  return out;
+}
+
+function gitCommit(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function startRows(rows: BenchRow[], progress: Progress): Promise<LiveRow[]> {
+  const live: LiveRow[] = rows.map((row) => ({ row, clients: [] }));
+  // Two at a time: server start-up (tsx, Python imports) is mostly CPU, and there are 2 cores.
+  let next = 0;
+  const starter = async () => {
+    while (next < live.length) {
+      const l = live[next++]!;
+      try {
+        l.server = await l.row.start();
+      } catch (err) {
+        l.error = `server did not start: ${message(err)}`;
+      }
+      progress.step(`started ${l.row.id}${l.error ? ` (FAILED: ${l.error})` : ''}`);
+    }
+  };
+  await Promise.all([starter(), starter()]);
+  return live;
+}
+
+async function stopRows(live: LiveRow[]): Promise<void> {
+  await Promise.all(
+    live.map(async (l) => {
+      await closeClients(l);
+      await l.server?.stop().catch(() => undefined);
+    }),
+  );
+}
+
+function summarise(
+  row: string,
+  scenario: Scenario,
+  reps: RepFigures[],
+  histogram: Histogram,
+  rss: number | undefined,
+  error: string | undefined,
+): CellResult {
+  if (error !== undefined || reps.length === 0)
+    return { row, scenario: scenario.id, reps, error: error ?? 'no data' };
+  const calls = reps.reduce((a, r) => a + r.calls, 0);
+  const rates = reps.map((r) => r.callsPerSec);
+  return {
+    row,
+    scenario: scenario.id,
+    reps,
+    callsPerSec: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) },
+    latencyUs: {
+      p50: histogram.getValueAtPercentile(50),
+      p90: histogram.getValueAtPercentile(90),
+      p99: histogram.getValueAtPercentile(99),
+      max: histogram.maxValue,
+      mean: histogram.mean,
+    },
+    serverCpuUsPerCall: reps.reduce((a, r) => a + r.serverCpuNs, 0) / 1000 / calls,
+    clientCpuUsPerCall: reps.reduce((a, r) => a + r.clientCpuNs, 0) / 1000 / calls,
+    ...(rss !== undefined && Number.isFinite(rss) ? { serverPeakRssBytes: rss } : {}),
+  };
+}
+
+async function timingPass(live: LiveRow[], options: BenchOptions): Promise<CellResult[]> {
+  const { settings, progress } = options;
+  const cells: CellResult[] = [];
+  for (const scenario of options.scenarios) {
+    const reps = new Map<string, RepFigures[]>();
+    const histograms = new Map<string, Histogram>();
+    const errors = new Map<string, string>();
+    const rss = new Map<string, number>();
+    for (let rep = 0; rep < settings.repetitions; rep++) {
+      for (const l of live) {
+        const id = l.row.id;
+        if (l.error !== undefined || errors.has(id)) continue;
+        try {
+          const clients = await ensureClients(
+            l,
+            clientsNeeded(l.row, scenario.inFlight),
+            settings.callTimeoutMs,
+          );
+          collectGarbage();
+          const w = await measureWindow(clients, scenario, l.server!.pid, settings);
+          const figures: RepFigures = {
+            calls: w.calls,
+            seconds: w.seconds,
+            callsPerSec: w.calls / w.seconds,
+            serverCpuNs: w.serverCpuNs,
+            clientCpuNs: w.clientCpuNs,
+          };
+          reps.set(id, [...(reps.get(id) ?? []), figures]);
+          const h = histograms.get(id) ?? newHistogram();
+          h.add(w.histogram);
+          histograms.set(id, h);
+          rss.set(id, peakRssBytes(l.server!.pid));
+          progress.step(
+            `${scenario.id} ${id} rep ${rep + 1}/${settings.repetitions}: ${Math.round(figures.callsPerSec)} calls/s`,
+          );
+        } catch (err) {
+          errors.set(id, message(err));
+          progress.note(`${scenario.id} ${id}: FAILED: ${message(err)}`);
+          // A failed row may have calls stuck on these connections: start afresh next scenario.
+          await closeClients(l);
+        }
+      }
+    }
+    for (const l of live) {
+      const id = l.row.id;
+      cells.push(
+        summarise(
+          id,
+          scenario,
+          reps.get(id) ?? [],
+          histograms.get(id) ?? newHistogram(),
+          rss.get(id),
+          l.error ?? errors.get(id),
+        ),
+      );
+    }
+  }
+  return cells;
+}
+
+async function wirePass(live: LiveRow[], options: BenchOptions): Promise<RowWire[]> {
+  const kinds = wireKinds(options.scenarios);
+  const out: RowWire[] = [];
+  for (const l of live) {
+    if (l.error !== undefined) {
+      out.push({ row: l.row.id, kinds: [], error: l.error });
+      continue;
+    }
+    const figures = [];
+    let error: string | undefined;
+    for (const kind of kinds) {
+      try {
+        figures.push(await measureWireBytes(l.row, l.server!.port, kind, options.settings.callTimeoutMs));
+      } catch (err) {
+        error = `${kind.id}: ${message(err)}`;
+        options.progress.note(`bytes ${l.row.id} ${error}`);
+      }
+    }
+    options.progress.step(`bytes on the wire: ${l.row.id}`);
+    out.push({ row: l.row.id, kinds: figures, ...(error ? { error } : {}) });
+  }
+  return out;
+}
+
+/** Our protocol rows whose server costs more CPU per call than their Python peer, worst scenario each. */
+export function profileCandidates(
+  cells: readonly CellResult[],
+): { row: string; scenario: string; ours: number; python: number }[] {
+  const out: { row: string; scenario: string; ours: number; python: number }[] = [];
+  const rows = new Set(
+    cells.map((c) => c.row).filter((r) => cells.some((c) => c.row === `${r}${PYTHON_SUFFIX}`)),
+  );
+  for (const row of rows) {
+    let worst: { row: string; scenario: string; ours: number; python: number } | undefined;
+    for (const c of cells.filter((x) => x.row === row)) {
+      const py = cells.find((x) => x.row === `${row}${PYTHON_SUFFIX}` && x.scenario === c.scenario);
+      const ours = c.serverCpuUsPerCall;
+      const python = py?.serverCpuUsPerCall;
+      if (ours === undefined || python === undefined || ours <= python) continue;
+      if (worst === undefined || ours / python > worst.ours / worst.python) {
+        worst = { row, scenario: c.scenario, ours, python };
+      }
+    }
+    if (worst) out.push(worst);
+  }
+  return out;
+}
+
+async function profilePass(
+  live: LiveRow[],
+  cells: CellResult[],
+  options: BenchOptions,
+  dir: string,
+): Promise<ProfileResult[]> {
+  const out: ProfileResult[] = [];
+  for (const c of profileCandidates(cells)) {
+    const row = live.find((l) => l.row.id === c.row)?.row;
+    const scenario = options.scenarios.find((s) => s.id === c.scenario);
+    if (row === undefined || scenario === undefined) continue;
+    const base = {
+      row: c.row,
+      scenario: c.scenario,
+      serverCpuUsPerCall: c.ours,
+      pythonCpuUsPerCall: c.python,
+    };
+    const profDir = path.join(dir, row.id);
+    mkdirSync(profDir, { recursive: true });
+    const before = new Set(readdirSync(profDir));
+    const l: LiveRow = { row, clients: [] };
+    try {
+      l.server = await row.start({ cpuProfileDir: profDir });
+      const clients = await ensureClients(
+        l,
+        clientsNeeded(row, scenario.inFlight),
+        options.settings.callTimeoutMs,
+      );
+      const ms = options.profileMs ?? 3_000;
+      await measureWindow(clients, scenario, l.server.pid, {
+        ...options.settings,
+        warmupMs: Math.min(500, ms / 4),
+        windowMs: ms,
+        maxWindowMs: ms * 4,
+      });
+      await stopRows([l]);
+      const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile') && !before.has(f));
+      if (file === undefined) throw new Error('the server wrote no .cpuprofile');
+      const full = path.join(profDir, file);
+      out.push({ ...base, profileFile: path.relative(dir, full), hotspots: hotspots(full) });
+      options.progress.step(`profiled ${row.id} (${scenario.id})`);
+    } catch (err) {
+      await stopRows([l]);
+      out.push({ ...base, hotspots: [], error: message(err) });
+      options.progress.note(`profile ${row.id}: FAILED: ${message(err)}`);
+    }
+  }
+  return out;
+}
+
+/** How many progress steps a run takes (for the progress display). */
+export function plannedSteps(
+  rows: number,
+  options: Pick<BenchOptions, 'scenarios' | 'settings' | 'timing'>,
+): number {
+  const timing =
+    options.timing === false ? 0 : rows * options.scenarios.length * options.settings.repetitions;
+  return rows + timing + rows;
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchResults> {
+  if (!procAvailable()) throw new Error('rpclab bench reads /proc for CPU time and memory: Linux only');
+  const startedAt = new Date();
+  const plan = planRows({ python: options.python, ...(options.only ? { only: options.only } : {}) });
+  const live = await startRows(plan.rows, options.progress);
+  let cells: CellResult[] = [];
+  let wire: RowWire[] = [];
+  let profiles: ProfileResult[] = [];
+  try {
+    if (options.timing !== false) cells = await timingPass(live, options);
+    // Fresh clients through the relay: the timing pass's connections are closed first.
+    for (const l of live) await closeClients(l);
+    wire = await wirePass(live, options);
+  } finally {
+    await stopRows(live);
+  }
+  // Bytes per call belong to every cell of the same call kind.
+  cells = cells.map((c) => {
+    const scenario = options.scenarios.find((s) => s.id === c.scenario)!;
+    const figures = wire.find((w) => w.row === c.row)?.kinds.find((k) => k.kind === wireKindOf(scenario));
+    if (c.error !== undefined || figures === undefined) return c;
+    return { ...c, requestBytesPerCall: figures.requestBytes, responseBytesPerCall: figures.responseBytes };
+  });
+  if (options.profileDir !== undefined && options.timing !== false) {
+    profiles = await profilePass(live, cells, options, options.profileDir);
+  }
+  const rows: RowInfo[] = live.map((l) => ({
+    id: l.row.id,
+    title: l.row.title,
+    kind: l.row.kind,
+    protocol: l.row.protocol.name,
+    variant: l.row.variant,
+    pipelining: l.row.protocol.traits.pipelining,
+    ...(l.error ? { error: l.error } : {}),
+  }));
+  const finishedAt = new Date();
+  const commit = gitCommit();
+  return {
+    schema: RESULTS_SCHEMA,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+    command: options.command,
+    ...(commit ? { commit } : {}),
+    machine: machineInfo(),
+    versions: versions(),
+    settings: options.settings,
+    scenarios: options.scenarios,
+    rows,
+    cells,
+    wire,
+    profiles,
+    notes: plan.notes,
+  };
+}

@@ -1,0 +1,92 @@
+/** The bench's scenarios and the run settings they are measured with. */
+
+export type CallKind = 'add' | 'echo';
+
+export interface Scenario {
+  /** Stable id used on the command line and in results.json: "add-16", "echo-64KiB". */
+  readonly id: string;
+  readonly method: CallKind;
+  /** Calls kept in flight by the closed-loop load generator. */
+  readonly inFlight: number;
+  /** Size of the echoed payload; 0 for add. */
+  readonly payloadBytes: number;
+}
+
+/**
+ * Echo runs with a few calls in flight: enough to overlap request and reply on the wire, few
+ * enough that 1 MiB calls against single-threaded Python peers finish inside a short window.
+ */
+export const ECHO_IN_FLIGHT = 4;
+
+function echo(label: string, bytes: number): Scenario {
+  return { id: `echo-${label}`, method: 'echo', inFlight: ECHO_IN_FLIGHT, payloadBytes: bytes };
+}
+
+export const scenarios: readonly Scenario[] = [
+  { id: 'add-1', method: 'add', inFlight: 1, payloadBytes: 0 },
+  { id: 'add-16', method: 'add', inFlight: 16, payloadBytes: 0 },
+  { id: 'add-64', method: 'add', inFlight: 64, payloadBytes: 0 },
+  echo('16B', 16),
+  echo('1KiB', 1024),
+  echo('64KiB', 64 * 1024),
+  echo('1MiB', 1024 * 1024),
+];
+
+export function findScenario(id: string): Scenario | undefined {
+  return scenarios.find((s) => s.id.toLowerCase() === id.toLowerCase());
+}
+
+/** The operands of every add call: fixed, so bytes on the wire are the same in every run. */
+export const ADD_ARGS: readonly [number, number] = [20, 22];
+
+/** A payload of n deterministic, non-repeating-looking bytes (no compressible zeros). */
+export function payload(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+export interface RunSettings {
+  readonly quick: boolean;
+  /** Unmeasured calls before each window, so JIT, connections and buffers are warm. */
+  readonly warmupMs: number;
+  /** The measuring window; it is extended until at least `minCalls` calls complete. */
+  readonly windowMs: number;
+  readonly minCalls: number;
+  /** A window never runs longer than this, whatever minCalls says. */
+  readonly maxWindowMs: number;
+  /** Windows per row and scenario, interleaved across rows (A B C A B C ...). */
+  readonly repetitions: number;
+  /** Per-call timeout for the load generator's clients. */
+  readonly callTimeoutMs: number;
+}
+
+export const QUICK_SETTINGS: RunSettings = {
+  quick: true,
+  warmupMs: 80,
+  windowMs: 200,
+  minCalls: 3,
+  maxWindowMs: 5_000,
+  repetitions: 1,
+  callTimeoutMs: 15_000,
+};
+
+export const FULL_SETTINGS: RunSettings = {
+  quick: false,
+  warmupMs: 500,
+  windowMs: 2_000,
+  minCalls: 10,
+  maxWindowMs: 20_000,
+  repetitions: 3,
+  callTimeoutMs: 30_000,
+};
+
+/** Calls counted per kind in the byte-counting pass (sequential, after one uncounted call). */
+export function wireCalls(method: CallKind, payloadBytes: number): number {
+  if (method === 'add') return 20;
+  return payloadBytes >= 1024 * 1024 ? 2 : payloadBytes >= 64 * 1024 ? 4 : 10;
+}
