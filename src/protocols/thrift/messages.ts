@@ -95,7 +95,7 @@ function codeOfAppException(type: number): ErrorCode {
 
 const CODE_PREFIX = /^\[([A-Z_]+)\] /;
 
-export function appExceptionToError(values: Record<string, unknown>): RpcError {
+export function appExceptionToError(values: Record<string, unknown>, method: string): RpcError {
   const type = typeof values.type === 'number' ? values.type : AppExceptionType.UNKNOWN;
   let message = typeof values.message === 'string' ? values.message : '';
   let code = codeOfAppException(type);
@@ -105,7 +105,10 @@ export function appExceptionToError(values: Record<string, unknown>): RpcError {
     message = message.slice(prefixed[0].length);
   }
   const typeName = APP_EXCEPTION_NAMES[type] ?? String(type);
-  return errorFromCode(code, message || `TApplicationException ${typeName}`, {
+  // thriftpy2 sends UNKNOWN_METHOD without a message.
+  const fallback =
+    code === 'NO_SUCH_METHOD' ? `no such method: ${method}` : `TApplicationException ${typeName}`;
+  return errorFromCode(code, message || fallback, {
     remoteType: 'TApplicationException',
     remoteDetail: typeName,
   });
@@ -168,7 +171,7 @@ export function decodeReply(
   if (header.type === MessageType.EXCEPTION) {
     return {
       ok: false,
-      error: appExceptionToError(readStruct(p, APPLICATION_EXCEPTION_FIELDS, structs).values),
+      error: appExceptionToError(readStruct(p, APPLICATION_EXCEPTION_FIELDS, structs).values, plan.name),
     };
   }
   if (header.type !== MessageType.REPLY) {
