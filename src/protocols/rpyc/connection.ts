@@ -1,0 +1,546 @@
+/**
+ * One RPyC connection (rpyc/core/protocol.py's Connection), symmetric as in rpyc: both ends
+ * send requests and answer them, so a server can call a client's callback while the client
+ * waits for the server's reply. Each payload is a message-type byte and a brine-dumped
+ * `(seq, body)`: a request's body is `(handler, boxed args)`, a reply's the boxed result, an
+ * exception's a vinegar tuple. Replies are matched to requests by seq, so any number of calls
+ * can be in flight.
+ */
+import type net from 'node:net';
+import {
+  InvalidArgumentError,
+  MessageTooLargeError,
+  ProtocolError,
+  type RpcError,
+  TimeoutError,
+  TransportError,
+  toRpcError,
+} from '../../contract/errors.js';
+import { type BrineValue, dump, isDumpable, load, NotImplemented } from './brine.js';
+import { Handle, handleNames, Label, Msg } from './consts.js';
+import { encodeFrame, FrameDecoder } from './framing.js';
+import {
+  attributeError,
+  BoundMethod,
+  ExposedObject,
+  type IdPack,
+  idPackOf,
+  isServable,
+  LocalObjectTable,
+  noKeywords,
+  pythonTypeName,
+  type Servable,
+} from './local-objects.js';
+import { type RefOwner, type RefState, RemoteRef } from './netref.js';
+import { asPythonException, dumpException, loadException } from './vinegar.js';
+
+export interface ConnectionOptions {
+  /** What the peer gets for GETROOT (rpyc's local service). */
+  root: ExposedObject;
+  /** Per-request timeout for requests this side sends. */
+  timeoutMs: number;
+  /** Largest frame accepted (compressed or not); larger ones close the connection. */
+  maxMessageBytes: number;
+  /** Compress payloads over 3000 bytes, as rpyc does (default true). */
+  compress?: boolean;
+  /** Send JavaScript stacks inside exception tracebacks (default false). */
+  includeStack?: boolean;
+  onClose?: (conn: RpycConnection) => void;
+}
+
+export interface ConnectionStats {
+  /** Objects of ours the peer holds references to (the root included once sent). */
+  readonly localObjects: number;
+  /** Netrefs to peer objects we hold and have not released. */
+  readonly remoteRefs: number;
+  /** Requests sent and not answered yet. */
+  readonly pending: number;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: RpcError): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface Held {
+  readonly key: string;
+  readonly weak: WeakRef<RemoteRef>;
+  readonly state: RefState;
+  readonly idPack: IdPack;
+}
+
+/** Marker for a handler that must not be answered (CLOSE: rpyc closes instead of replying). */
+const NO_REPLY = Symbol('no reply');
+
+function typeError(message: string): InvalidArgumentError {
+  return asPythonException(new InvalidArgumentError(message), 'TypeError');
+}
+
+function asString(name: unknown): string {
+  if (typeof name === 'string') return name;
+  if (name instanceof Uint8Array) return Buffer.from(name).toString('utf8');
+  throw typeError('name must be a string');
+}
+
+function asKwargs(raw: unknown): Array<readonly [string, unknown]> {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) throw typeError('keyword arguments must be a tuple of pairs');
+  return raw.map((pair) => {
+    if (!Array.isArray(pair) || pair.length !== 2) throw typeError('keyword arguments must be pairs');
+    return [asString(pair[0]), pair[1]] as const;
+  });
+}
+
+function isIdPack(v: unknown): v is IdPack {
+  return (
+    Array.isArray(v) &&
+    v.length === 3 &&
+    typeof v[0] === 'string' &&
+    (typeof v[1] === 'number' || typeof v[1] === 'bigint') &&
+    (typeof v[2] === 'number' || typeof v[2] === 'bigint')
+  );
+}
+
+export class RpycConnection implements RefOwner {
+  readonly local = new LocalObjectTable();
+  private readonly decoder: FrameDecoder;
+  private readonly pending = new Map<number, Pending>();
+  private readonly proxies = new Map<string, WeakRef<RemoteRef>>();
+  private readonly finalizer = new FinalizationRegistry<Held>((held) => this.finalize(held));
+  private nextSeq = 0;
+  private closedFlag = false;
+  private readonly closeListeners: Array<() => void> = [];
+  private rootPromise: Promise<RemoteRef> | undefined;
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly options: ConnectionOptions,
+  ) {
+    this.decoder = new FrameDecoder(options.maxMessageBytes);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.teardown(new TransportError(err.message, { cause: err })));
+    socket.on('close', () => this.teardown(new TransportError('rpyc connection closed')));
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  stats(): ConnectionStats {
+    let remoteRefs = 0;
+    for (const weak of this.proxies.values()) {
+      const ref = weak.deref();
+      if (ref !== undefined && !ref.state.released) remoteRefs++;
+    }
+    return { localObjects: this.local.size, remoteRefs, pending: this.pending.size };
+  }
+
+  /** The peer's root object (GETROOT once, then cached, like rpyc's conn.root). */
+  root(): Promise<RemoteRef> {
+    if (this.rootPromise === undefined) {
+      this.rootPromise = this.request(Handle.GETROOT, []).then((root) => {
+        if (!(root instanceof RemoteRef)) throw new ProtocolError('rpyc: GETROOT did not return a reference');
+        return root;
+      });
+      // A failed attempt (e.g. a timeout) must not poison later calls.
+      this.rootPromise.catch(() => {
+        this.rootPromise = undefined;
+      });
+    }
+    return this.rootPromise;
+  }
+
+  /** Sends a request and resolves with the unboxed reply (rejects with the peer's exception). */
+  request(handler: number, args: readonly unknown[]): Promise<unknown> {
+    if (this.closedFlag) return Promise.reject(new TransportError('rpyc connection is closed'));
+    let boxed: BrineValue;
+    try {
+      boxed = this.box(args);
+    } catch (err) {
+      return Promise.reject(toRpcError(err));
+    }
+    return this.requestBoxed(handler, boxed, this.options.timeoutMs);
+  }
+
+  private requestBoxed(handler: number, boxed: BrineValue, timeoutMs: number): Promise<unknown> {
+    const seq = this.nextSeq++;
+    return new Promise<unknown>((resolve, reject) => {
+      const entry: Pending = { resolve, reject, timer: undefined };
+      if (Number.isFinite(timeoutMs) && timeoutMs > 0) {
+        entry.timer = setTimeout(() => {
+          this.pending.delete(seq);
+          reject(new TimeoutError(`rpyc ${handleNames[handler] ?? handler} timed out after ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      this.pending.set(seq, entry);
+      try {
+        this.send(Msg.REQUEST, seq, [handler, boxed]);
+      } catch (err) {
+        this.pending.delete(seq);
+        clearTimeout(entry.timer);
+        reject(toRpcError(err));
+      }
+    });
+  }
+
+  /** Sends HANDLE_DEL for every reference the peer gave us to this object. */
+  async releaseRef(ref: RemoteRef): Promise<void> {
+    if (ref.owner !== this || ref.state.released) return;
+    ref.state.released = true;
+    this.finalizer.unregister(ref);
+    this.forget(ref.idPack, this.proxies.get(keyOf(ref.idPack)));
+    if (this.closedFlag) return;
+    await this.sendDel(ref.idPack, ref.state.count).catch(() => undefined);
+  }
+
+  private sendDel(idPack: IdPack, count: number): Promise<unknown> {
+    // Boxed by hand: the netref is already marked released, which box() refuses.
+    const boxed: BrineValue = [
+      Label.TUPLE,
+      [
+        [Label.LOCAL_REF, idPack],
+        [Label.VALUE, count],
+      ],
+    ];
+    return this.requestBoxed(Handle.DEL, boxed, this.options.timeoutMs);
+  }
+
+  private finalize(held: Held): void {
+    if (held.state.released) return;
+    held.state.released = true;
+    this.forget(held.idPack, held.weak);
+    if (!this.closedFlag) this.sendDel(held.idPack, held.state.count).catch(() => undefined);
+  }
+
+  private forget(idPack: IdPack, weak: WeakRef<RemoteRef> | undefined): void {
+    const key = keyOf(idPack);
+    if (weak !== undefined && this.proxies.get(key) === weak) this.proxies.delete(key);
+  }
+
+  /** Graceful close: HANDLE_CLOSE (answered by the peer closing), then the socket. */
+  async close(): Promise<void> {
+    if (this.closedFlag) return;
+    const closed = new Promise<void>((resolve) => this.closeListeners.push(resolve));
+    const grace = Math.min(this.options.timeoutMs > 0 ? this.options.timeoutMs : 1000, 1000);
+    this.requestBoxed(Handle.CLOSE, [Label.VALUE, []], grace).then(
+      () => this.teardown(new TransportError('rpyc connection closed')),
+      () => this.teardown(new TransportError('rpyc connection closed')),
+    );
+    await closed;
+  }
+
+  /** Closes at once (pending calls fail with TRANSPORT). */
+  destroy(): void {
+    this.teardown(new TransportError('rpyc connection closed'));
+  }
+
+  private teardown(err: RpcError, graceful = false): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+    this.local.clear();
+    for (const weak of this.proxies.values()) {
+      const ref = weak.deref();
+      if (ref !== undefined) {
+        ref.state.released = true;
+        this.finalizer.unregister(ref);
+      }
+    }
+    this.proxies.clear();
+    if (graceful) {
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+    } else this.socket.destroy();
+    for (const listener of this.closeListeners.splice(0)) listener();
+    this.options.onClose?.(this);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // wire
+
+  private send(msg: number, seq: number, body: BrineValue): void {
+    if (this.closedFlag) throw new TransportError('rpyc connection is closed');
+    const dumped = dump([seq, body]);
+    const payload = Buffer.allocUnsafe(dumped.length + 1);
+    payload[0] = msg;
+    dumped.copy(payload, 1);
+    const parts = encodeFrame(payload, this.options.compress ?? true);
+    this.socket.cork();
+    for (const part of parts) this.socket.write(part);
+    this.socket.uncork();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closedFlag) return;
+    let frames: Buffer[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      // Oversized or corrupt framing: nothing after it can be trusted, so the connection goes.
+      this.teardown(err instanceof MessageTooLargeError ? err : toRpcError(err));
+      return;
+    }
+    for (const frame of frames) {
+      if (this.closedFlag) return;
+      try {
+        this.onFrame(frame);
+      } catch (err) {
+        this.teardown(toRpcError(err));
+        return;
+      }
+    }
+  }
+
+  private onFrame(payload: Buffer): void {
+    if (payload.length < 2) throw new ProtocolError('rpyc: empty message');
+    const msg = payload[0];
+    const body = load(payload.subarray(1));
+    if (!Array.isArray(body) || body.length !== 2 || typeof body[0] !== 'number')
+      throw new ProtocolError('rpyc: message is not a (seq, args) pair');
+    const seq = body[0];
+    const args = body[1] as BrineValue;
+    switch (msg) {
+      case Msg.REQUEST:
+        this.onRequest(seq, args);
+        return;
+      case Msg.REPLY: {
+        const p = this.takePending(seq);
+        let value: unknown;
+        try {
+          value = this.unbox(args);
+        } catch (err) {
+          p?.reject(toRpcError(err));
+          return;
+        }
+        p?.resolve(value); // a late reply's netrefs are released by the finalizer
+        return;
+      }
+      case Msg.EXCEPTION:
+        this.takePending(seq)?.reject(loadException(args));
+        return;
+      default:
+        throw new ProtocolError(`rpyc: invalid message type ${msg}`);
+    }
+  }
+
+  private takePending(seq: number): Pending | undefined {
+    const p = this.pending.get(seq);
+    if (p === undefined) return undefined;
+    this.pending.delete(seq);
+    clearTimeout(p.timer);
+    return p;
+  }
+
+  private onRequest(seq: number, raw: BrineValue): void {
+    let result: unknown;
+    try {
+      if (!Array.isArray(raw) || raw.length !== 2 || typeof raw[0] !== 'number')
+        throw typeError('request is not a (handler, args) pair');
+      const args = this.unbox(raw[1]);
+      if (!Array.isArray(args)) throw typeError('request arguments are not a tuple');
+      result = this.handle(raw[0] as number, args);
+    } catch (err) {
+      this.reply(seq, err, true);
+      return;
+    }
+    if (result === NO_REPLY) return;
+    if (result instanceof Promise) {
+      result.then(
+        (value) => this.reply(seq, value, false),
+        (err: unknown) => this.reply(seq, err, true),
+      );
+    } else this.reply(seq, result, false);
+  }
+
+  private reply(seq: number, value: unknown, failed: boolean): void {
+    if (this.closedFlag) return;
+    let body: BrineValue;
+    let msg: number = failed ? Msg.EXCEPTION : Msg.REPLY;
+    try {
+      body = failed ? dumpException(value, this.exceptionOptions()) : this.box(value);
+    } catch (err) {
+      msg = Msg.EXCEPTION;
+      body = dumpException(err, this.exceptionOptions());
+    }
+    try {
+      this.send(msg, seq, body);
+    } catch {
+      // The socket went away while we were working; nothing left to answer.
+    }
+  }
+
+  private exceptionOptions() {
+    return { includeStack: this.options.includeStack ?? false };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // request handlers (what the peer may do with our objects)
+
+  private handle(handler: number, args: unknown[]): unknown {
+    const [obj, a1, a2, a3] = args;
+    switch (handler) {
+      case Handle.PING:
+        return obj; // the data, echoed
+      case Handle.CLOSE:
+        this.teardown(new TransportError('rpyc connection closed by the peer'), true);
+        return NO_REPLY;
+      case Handle.GETROOT:
+        return this.options.root;
+      case Handle.GETATTR:
+        return this.getattr(this.servable(obj), asString(a1));
+      case Handle.SETATTR:
+      case Handle.DELATTR:
+        this.servable(obj);
+        throw attributeError('access denied');
+      case Handle.CALL:
+        return this.call(this.servable(obj), a1, a2);
+      case Handle.CALLATTR:
+        return this.call(this.getattr(this.servable(obj), asString(a1)), a2, a3);
+      case Handle.REPR:
+      case Handle.STR:
+        return this.describe(this.servable(obj));
+      case Handle.HASH:
+        return idPackOf(this.servable(obj))[2];
+      case Handle.CMP: {
+        const op = a2 === undefined ? '__cmp__' : asString(a2);
+        this.servable(obj);
+        if (op === '__eq__') return obj === a1;
+        if (op === '__ne__') return obj !== a1;
+        return NotImplemented;
+      }
+      case Handle.DIR: {
+        const o = this.servable(obj);
+        return o instanceof ExposedObject
+          ? o
+              .names()
+              .map((n) => `exposed_${n}`)
+              .sort()
+          : [];
+      }
+      case Handle.INSPECT: {
+        const o = this.local.get(obj as BrineValue);
+        return o instanceof ExposedObject ? o.inspect() : [['__call__', null]];
+      }
+      case Handle.DEL: {
+        const count = a1 === undefined ? 1 : a1;
+        if (typeof count !== 'number' || !Number.isInteger(count) || count < 1)
+          throw typeError('DEL count must be a positive int');
+        this.local.decref(idPackOf(this.servable(obj)), count);
+        return null;
+      }
+      case Handle.PICKLE:
+        throw asPythonException(new InvalidArgumentError('pickling is disabled'), 'ValueError');
+      case Handle.INSTANCECHECK:
+        return false;
+      case Handle.BUFFITER:
+      case Handle.OLDSLICING:
+      case Handle.CTXEXIT:
+        throw typeError(`${handleNames[handler]} is not supported by this peer`);
+      default: {
+        const err = new ProtocolError(`unknown rpyc handler ${String(handler)}`);
+        throw asPythonException(err, 'KeyError');
+      }
+    }
+  }
+
+  private servable(obj: unknown): Servable {
+    if (!isServable(obj)) throw typeError('the target is not an object served by this peer');
+    return obj;
+  }
+
+  private getattr(obj: Servable, name: string): unknown {
+    if (obj instanceof ExposedObject) {
+      if (name === '__doc__') return null;
+      return obj.getattr(name);
+    }
+    if (name === '__doc__') return obj instanceof BoundMethod ? (obj.method.doc ?? null) : null;
+    throw attributeError(`cannot access '${name}'`);
+  }
+
+  private call(target: unknown, rawArgs: unknown, rawKwargs: unknown): unknown {
+    const args = rawArgs === undefined ? [] : rawArgs;
+    if (!Array.isArray(args)) throw typeError('call arguments must be a tuple');
+    const kwargs = asKwargs(rawKwargs);
+    if (target instanceof BoundMethod) return target.method.fn(args, kwargs);
+    if (typeof target === 'function') {
+      if (kwargs.length > 0) throw noKeywords(target.name || 'function');
+      return (target as (...a: unknown[]) => unknown)(...args);
+    }
+    if (target instanceof ExposedObject)
+      throw typeError(`'${pythonTypeName(target)}' object is not callable`);
+    throw typeError('object is not callable');
+  }
+
+  private describe(obj: Servable): string {
+    if (obj instanceof BoundMethod) return `<bound method ${obj.owner.typeName}.${obj.name}>`;
+    if (obj instanceof ExposedObject) return `<${pythonTypeName(obj)} object>`;
+    return `<function ${obj.name || '<anonymous>'}>`;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // boxing (Connection._box / _unbox)
+
+  /** A value as it travels: by value when brine can dump it, else a tuple of boxes or a reference. */
+  box(value: unknown, depth = 0): BrineValue {
+    if (depth > 256) throw new ProtocolError('rpyc: value nested too deeply');
+    if (value instanceof RemoteRef) {
+      if (value.owner !== this) throw typeError('a netref can only be sent back on its own connection');
+      if (value.state.released) throw typeError(`${value} was released`);
+      return [Label.LOCAL_REF, value.idPack];
+    }
+    if (isServable(value)) return [Label.REMOTE_REF, this.local.add(value)];
+    if (Array.isArray(value)) {
+      const items: readonly unknown[] = value;
+      if (isDumpable(items)) return [Label.VALUE, items];
+      return [Label.TUPLE, value.map((item: unknown) => this.box(item, depth + 1))];
+    }
+    if (isDumpable(value)) return [Label.VALUE, value];
+    const what = value === null ? 'null' : typeof value === 'object' ? value.constructor?.name : typeof value;
+    throw typeError(`rpyc cannot send a ${what} (brine values, arrays, functions or exposed objects only)`);
+  }
+
+  unbox(boxed: BrineValue, depth = 0): unknown {
+    if (depth > 256) throw new ProtocolError('rpyc: value nested too deeply');
+    if (!Array.isArray(boxed) || boxed.length !== 2) throw new ProtocolError('rpyc: malformed boxed value');
+    const [label, value] = boxed as [BrineValue, BrineValue];
+    switch (label) {
+      case Label.VALUE:
+        return value;
+      case Label.TUPLE:
+        if (!Array.isArray(value)) throw new ProtocolError('rpyc: boxed tuple is not a tuple');
+        return (value as readonly BrineValue[]).map((item) => this.unbox(item, depth + 1));
+      case Label.LOCAL_REF:
+        return this.local.get(value);
+      case Label.REMOTE_REF:
+        if (!isIdPack(value)) throw new ProtocolError('rpyc: malformed id pack');
+        return this.netref(value);
+      default:
+        throw new ProtocolError(`rpyc: invalid box label ${String(label)}`);
+    }
+  }
+
+  private netref(idPack: IdPack): RemoteRef {
+    const key = keyOf(idPack);
+    const cached = this.proxies.get(key)?.deref();
+    if (cached !== undefined && !cached.state.released) {
+      // The peer counted one more reference; our eventual DEL must return it too.
+      cached.state.count++;
+      return cached;
+    }
+    const ref = new RemoteRef(this, [idPack[0], idPack[1], idPack[2]]);
+    const weak = new WeakRef(ref);
+    this.proxies.set(key, weak);
+    this.finalizer.register(ref, { key, weak, state: ref.state, idPack: ref.idPack }, ref);
+    return ref;
+  }
+}
+
+function keyOf(idPack: IdPack): string {
+  return `${idPack[0]}\u0000${idPack[1]}\u0000${idPack[2]}`;
+}

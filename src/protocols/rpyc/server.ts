@@ -1,0 +1,156 @@
+/**
+ * The RPyC server: serves a contract implementation as an rpyc service root, the way an
+ * rpyc.Service subclass with `exposed_` methods is served by rpyc's ThreadedServer. A Python
+ * client's `conn.root.add(2, 5)` reaches the contract's `add` through createDispatcher (so
+ * arguments are validated like every other protocol's), and only the contract's methods (plus
+ * any `extras` and rpyc's get_service_name/get_service_aliases) are reachable.
+ */
+import net from 'node:net';
+import { createDispatcher } from '../../contract/dispatch.js';
+import { InvalidArgumentError } from '../../contract/errors.js';
+import { type Contract, getMethod, type Implementation, type MethodSpec } from '../../contract/spec.js';
+import {
+  DEFAULT_HOST,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_TIMEOUT_MS,
+  type RunningServer,
+  type ServeOptions,
+} from '../types.js';
+import { type ConnectionStats, RpycConnection } from './connection.js';
+import { DEFAULT_PORT } from './consts.js';
+import { type ExposedMethod, ExposedObject, noKeywords } from './local-objects.js';
+import { asPythonException } from './vinegar.js';
+
+/** A raw exposed method: receives unvalidated arguments (netrefs to Python objects included). */
+export type ExtraMethod = (...args: never[]) => unknown;
+
+export interface RpycServeOptions extends ServeOptions {
+  /**
+   * Methods exposed beyond the contract, e.g. `apply: (fn: RemoteRef, a, b) => fn.call(a, b)`
+   * to call back a function the Python client passes in. Arguments are not validated.
+   */
+  extras?: Readonly<Record<string, ExtraMethod>>;
+  /** The class name Python sees for the root ("rpclab.<serviceName>"); default `<Contract>Service`. */
+  serviceName?: string;
+  /** Timeout of requests the server sends to clients (callbacks). */
+  timeoutMs?: number;
+  /** Compress payloads over 3000 bytes as rpyc does (default true). */
+  compress?: boolean;
+  /** Include JavaScript stacks in the tracebacks sent with exceptions (default false). */
+  includeStack?: boolean;
+}
+
+export interface RpycServerStats extends ConnectionStats {
+  readonly connections: number;
+}
+
+export interface RpycServer extends RunningServer {
+  /** Totals over open connections: the object table size is what the clients keep alive. */
+  stats(): RpycServerStats;
+}
+
+function typeError(message: string): InvalidArgumentError {
+  return asPythonException(new InvalidArgumentError(message), 'TypeError');
+}
+
+/** Python-style keyword arguments mapped onto the contract's parameter names. */
+function withKeywords(
+  name: string,
+  spec: MethodSpec,
+  args: readonly unknown[],
+  kwargs: ReadonlyArray<readonly [string, unknown]>,
+): unknown[] {
+  if (kwargs.length === 0) return [...args];
+  const out = [...args];
+  for (const [key, value] of kwargs) {
+    const i = spec.params.findIndex((p) => p.name === key);
+    if (i < 0) throw typeError(`${name}() got an unexpected keyword argument '${key}'`);
+    if (i < out.length && out[i] !== undefined)
+      throw typeError(`${name}() got multiple values for argument '${key}'`);
+    while (out.length < i) out.push(undefined);
+    out[i] = value;
+  }
+  return out;
+}
+
+/** The service root for a contract: contract methods, extras, and rpyc's service-name methods. */
+export function buildServiceRoot<C extends Contract>(
+  contract: C,
+  impl: Implementation<C>,
+  options: Pick<RpycServeOptions, 'extras' | 'serviceName'> = {},
+): ExposedObject {
+  const dispatch = createDispatcher(contract, impl);
+  const methods = new Map<string, ExposedMethod>();
+  const alias = contract.name.toUpperCase();
+  methods.set('get_service_name', { fn: () => alias, doc: 'returns the canonical name of the service' });
+  methods.set('get_service_aliases', { fn: () => [alias], doc: 'returns the aliases of this service' });
+  for (const [name, extra] of Object.entries(options.extras ?? {})) {
+    const call = extra as (...args: unknown[]) => unknown;
+    methods.set(name, {
+      fn: (args, kwargs) => {
+        if (kwargs.length > 0) throw noKeywords(name);
+        return call(...args);
+      },
+    });
+  }
+  for (const name of Object.keys(contract.methods)) {
+    const spec = getMethod(contract, name)!;
+    methods.set(name, {
+      fn: (args, kwargs) => dispatch(name, withKeywords(name, spec, args, kwargs)),
+      ...(spec.doc === undefined ? {} : { doc: spec.doc }),
+    });
+  }
+  return new ExposedObject(options.serviceName ?? `${contract.name}Service`, methods);
+}
+
+export async function serveRpyc<C extends Contract>(
+  contract: C,
+  impl: Implementation<C>,
+  options: RpycServeOptions = {},
+): Promise<RpycServer> {
+  const root = buildServiceRoot(contract, impl, options);
+  const connections = new Set<RpycConnection>();
+  const server = net.createServer((socket) => {
+    const conn = new RpycConnection(socket, {
+      root,
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      compress: options.compress ?? true,
+      includeStack: options.includeStack ?? false,
+      onClose: (c) => connections.delete(c),
+    });
+    if (!conn.closed) connections.add(conn);
+  });
+  const host = options.host ?? DEFAULT_HOST;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? DEFAULT_PORT, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    host,
+    port,
+    address: `tcp://${host}:${port}`,
+    stats() {
+      let localObjects = 0;
+      let remoteRefs = 0;
+      let pending = 0;
+      for (const c of connections) {
+        const s = c.stats();
+        localObjects += s.localObjects;
+        remoteRefs += s.remoteRefs;
+        pending += s.pending;
+      }
+      return { connections: connections.size, localObjects, remoteRefs, pending };
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of connections) c.destroy();
+        connections.clear();
+        server.close(() => resolve());
+      }),
+  };
+}
