@@ -9,16 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { type CalculatorClient, calculator, calculatorContract } from '../../src/contract/index.js';
 import { thrift } from '../../src/protocols/thrift/index.js';
 import type { RunningServer } from '../../src/protocols/types.js';
-import {
-  binaryAdd,
-  binaryCallHeader,
-  compactCallHeader,
-  framed,
-  i16,
-  i32,
-  sendRaw,
-  varint,
-} from './raw.js';
+import { binaryAdd, binaryCallHeader, compactCallHeader, framed, i16, i32, sendRaw, varint } from './raw.js';
 
 const MiB = 1024 * 1024;
 
@@ -58,26 +49,46 @@ describe('thrift robustness [binary-buffered]', () => {
   });
 
   it('a method name declaring 2^31-1 bytes is closed at once', async () => {
-    const out = await sendRaw(server.port, [Buffer.concat([i32(0x80010001 | 0), i32(2 ** 31 - 1), Buffer.from('add')])]);
+    const out = await sendRaw(server.port, [
+      Buffer.concat([i32(0x80010001 | 0), i32(2 ** 31 - 1), Buffer.from('add')]),
+    ]);
     assert.ok(out.closed);
     await stillServes(server.port, 'binary-buffered');
   });
 
   it('a negative string length closes the connection', async () => {
-    const bad = Buffer.concat([binaryCallHeader('echo'), Buffer.from([11]), i16(1), i32(-5), Buffer.alloc(16)]);
+    const bad = Buffer.concat([
+      binaryCallHeader('echo'),
+      Buffer.from([11]),
+      i16(1),
+      i32(-5),
+      Buffer.alloc(16),
+    ]);
     const out = await sendRaw(server.port, [bad]);
     assert.ok(out.closed);
     await stillServes(server.port, 'binary-buffered');
   });
 
   it('a negative list size closes the connection', async () => {
-    const bad = Buffer.concat([binaryCallHeader('echo'), Buffer.from([15]), i16(1), Buffer.from([8]), i32(-1)]);
+    const bad = Buffer.concat([
+      binaryCallHeader('echo'),
+      Buffer.from([15]),
+      i16(1),
+      Buffer.from([8]),
+      i32(-1),
+    ]);
     assert.ok((await sendRaw(server.port, [bad])).closed);
     await stillServes(server.port, 'binary-buffered');
   });
 
   it('a list declaring 2^30 i32 elements is closed without waiting for them', async () => {
-    const bad = Buffer.concat([binaryCallHeader('echo'), Buffer.from([15]), i16(1), Buffer.from([8]), i32(2 ** 30)]);
+    const bad = Buffer.concat([
+      binaryCallHeader('echo'),
+      Buffer.from([15]),
+      i16(1),
+      Buffer.from([8]),
+      i32(2 ** 30),
+    ]);
     const out = await sendRaw(server.port, [bad]);
     assert.ok(out.closed);
     await stillServes(server.port, 'binary-buffered');
@@ -154,7 +165,11 @@ describe('thrift robustness [binary-buffered]', () => {
 describe('thrift robustness [binary-framed]', () => {
   let server: RunningServer;
   before(async () => {
-    server = await thrift.serve(calculatorContract, calculator, { port: 0, variant: 'binary-framed', maxMessageBytes: 1 * MiB });
+    server = await thrift.serve(calculatorContract, calculator, {
+      port: 0,
+      variant: 'binary-framed',
+      maxMessageBytes: 1 * MiB,
+    });
   });
   after(async () => {
     await server?.close();
