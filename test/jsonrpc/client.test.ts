@@ -202,12 +202,17 @@ describe('jsonrpc client', () => {
     }
   });
 
-  it('a reply that is not JSON-RPC is PROTOCOL; an HTTP error status is TRANSPORT', async () => {
+  it('a reply that is not JSON-RPC or answers another id is PROTOCOL; an HTTP error status is TRANSPORT', async () => {
     const garbage = await fakeServer(200, '<html>hello</html>');
     const c1 = await jsonrpc.connect(calculatorContract, { port: garbage.port });
     await expectCode(c1.add(1, 2), 'PROTOCOL');
     await c1.close();
     await garbage.close();
+    const otherId = await fakeServer(200, JSON.stringify({ jsonrpc: '2.0', id: 12345, result: 3 }));
+    const c3 = await jsonrpc.connect(calculatorContract, { port: otherId.port, timeoutMs: 5_000 });
+    await expectCode(c3.add(1, 2), 'PROTOCOL', /id 12345/);
+    await c3.close();
+    await otherId.close();
     const notFound = await fakeServer(404, 'not here');
     const c2 = await jsonrpc.connect(calculatorContract, { port: notFound.port });
     await expectCode(c2.add(1, 2), 'TRANSPORT', /404/);
@@ -215,17 +220,23 @@ describe('jsonrpc client', () => {
     await notFound.close();
   });
 
-  it('a slow method gives TIMEOUT, and the client keeps working', async () => {
+  it('a slow method gives TIMEOUT, is not sent again, and the client keeps working', async () => {
+    let slowCalls = 0;
     const slowImpl = {
       ...calculator,
-      add: (a: number, b: number) =>
-        new Promise<number>((r) => setTimeout(() => r(a + b), a === 0 ? 0 : 2_000)),
+      add: (a: number, b: number) => {
+        if (a !== 0) slowCalls++;
+        return new Promise<number>((r) => setTimeout(() => r(a + b), a === 0 ? 0 : 1_000));
+      },
     };
     const slow = await jsonrpc.serve(calculatorContract, slowImpl, { port: 0 });
     const client = await jsonrpc.connect(calculatorContract, { port: slow.port, timeoutMs: 200 });
     try {
+      assert.equal(await client.add(0, 1), 1); // leaves a keep-alive socket to reuse
       await expectCode(client.add(1, 2), 'TIMEOUT');
       assert.equal(await client.add(0, 2), 2);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(slowCalls, 1, 'the timed-out call was sent again');
     } finally {
       await client.close();
       await slow.close();

@@ -30,6 +30,7 @@ export interface JsonRpcConnectOptions {
 
 /** Per-call state handed to the library's send function and read back after it. */
 interface CallContext {
+  readonly id: number;
   readonly idempotent: boolean;
   failure?: RpcError;
   pending?: PendingPost;
@@ -54,15 +55,21 @@ export function connectJsonRpc<C extends Contract>(contract: C, options: JsonRpc
     for (let attempt = 0; ; attempt++) {
       ctx.pending = post(target, body);
       try {
-        return await receiveReply(await ctx.pending.result);
+        return await receiveReply(await ctx.pending.result, ctx);
       } catch (err) {
-        const stale = err instanceof TransportError && ctx.pending.reusedSocket() && !closed;
+        const stale = err instanceof TransportError && ctx.pending.diedOnStaleSocket() && !closed;
         if (!(stale && ctx.idempotent && attempt === 0)) throw err;
       }
     }
   };
 
-  const receiveReply = async ({ status, body }: { status: number; body: Buffer }): Promise<void> => {
+  const receiveReply = async (
+    { status, body }: { status: number; body: Buffer },
+    ctx: CallContext,
+  ): Promise<void> => {
+    if (status === 413) {
+      throw errorFromCode('MESSAGE_TOO_LARGE', `${target.url} refused the request as too large (HTTP 413)`);
+    }
     const text = body.toString('utf8');
     let reply: unknown;
     try {
@@ -72,9 +79,6 @@ export function connectJsonRpc<C extends Contract>(contract: C, options: JsonRpc
         ? new ProtocolError(`${target.url} replied with malformed JSON`)
         : new TransportError(`${target.url} replied HTTP ${status}`);
     }
-    if (status === 413) {
-      throw errorFromCode('MESSAGE_TOO_LARGE', `${target.url} refused the request as too large (HTTP 413)`);
-    }
     if (!isResponse(reply)) {
       throw status === 200
         ? new ProtocolError(`${target.url} replied with something that is not a JSON-RPC response`)
@@ -83,6 +87,10 @@ export function connectJsonRpc<C extends Contract>(contract: C, options: JsonRpc
     // A reply without our id (e.g. a parse error, id null) cannot be matched: raise it here.
     if (reply.id === null && reply.error !== undefined) throw fromJsonRpcError(reply.error);
     if (status !== 200) throw new TransportError(`${target.url} replied HTTP ${status}`);
+    // Matching is by id; a reply to another id would leave the call waiting for its timeout.
+    if (reply.id !== ctx.id) {
+      throw new ProtocolError(`${target.url} replied to id ${JSON.stringify(reply.id)}, expected ${ctx.id}`);
+    }
     rpc.receive(reply);
   };
 
@@ -99,9 +107,9 @@ export function connectJsonRpc<C extends Contract>(contract: C, options: JsonRpc
     const spec = getMethod(contract, method);
     if (spec === undefined) throw new NoSuchMethodError(method);
     if (closed) throw new TransportError(`client for ${target.url} is closed`);
-    const ctx: CallContext = { idempotent: spec.idempotent === true };
+    const ctx: CallContext = { id: nextId(), idempotent: spec.idempotent === true };
     inFlight.add(ctx);
-    const request = { jsonrpc: '2.0' as const, id: nextId(), method, params: encodeParams(spec, args) };
+    const request = { jsonrpc: '2.0' as const, id: ctx.id, method, params: encodeParams(spec, args) };
     try {
       const response = await withTimeout(
         Promise.resolve(rpc.requestAdvanced(request, ctx)),

@@ -23,12 +23,16 @@ export interface PostResult {
 export interface PendingPost {
   readonly result: Promise<PostResult>;
   abort(reason: RpcError): void;
-  /** Whether the request went out on a socket reused from an earlier exchange. */
-  reusedSocket(): boolean;
+  /**
+   * Whether a failure may be retried: the request went out on a socket reused from an earlier
+   * exchange, that socket died before any reply, and the exchange was not aborted.
+   */
+  diedOnStaleSocket(): boolean;
 }
 
 export function post(target: PostTarget, body: Buffer): PendingPost {
   let abortReason: RpcError | undefined;
+  let responded = false;
   const req = http.request({
     agent: target.agent,
     host: target.host,
@@ -51,6 +55,7 @@ export function post(target: PostTarget, body: Buffer): PendingPost {
     };
     req.on('error', (err: NodeJS.ErrnoException) => fail(abortReason ?? describe(target, err)));
     req.on('response', (res) => {
+      responded = true;
       const declared = Number(res.headers['content-length']);
       if (Number.isFinite(declared) && declared > target.maxResponseBytes) {
         fail(new MessageTooLargeError(declared, target.maxResponseBytes));
@@ -84,7 +89,7 @@ export function post(target: PostTarget, body: Buffer): PendingPost {
       abortReason ??= reason;
       req.destroy(reason);
     },
-    reusedSocket: () => req.reusedSocket,
+    diedOnStaleSocket: () => req.reusedSocket && !responded && abortReason === undefined,
   };
 }
 
