@@ -84,7 +84,7 @@ describe('thrift client', () => {
     const server = await rawServer();
     try {
       const c = await thrift.connect(calculatorContract, { port: server.port, timeoutMs: 10_000 });
-      const add = c.add as unknown as (a: unknown, b: unknown) => Promise<number>;
+      const add = c.add as unknown as (...args: unknown[]) => Promise<number>;
       const echo = c.echo as unknown as (d: unknown) => Promise<Uint8Array>;
       await expectCode(add(1.5, 2), 'INVALID_ARGUMENT');
       await expectCode(add('x', 2), 'INVALID_ARGUMENT');
