@@ -2,8 +2,8 @@
  * Reads an HTTP request body up to a byte limit without ever buffering more than the limit.
  * An oversized body is detected from Content-Length before reading, or by counting the bytes
  * of a chunked body as they stream in. Past the limit the rest is read and thrown away (so a
- * client still writing its body can read the 413 instead of getting a reset), up to one more
- * limit's worth; a client that keeps sending after that has its connection cut.
+ * client still writing its body can read the 413 instead of getting a reset) until twice the
+ * limit has arrived in all; a client that keeps sending after that has its connection cut.
  */
 import type { IncomingMessage } from 'node:http';
 
