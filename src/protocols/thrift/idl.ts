@@ -12,11 +12,24 @@ import type {
   FunctionType,
   ServiceDefinition,
   ThriftDocument,
+  ThriftError,
   ThriftStatement,
 } from '@creditkarma/thrift-parser';
 import thriftParser from '@creditkarma/thrift-parser';
+import { InvalidArgumentError } from '../../contract/errors.js';
 
-const { parse, SyntaxType } = thriftParser;
+const { createParser, createScanner, SyntaxType } = thriftParser;
+
+/**
+ * The parser's own parse() prints errors to the console; scanning and parsing directly lets
+ * the first error become an exception naming file, line and column instead.
+ */
+function parseThrift(text: string, file: string): ThriftDocument {
+  const report = (err: ThriftError): never => {
+    throw new IdlError(`${file}:${err.loc.start.line}:${err.loc.start.column}: ${err.message}`);
+  };
+  return createParser(createScanner(text, report).scan(), report).parse();
+}
 
 /** A resolved Thrift type: typedefs are followed, identifiers name a struct-like or an enum. */
 export type ThriftType =
@@ -70,9 +83,8 @@ export function bundledIdlPath(): string {
   return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
 }
 
-export class IdlError extends Error {
-  override readonly name = 'IdlError';
-}
+/** A missing or invalid IDL: a bad option to serve/connect, hence INVALID_ARGUMENT. */
+export class IdlError extends InvalidArgumentError {}
 
 const cache = new Map<string, ThriftIdl>();
 
@@ -141,12 +153,7 @@ class Loader {
         throw new IdlError(`cannot read included Thrift IDL ${file}: ${(err as Error).message}`);
       }
     }
-    const doc = parse(text);
-    if (doc.type === SyntaxType.ThriftErrors) {
-      const first = doc.errors[0];
-      const where = first ? `${first.loc.start.line}:${first.loc.start.column}` : '?';
-      throw new IdlError(`${file}:${where}: ${first?.message ?? 'invalid Thrift IDL'}`);
-    }
+    const doc = parseThrift(text, file);
     const scope: Scope = { file, prefix, includes: new Map(), defs: new Map(), services: new Map() };
     this.collect(scope, doc);
     this.loading.delete(file);

@@ -1,0 +1,1 @@
+../../src/protocols/thrift/calculator.thrift
