@@ -233,6 +233,9 @@ describe('rpyc interop: our client -> Python servers', () => {
         };
         assert.equal(await client.call('apply', multiply, 6, 7), 42);
         assert.deepEqual(calls, [[6, 7]]);
+        // Python dropped its netref to our function: the DEL came before this ping's reply.
+        await client.ping();
+        assert.equal(client.stats().localObjects, 0);
         // An async callback works too: Python waits while we await.
         assert.equal(await client.call('apply', async (a: number, b: number) => `${a}-${b}`, 1, 2), '1-2');
         // An exception in our callback travels to Python and back as itself.

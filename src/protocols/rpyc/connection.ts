@@ -339,23 +339,49 @@ export class RpycConnection implements RefOwner {
 
   private onRequest(seq: number, raw: BrineValue): void {
     let result: unknown;
+    const borrowed = new Map<RemoteRef, number>();
     try {
       if (!Array.isArray(raw) || raw.length !== 2 || typeof raw[0] !== 'number')
         throw typeError('request is not a (handler, args) pair');
-      const args = this.unbox(raw[1]);
+      const args = this.unbox(raw[1], 0, borrowed);
       if (!Array.isArray(args)) throw typeError('request arguments are not a tuple');
       result = this.handle(raw[0] as number, args);
     } catch (err) {
       this.reply(seq, err, true);
+      this.giveBack(borrowed);
       return;
     }
     if (result === NO_REPLY) return;
     if (result instanceof Promise) {
       result.then(
-        (value) => this.reply(seq, value, false),
-        (err: unknown) => this.reply(seq, err, true),
+        (value) => {
+          this.reply(seq, value, false);
+          this.giveBack(borrowed);
+        },
+        (err: unknown) => {
+          this.reply(seq, err, true);
+          this.giveBack(borrowed);
+        },
       );
-    } else this.reply(seq, result, false);
+    } else {
+      this.reply(seq, result, false);
+      this.giveBack(borrowed);
+    }
+  }
+
+  /** Returns the references a served call borrowed (see RemoteRef.keep). */
+  private giveBack(borrowed: Map<RemoteRef, number>): void {
+    for (const [ref, n] of borrowed) {
+      const state = ref.state;
+      if (state.released || state.kept || this.closedFlag) continue;
+      state.count -= n;
+      if (state.count <= 0) {
+        state.released = true;
+        this.finalizer.unregister(ref);
+        this.forget(ref.idPack, this.proxies.get(keyOf(ref.idPack)));
+      }
+      this.sendDel(ref.idPack, n).catch(() => undefined);
+    }
   }
 
   private reply(seq: number, value: unknown, failed: boolean): void {
@@ -505,7 +531,7 @@ export class RpycConnection implements RefOwner {
     throw typeError(`rpyc cannot send a ${what} (brine values, arrays, functions or exposed objects only)`);
   }
 
-  unbox(boxed: BrineValue, depth = 0): unknown {
+  unbox(boxed: BrineValue, depth = 0, borrowed?: Map<RemoteRef, number>): unknown {
     if (depth > 256) throw new ProtocolError('rpyc: value nested too deeply');
     if (!Array.isArray(boxed) || boxed.length !== 2) throw new ProtocolError('rpyc: malformed boxed value');
     const [label, value] = boxed as [BrineValue, BrineValue];
@@ -514,12 +540,16 @@ export class RpycConnection implements RefOwner {
         return value;
       case Label.TUPLE:
         if (!Array.isArray(value)) throw new ProtocolError('rpyc: boxed tuple is not a tuple');
-        return (value as readonly BrineValue[]).map((item) => this.unbox(item, depth + 1));
+        return (value as readonly BrineValue[]).map((item) => this.unbox(item, depth + 1, borrowed));
       case Label.LOCAL_REF:
         return this.local.get(value);
       case Label.REMOTE_REF:
         if (!isIdPack(value)) throw new ProtocolError('rpyc: malformed id pack');
-        return this.netref(value);
+        {
+          const ref = this.netref(value);
+          borrowed?.set(ref, (borrowed.get(ref) ?? 0) + 1);
+          return ref;
+        }
       default:
         throw new ProtocolError(`rpyc: invalid box label ${String(label)}`);
     }

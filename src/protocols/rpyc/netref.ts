@@ -18,11 +18,13 @@ export interface RefState {
   /** References the peer has handed us and we have not released. */
   count: number;
   released: boolean;
+  /** Set by keep(): not returned automatically when the call that brought it in ends. */
+  kept: boolean;
 }
 
 export class RemoteRef {
   /** @internal */
-  readonly state: RefState = { count: 1, released: false };
+  readonly state: RefState = { count: 1, released: false, kept: false };
 
   constructor(
     /** @internal */ readonly owner: RefOwner,
@@ -79,6 +81,16 @@ export class RemoteRef {
   async inspect(): Promise<string[]> {
     const methods = await this.owner.request(Handle.INSPECT, [this.idPack]);
     return Array.isArray(methods) ? methods.map((m) => String(Array.isArray(m) ? m[0] : m)) : [];
+  }
+
+  /**
+   * A reference received as an argument of a call we serve (a callback) is borrowed for that
+   * call and handed back (HANDLE_DEL) when the call ends, as a Python callee's netref dies when
+   * it returns. keep() holds it beyond the call, until release() or garbage collection.
+   */
+  keep(): this {
+    this.state.kept = true;
+    return this;
   }
 
   /** Tells the peer we no longer hold this object (HANDLE_DEL); later use fails. */

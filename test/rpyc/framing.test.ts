@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import zlib from 'node:zlib';
+import { RpcError } from '../../src/contract/errors.js';
+import { encodeFrame, FrameDecoder } from '../../src/protocols/rpyc/framing.js';
+
+const frame = (payload: Uint8Array, compress = true) => Buffer.concat(encodeFrame(payload, compress));
+
+function code(err: unknown): string | undefined {
+  return err instanceof RpcError ? err.code : undefined;
+}
+
+describe('rpyc channel framing', () => {
+  it("writes rpyc's header, the payload and the trailing newline", () => {
+    const f = frame(Buffer.from('abc'));
+    assert.equal(f.toString('hex'), `00000003${'00'}616263${'0a'}`);
+  });
+
+  it('compresses payloads over 3000 bytes with zlib, and inflates them back', () => {
+    const payload = Buffer.alloc(5000, 0x61);
+    const f = frame(payload);
+    assert.equal(f[4], 1);
+    assert.ok(f.length < 200);
+    assert.ok(zlib.inflateSync(f.subarray(5, f.length - 1)).equals(payload));
+    assert.deepEqual(new FrameDecoder(1 << 20).push(f), [payload]);
+    assert.equal(frame(payload, false)[4], 0);
+    assert.equal(frame(Buffer.alloc(3000))[4], 0);
+  });
+
+  it('reassembles frames split at every byte, and several frames in one chunk', () => {
+    const a = frame(Buffer.from('first'));
+    const b = frame(Buffer.alloc(4000, 7));
+    const all = Buffer.concat([a, b, a]);
+    const dec = new FrameDecoder(1 << 20);
+    const got: Buffer[] = [];
+    for (let i = 0; i < all.length; i++) got.push(...dec.push(all.subarray(i, i + 1)));
+    assert.equal(got.length, 3);
+    assert.equal(got[0]?.toString(), 'first');
+    assert.ok(got[1]?.equals(Buffer.alloc(4000, 7)));
+    assert.equal(new FrameDecoder(1 << 20).push(all).length, 3);
+  });
+
+  it('refuses a frame announcing more than the limit before buffering it', () => {
+    const dec = new FrameDecoder(1024);
+    assert.throws(
+      () => dec.push(Buffer.from('0000040100', 'hex')),
+      (e: unknown) => code(e) === 'MESSAGE_TOO_LARGE',
+    );
+  });
+
+  it('refuses a compressed frame that inflates past the limit (zip bomb)', () => {
+    const bomb = frame(Buffer.alloc(64 * 1024));
+    assert.ok(bomb.length < 1024);
+    assert.throws(
+      () => new FrameDecoder(1024).push(bomb),
+      (e: unknown) => code(e) === 'MESSAGE_TOO_LARGE',
+    );
+  });
+
+  it('refuses a bad compression flag and a corrupt zlib stream', () => {
+    assert.throws(
+      () => new FrameDecoder(1024).push(Buffer.from('00000001076100', 'hex')),
+      (e: unknown) => code(e) === 'PROTOCOL',
+    );
+    assert.throws(
+      () => new FrameDecoder(1024).push(Buffer.from('0000000301ffffff0a', 'hex')),
+      (e: unknown) => code(e) === 'PROTOCOL',
+    );
+  });
+});

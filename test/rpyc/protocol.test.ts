@@ -1,0 +1,317 @@
+/**
+ * The RPyC protocol between our own client and server: callbacks, references and their
+ * release, attribute refusal, exceptions, timeouts, and hostile bytes on a raw socket.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import {
+  calculator,
+  calculatorContract,
+  DivideByZeroError,
+  NoSuchMethodError,
+  RpcError,
+} from '../../src/contract/index.js';
+import { dump, load } from '../../src/protocols/rpyc/brine.js';
+import { Handle, Label, Msg } from '../../src/protocols/rpyc/consts.js';
+import { encodeFrame, FrameDecoder } from '../../src/protocols/rpyc/framing.js';
+import { connectRpyc, RemoteRef, type RpycServer, serveRpyc } from '../../src/protocols/rpyc/index.js';
+
+function codeOf(e: unknown): string | undefined {
+  return e instanceof RpcError ? e.code : undefined;
+}
+
+/** A raw rpyc peer: sends hand-made frames and reads decoded replies. */
+class RawPeer {
+  private readonly decoder = new FrameDecoder(1 << 24);
+  private readonly replies: Buffer[] = [];
+  private waiters: Array<() => void> = [];
+  closed = false;
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (c: Buffer) => {
+      this.replies.push(...this.decoder.push(c));
+      for (const w of this.waiters.splice(0)) w();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      for (const w of this.waiters.splice(0)) w();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  static connect(port: number): Promise<RawPeer> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ port, host: '127.0.0.1' }, () => resolve(new RawPeer(s)));
+      s.once('error', reject);
+    });
+  }
+
+  request(seq: number, handler: number, boxedArgs: unknown): void {
+    this.sendPayload(Buffer.concat([Buffer.of(Msg.REQUEST), dump([seq, [handler, boxedArgs as never]])]));
+  }
+
+  sendPayload(payload: Buffer): void {
+    for (const part of encodeFrame(payload)) this.socket.write(part);
+  }
+
+  async next(): Promise<{ msg: number; seq: unknown; body: unknown }> {
+    while (this.replies.length === 0) {
+      if (this.closed) throw new Error('closed');
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+    const p = this.replies.shift()!;
+    const [seq, body] = load(p.subarray(1)) as [unknown, unknown];
+    return { msg: p[0]!, seq, body };
+  }
+
+  async waitClosed(): Promise<void> {
+    while (!this.closed) await new Promise<void>((r) => this.waiters.push(r));
+  }
+}
+
+describe('rpyc: our client against our server', () => {
+  let server: RpycServer;
+  before(async () => {
+    server = await serveRpyc(calculatorContract, calculator, {
+      port: 0,
+      timeoutMs: 500,
+      extras: {
+        apply: (fn: RemoteRef, a: unknown, b: unknown) => fn.call(a, b),
+        twice: async (fn: RemoteRef, x: unknown) => fn.call(await fn.call(x)),
+      },
+    });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it('the server calls TypeScript callbacks back, also nested and concurrently', async () => {
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
+      assert.equal(await c.call('apply', (a: number, b: number) => a * b, 6, 7), 42);
+      assert.equal(await c.call('twice', (x: number) => x + 1, 1), 3);
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => c.call('apply', async (a: number, b: number) => a + b, i, i)),
+      );
+      assert.deepEqual(
+        results,
+        Array.from({ length: 50 }, (_, i) => 2 * i),
+      );
+      // Every callback reference the server took was released again.
+      assert.equal(c.stats().localObjects, 0);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('a callback that never answers makes the server call TIMEOUT, reported to the caller', async () => {
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
+      await assert.rejects(
+        c.call('apply', () => new Promise(() => undefined), 1, 2),
+        (e: unknown) => codeOf(e) === 'TIMEOUT',
+      );
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('GETATTR hands out a bound method reference that DEL removes from the table', async () => {
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
+      const root = await c.root();
+      assert.equal(root.typeName, 'rpclab.CalculatorService');
+      assert.deepEqual((await root.inspect()).sort(), [
+        'exposed_add',
+        'exposed_apply',
+        'exposed_divide',
+        'exposed_echo',
+        'exposed_get_service_aliases',
+        'exposed_get_service_name',
+        'exposed_twice',
+      ]);
+      const before = server.stats().localObjects;
+      const add = await root.getAttr('add');
+      assert.ok(add instanceof RemoteRef);
+      assert.equal(add.typeName, 'builtins.method');
+      assert.equal(server.stats().localObjects, before + 1);
+      assert.equal(await add.call(2, 5), 7);
+      assert.equal(await add.callWithKeywords([], { a: 1, b: 2 }), 3);
+      assert.equal(await await root.getAttr('exposed_add'), add, 'the same reference comes back');
+      await add.release();
+      assert.equal(server.stats().localObjects, before);
+      assert.equal(await root.callAttr('get_service_name'), 'CALCULATOR');
+      assert.equal(await root.str(), '<rpclab.CalculatorService object>');
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('refuses every attribute that is not an exposed method', async () => {
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
+      const root = await c.root();
+      for (const name of [
+        '__class__',
+        '_private',
+        '__dict__',
+        'constructor',
+        '__proto__',
+        'toString',
+        'exposed_',
+      ]) {
+        await assert.rejects(root.getAttr(name), (e: unknown) => {
+          assert.ok(e instanceof NoSuchMethodError, `${name}: ${String(e)}`);
+          assert.equal(e.remoteType, 'AttributeError');
+          return true;
+        });
+      }
+      const add = (await root.getAttr('add')) as RemoteRef;
+      await assert.rejects(add.getAttr('__self__'), NoSuchMethodError);
+      await assert.rejects(root.setAttr('x', 1), NoSuchMethodError);
+      await assert.rejects(root.call(), (e: unknown) => codeOf(e) === 'INVALID_ARGUMENT');
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('typed errors cross as Python exceptions and come back typed', async () => {
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
+      await assert.rejects(c.call('divide', 1, 0), (e: unknown) => {
+        assert.ok(e instanceof DivideByZeroError);
+        assert.equal(e.remoteType, 'ZeroDivisionError');
+        return true;
+      });
+      await assert.rejects(c.call('add', 'x', 1), (e: unknown) => codeOf(e) === 'INVALID_ARGUMENT');
+      await assert.rejects(c.call('add', 1), (e: unknown) => codeOf(e) === 'INVALID_ARGUMENT');
+      await assert.rejects(c.call('add', { a: 1 }, 1), (e: unknown) => codeOf(e) === 'INVALID_ARGUMENT');
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('close() fails pending calls with TRANSPORT', async () => {
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    const pending = c.call('apply', () => new Promise(() => undefined), 1, 2);
+    await new Promise((r) => setTimeout(r, 20));
+    await c.close();
+    await assert.rejects(pending, (e: unknown) => codeOf(e) === 'TRANSPORT');
+  });
+});
+
+describe('rpyc server: hostile and odd input on a raw socket', () => {
+  let server: RpycServer;
+  before(async () => {
+    server = await serveRpyc(calculatorContract, calculator, { port: 0, maxMessageBytes: 64 * 1024 });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  async function stillServes(): Promise<void> {
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
+      assert.equal(await c.call('add', 2, 5), 7);
+    } finally {
+      await c.close();
+    }
+  }
+
+  it('answers a well-formed raw GETROOT + CALLATTR exactly as rpyc would', async () => {
+    const peer = await RawPeer.connect(server.port);
+    peer.request(0, Handle.GETROOT, [Label.VALUE, []]);
+    const root = await peer.next();
+    assert.equal(root.msg, Msg.REPLY);
+    const [label, idPack] = root.body as [number, [string, number, number]];
+    assert.equal(label, Label.REMOTE_REF);
+    assert.equal(idPack[0], 'rpclab.CalculatorService');
+    peer.request(1, Handle.CALLATTR, [
+      Label.TUPLE,
+      [
+        [Label.LOCAL_REF, idPack],
+        [Label.VALUE, 'add'],
+        [Label.VALUE, [2, 5]],
+        [Label.VALUE, []],
+      ],
+    ]);
+    assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 1, body: [Label.VALUE, 7] });
+    peer.request(2, Handle.PING, [Label.VALUE, ['hello']]);
+    assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 2, body: [Label.VALUE, 'hello'] });
+    peer.socket.destroy();
+  });
+
+  it('answers an unknown handler and an unknown object id with an exception, and keeps the connection', async () => {
+    const peer = await RawPeer.connect(server.port);
+    peer.request(5, 99, [Label.VALUE, []]);
+    const a = await peer.next();
+    assert.equal(a.msg, Msg.EXCEPTION);
+    assert.deepEqual((a.body as unknown[])[0], ['builtins', 'KeyError']);
+    peer.request(6, Handle.GETATTR, [
+      Label.TUPLE,
+      [
+        [Label.LOCAL_REF, ['x', 1, 424242]],
+        [Label.VALUE, 'add'],
+      ],
+    ]);
+    const b = await peer.next();
+    assert.equal(b.msg, Msg.EXCEPTION);
+    assert.equal(b.seq, 6);
+    peer.request(7, Handle.PING, [Label.VALUE, [1]]);
+    assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 7, body: [Label.VALUE, 1] });
+    peer.socket.destroy();
+  });
+
+  const closing: Array<[string, Buffer]> = [
+    ['an oversized frame', Buffer.from('7fffffff00', 'hex')],
+    ['undecodable brine', Buffer.concat(encodeFrame(Buffer.from([Msg.REQUEST, 0x07, 0x07])))],
+    [
+      'a brine length past the frame',
+      Buffer.concat(encodeFrame(Buffer.from([Msg.REQUEST, 0x0f, 0xff, 0xff, 0xff, 0x00]))),
+    ],
+    [
+      'deeply nested tuples',
+      Buffer.concat(
+        encodeFrame(Buffer.concat([Buffer.of(Msg.REQUEST), Buffer.alloc(5000, 0x10), Buffer.of(0x50)])),
+      ),
+    ],
+    ['an unknown message type', Buffer.concat(encodeFrame(Buffer.concat([Buffer.of(9), dump([1, 2])])))],
+  ];
+  for (const [what, bytes] of closing) {
+    it(`closes the connection on ${what}, and keeps serving others`, async () => {
+      const peer = await RawPeer.connect(server.port);
+      peer.socket.write(bytes);
+      await peer.waitClosed();
+      await stillServes();
+    });
+  }
+
+  it('a client that vanishes mid-request does not disturb the server', async () => {
+    const peer = await RawPeer.connect(server.port);
+    peer.socket.write(Buffer.from('0000100000', 'hex'));
+    peer.socket.write(Buffer.alloc(100));
+    peer.socket.destroy();
+    await stillServes();
+  });
+});
+
+describe('rpyc client limits', () => {
+  it('a reply larger than maxMessageBytes closes the connection with the calls failing', async () => {
+    const server = await serveRpyc(calculatorContract, calculator, { port: 0 });
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000, maxMessageBytes: 1024 });
+    try {
+      await assert.rejects(
+        c.call(
+          'echo',
+          new Uint8Array(100_000).map((_, i) => i * 7),
+        ),
+        (e: unknown) => ['MESSAGE_TOO_LARGE', 'TRANSPORT'].includes(codeOf(e) ?? ''),
+      );
+      assert.ok(c.connection.closed);
+    } finally {
+      await c.close();
+      await server.close();
+    }
+  });
+});
