@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import {
   calculator,
   calculatorContract,
@@ -143,6 +145,28 @@ describe('rpyc: our client against our server', () => {
       assert.equal(server.stats().localObjects, before);
       assert.equal(await root.callAttr('get_service_name'), 'CALCULATOR');
       assert.equal(await root.str(), '<rpclab.CalculatorService object>');
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('a reference dropped without release() is given back (DEL) once garbage-collected', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
+      const root = await c.root();
+      const before = server.stats().localObjects;
+      await (async () => {
+        const add = (await root.getAttr('divide')) as RemoteRef;
+        assert.equal(await add.call(1, 4), 0.25);
+      })();
+      assert.equal(server.stats().localObjects, before + 1);
+      for (let i = 0; i < 50 && server.stats().localObjects > before; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(server.stats().localObjects, before);
     } finally {
       await c.close();
     }
