@@ -55,9 +55,35 @@ interface LiveRow {
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 
-/** Our load generator's clients: one connection when the protocol pipelines, else one per call in flight. */
-function clientsNeeded(row: BenchRow, inFlight: number): number {
-  return row.protocol.traits.pipelining ? 1 : inFlight;
+/**
+ * Connections the load generator opens: one when our server's protocol pipelines (many calls in
+ * flight on one connection), else one per call in flight. Python peers always get one connection
+ * per call in flight, which is how the survey's clients use them: some of their servers do not
+ * survive pipelined requests (thriftpy2 closes the connection).
+ */
+export function clientsNeeded(row: BenchRow, inFlight: number): number {
+  return row.protocol.traits.pipelining && row.kind !== 'python' ? 1 : inFlight;
+}
+
+/** Unmeasured load right after start-up, so the first scenario does not pay for JIT and lazy set-up. */
+async function warmUpRow(live: LiveRow, settings: RunSettings): Promise<void> {
+  const warm: Scenario[] = [
+    { id: 'warm-add', method: 'add', inFlight: 4, payloadBytes: 0 },
+    { id: 'warm-echo', method: 'echo', inFlight: 2, payloadBytes: 1024 },
+  ];
+  for (const scenario of warm) {
+    const clients = await ensureClients(
+      live,
+      clientsNeeded(live.row, scenario.inFlight),
+      settings.callTimeoutMs,
+    );
+    await measureWindow(clients, scenario, live.server!.pid, {
+      ...settings,
+      warmupMs: 0,
+      windowMs: settings.rowWarmupMs / warm.length,
+      minCalls: 1,
+    });
+  }
 }
 
 async function ensureClients(live: LiveRow, count: number, timeoutMs: number): Promise<CalculatorClient[]> {
@@ -71,6 +97,25 @@ async function ensureClients(live: LiveRow, count: number, timeoutMs: number): P
     );
   }
   return live.clients.slice(0, count);
+}
+
+/**
+ * Measures one window; if it fails, tries once more on fresh connections, because some servers
+ * drop connections that sat idle while other rows were measured (thriftpy2's make_server closes
+ * them after 3 s). A second failure is the row's result for this scenario.
+ */
+async function measureWithRetry(l: LiveRow, scenario: Scenario, settings: RunSettings) {
+  const attempt = async () => {
+    const clients = await ensureClients(l, clientsNeeded(l.row, scenario.inFlight), settings.callTimeoutMs);
+    collectGarbage();
+    return measureWindow(clients, scenario, l.server!.pid, settings);
+  };
+  try {
+    return await attempt();
+  } catch {
+    await closeClients(l);
+    return attempt();
+  }
 }
 
 async function closeClients(live: LiveRow): Promise<void> {
@@ -153,7 +198,7 @@ function gitCommit(): string | undefined {
   }
 }
 
-async function startRows(rows: BenchRow[], progress: Progress): Promise<LiveRow[]> {
+async function startRows(rows: BenchRow[], settings: RunSettings, progress: Progress): Promise<LiveRow[]> {
   const live: LiveRow[] = rows.map((row) => ({ row, clients: [] }));
   // Two at a time: server start-up (tsx, Python imports) is mostly CPU, and there are 2 cores.
   let next = 0;
@@ -164,6 +209,13 @@ async function startRows(rows: BenchRow[], progress: Progress): Promise<LiveRow[
         l.server = await l.row.start();
       } catch (err) {
         l.error = `server did not start: ${message(err)}`;
+      }
+      if (l.error === undefined) {
+        try {
+          await warmUpRow(l, settings);
+        } catch (err) {
+          l.error = `warm-up failed: ${message(err)}`;
+        }
       }
       progress.step(`started ${l.row.id}${l.error ? ` (FAILED: ${l.error})` : ''}`);
     }
@@ -224,13 +276,7 @@ async function timingPass(live: LiveRow[], options: BenchOptions): Promise<CellR
         const id = l.row.id;
         if (l.error !== undefined || errors.has(id)) continue;
         try {
-          const clients = await ensureClients(
-            l,
-            clientsNeeded(l.row, scenario.inFlight),
-            settings.callTimeoutMs,
-          );
-          collectGarbage();
-          const w = await measureWindow(clients, scenario, l.server!.pid, settings);
+          const w = await measureWithRetry(l, scenario, settings);
           const figures: RepFigures = {
             calls: w.calls,
             seconds: w.seconds,
@@ -383,7 +429,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   if (!procAvailable()) throw new Error('rpclab bench reads /proc for CPU time and memory: Linux only');
   const startedAt = new Date();
   const plan = planRows({ python: options.python, ...(options.only ? { only: options.only } : {}) });
-  const live = await startRows(plan.rows, options.progress);
+  const live = await startRows(plan.rows, options.settings, options.progress);
   let cells: CellResult[] = [];
   let wire: RowWire[] = [];
   let profiles: ProfileResult[] = [];

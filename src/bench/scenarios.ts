@@ -63,6 +63,8 @@ export interface RunSettings {
   readonly repetitions: number;
   /** Per-call timeout for the load generator's clients. */
   readonly callTimeoutMs: number;
+  /** Unmeasured mixed load on each row right after its server starts. */
+  readonly rowWarmupMs: number;
 }
 
 export const QUICK_SETTINGS: RunSettings = {
@@ -72,7 +74,8 @@ export const QUICK_SETTINGS: RunSettings = {
   minCalls: 3,
   maxWindowMs: 5_000,
   repetitions: 1,
-  callTimeoutMs: 15_000,
+  callTimeoutMs: 5_000,
+  rowWarmupMs: 300,
 };
 
 export const FULL_SETTINGS: RunSettings = {
@@ -82,7 +85,8 @@ export const FULL_SETTINGS: RunSettings = {
   minCalls: 10,
   maxWindowMs: 20_000,
   repetitions: 3,
-  callTimeoutMs: 30_000,
+  callTimeoutMs: 15_000,
+  rowWarmupMs: 2_000,
 };
 
 /** Calls counted per kind in the byte-counting pass (sequential, after one uncounted call). */

@@ -1,0 +1,382 @@
+/**
+ * Writes a run's report: results.json (every raw figure), report.md (tables, ratios to the raw
+ * floor and to the Python peers, hot spots) and charts/*.svg, all into one directory.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { BenchResults, CellResult, RowInfo } from './results.js';
+import { PYTHON_SUFFIX } from './rows.js';
+import { barChart, compact } from './svg-chart.js';
+
+const FLOOR = 'raw-tcp';
+
+function cell(results: BenchResults, row: string, scenario: string): CellResult | undefined {
+  return results.cells.find((c) => c.row === row && c.scenario === scenario && c.error === undefined);
+}
+
+function fmt(v: number | undefined, digits = 3): string {
+  if (v === undefined || !Number.isFinite(v)) return '–';
+  if (Math.abs(v) >= 10 ** digits) return Math.round(v).toLocaleString('en-US');
+  return String(Number(v.toPrecision(digits)));
+}
+
+function ratio(a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined || !(b > 0)) return '–';
+  const r = a / b;
+  return `${r >= 10 ? r.toFixed(0) : r.toFixed(2)}×`;
+}
+
+function label(row: RowInfo): string {
+  return row.title;
+}
+
+function rowsWithData(results: BenchResults): RowInfo[] {
+  return results.rows.filter((r) => r.error === undefined);
+}
+
+function pythonOf(results: BenchResults, row: RowInfo): RowInfo | undefined {
+  return row.kind === 'protocol' ? results.rows.find((r) => r.id === `${row.id}${PYTHON_SUFFIX}`) : undefined;
+}
+
+function scenarioCaption(results: BenchResults, id: string): string {
+  const s = results.scenarios.find((x) => x.id === id);
+  if (s === undefined) return id;
+  const what = s.method === 'add' ? 'add(20, 22)' : `echo of ${compact(s.payloadBytes)} bytes`;
+  return `${what}, ${s.inFlight} call${s.inFlight === 1 ? '' : 's'} in flight`;
+}
+
+function charts(results: BenchResults): Record<string, string> {
+  const rows = rowsWithData(results);
+  const categories = rows.map(label);
+  const has = (id: string) => results.scenarios.some((s) => s.id === id);
+  const out: Record<string, string> = {};
+  const addScenarios = results.scenarios.filter((s) => s.method === 'add');
+  if (addScenarios.length > 0 && results.cells.length > 0) {
+    out['throughput.svg'] = barChart({
+      title: 'Throughput vs calls in flight (add)',
+      subtitle: 'Median calls per second over the repetitions; more is better.',
+      axis: 'calls per second (log scale)',
+      categories,
+      log: true,
+      series: addScenarios.map((s, i) => ({
+        name: `${s.inFlight} in flight`,
+        color: ['#9ecae1', '#3182bd', '#08519c'][i % 3]!,
+        values: rows.map((r) => cell(results, r.id, s.id)?.callsPerSec?.median),
+      })),
+    });
+  }
+  const latencyScenario = has('add-1') ? 'add-1' : results.scenarios[0]?.id;
+  if (latencyScenario && results.cells.length > 0) {
+    out['latency.svg'] = barChart({
+      title: `Latency percentiles (${latencyScenario})`,
+      subtitle: `${scenarioCaption(results, latencyScenario)}; less is better.`,
+      axis: 'microseconds (log scale)',
+      categories,
+      log: true,
+      series: (['p50', 'p90', 'p99'] as const).map((p, i) => ({
+        name: p,
+        color: ['#a1d99b', '#41ab5d', '#006d2c'][i]!,
+        values: rows.map((r) => cell(results, r.id, latencyScenario)?.latencyUs?.[p]),
+      })),
+    });
+  }
+  const cpuScenario = has('add-16') ? 'add-16' : results.scenarios[0]?.id;
+  if (cpuScenario && results.cells.length > 0) {
+    out['cpu.svg'] = barChart({
+      title: `CPU time per call (${cpuScenario})`,
+      subtitle: `${scenarioCaption(results, cpuScenario)}; from /proc accounting; less is better.`,
+      axis: 'microseconds of CPU per call (log scale)',
+      categories,
+      log: true,
+      series: [
+        {
+          name: 'server',
+          color: '#bc4c00',
+          values: rows.map((r) => cell(results, r.id, cpuScenario)?.serverCpuUsPerCall),
+        },
+        {
+          name: 'client (load generator)',
+          color: '#f0b37e',
+          values: rows.map((r) => cell(results, r.id, cpuScenario)?.clientCpuUsPerCall),
+        },
+      ],
+    });
+  }
+  const wire = (row: string, kind: string) =>
+    results.wire.find((w) => w.row === row)?.kinds.find((k) => k.kind === kind);
+  out['bytes.svg'] = barChart({
+    title: 'Bytes on the wire per add call',
+    subtitle: 'Counted by a TCP relay after one uncounted call; less is better.',
+    axis: 'bytes per call',
+    categories,
+    series: [
+      { name: 'request', color: '#8250df', values: rows.map((r) => wire(r.id, 'add')?.requestBytes) },
+      { name: 'response', color: '#c297ff', values: rows.map((r) => wire(r.id, 'add')?.responseBytes) },
+    ],
+  });
+  const bigEcho = [...results.scenarios]
+    .filter((s) => s.method === 'echo')
+    .sort((a, b) => b.payloadBytes - a.payloadBytes)[0];
+  if (bigEcho) {
+    out['payload-overhead.svg'] = barChart({
+      title: `Wire bytes per payload byte (${bigEcho.id})`,
+      subtitle: 'Request and response bytes divided by the payload size: 1.00 means no expansion.',
+      axis: 'wire bytes ÷ payload bytes',
+      categories,
+      format: (v) => v.toFixed(2),
+      series: [
+        {
+          name: 'request',
+          color: '#1a7f37',
+          values: rows.map((r) => {
+            const w = wire(r.id, bigEcho.id);
+            return w ? w.requestBytes / bigEcho.payloadBytes : undefined;
+          }),
+        },
+        {
+          name: 'response',
+          color: '#7ee2a8',
+          values: rows.map((r) => {
+            const w = wire(r.id, bigEcho.id);
+            return w ? w.responseBytes / bigEcho.payloadBytes : undefined;
+          }),
+        },
+      ],
+    });
+  }
+  return out;
+}
+
+function table(header: string[], lines: string[][]): string {
+  const align = header.map((_, i) => (i === 0 ? ':--' : '--:'));
+  return [header, align, ...lines].map((l) => `| ${l.join(' | ')} |`).join('\n');
+}
+
+export function markdown(results: BenchResults, chartFiles: readonly string[], chartDir = 'charts'): string {
+  const m = results.machine;
+  const s = results.settings;
+  const rows = results.rows;
+  const out: string[] = [];
+  out.push('# rpclab bench report', '');
+  out.push(
+    `- **Date:** ${results.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} (${results.durationSeconds.toFixed(0)} s)`,
+    `- **Command:** \`${results.command}\`${results.commit ? ` at commit \`${results.commit}\`` : ''}`,
+    `- **Machine:** ${m.cpuModel}, ${m.cpus} CPUs, ${(m.memoryMiB / 1024).toFixed(1)} GiB, ${m.os} (${m.arch}); Node ${m.node}${m.python ? `; ${m.python}` : ''}`,
+    `- **Settings:** ${s.quick ? 'quick run (smoke test: short windows, figures are rough)' : 'full run'}; warm-up ${s.warmupMs} ms, window ${s.windowMs} ms (at least ${s.minCalls} calls), ${s.repetitions} repetition(s) interleaved across rows`,
+    "- **Method:** every server runs in its own process, the load generator in another (closed loop, N calls in flight). CPU time per call comes from each process's /proc accounting over the measuring window; latency from an HDR histogram; bytes on the wire from a separate pass through a counting TCP relay. Connections: one per row when the protocol pipelines calls (our servers), else one per call in flight; the Python peers always get one connection per call in flight, as the survey's clients use them.",
+    '',
+  );
+  const failed = rows.filter((r) => r.error !== undefined);
+  const notes = [...results.notes, ...failed.map((r) => `${r.id}: ${r.error}`)];
+  const cellErrors = results.cells.filter(
+    (c) => c.error !== undefined && !failed.some((r) => r.id === c.row),
+  );
+  notes.push(...cellErrors.map((c) => `${c.row} in ${c.scenario}: ${c.error}`));
+  if (notes.length > 0) out.push('**Left out or failed:**', '', ...notes.map((n) => `- ${n}`), '');
+
+  const floorCpu = (scenario: string) => cell(results, FLOOR, scenario)?.serverCpuUsPerCall;
+  const summaryScenario = results.scenarios.find((x) => x.id === 'add-16')?.id ?? results.scenarios[0]?.id;
+  if (summaryScenario && results.cells.length > 0) {
+    out.push('## Summary', '');
+    out.push(
+      `Server and client CPU per call and the ratios are for **${summaryScenario}** (${scenarioCaption(results, summaryScenario)}). Bytes are per add call (request + response). Ratios: our figure ÷ the raw-TCP floor's, and ÷ the Python peer's for the same protocol.`,
+      '',
+    );
+    const addIds = results.scenarios.filter((x) => x.method === 'add').map((x) => x.id);
+    const header = [
+      'Row',
+      'id',
+      ...addIds.map((id) => `calls/s ${id}`),
+      'p50 µs add-1',
+      'server CPU µs/call',
+      'client CPU µs/call',
+      'bytes/add call',
+      'server peak RSS MiB',
+      'server CPU ÷ floor',
+      'server CPU ÷ Python peer',
+    ];
+    const lines = rows
+      .filter((r) => r.error === undefined)
+      .map((r) => {
+        const c = cell(results, r.id, summaryScenario);
+        const py = pythonOf(results, r);
+        const pyCell = py ? cell(results, py.id, summaryScenario) : undefined;
+        const w = results.wire.find((x) => x.row === r.id)?.kinds.find((k) => k.kind === 'add');
+        const rss = Math.max(
+          ...results.cells.filter((x) => x.row === r.id).map((x) => x.serverPeakRssBytes ?? Number.NaN),
+        );
+        return [
+          label(r),
+          `\`${r.id}\``,
+          ...addIds.map((id) => fmt(cell(results, r.id, id)?.callsPerSec?.median)),
+          fmt(cell(results, r.id, 'add-1')?.latencyUs?.p50),
+          fmt(c?.serverCpuUsPerCall),
+          fmt(c?.clientCpuUsPerCall),
+          w ? fmt(w.requestBytes + w.responseBytes) : '–',
+          Number.isFinite(rss) ? fmt(rss / 2 ** 20) : '–',
+          ratio(c?.serverCpuUsPerCall, floorCpu(summaryScenario)),
+          ratio(c?.serverCpuUsPerCall, pyCell?.serverCpuUsPerCall),
+        ];
+      });
+    out.push(table(header, lines), '');
+  }
+
+  if (chartFiles.length > 0) {
+    out.push('## Charts', '');
+    for (const f of chartFiles) out.push(`![${f.replace('.svg', '')}](${chartDir}/${f})`, '');
+  }
+
+  if (results.cells.length > 0) {
+    out.push('## Scenarios', '');
+    out.push(
+      'calls/s is the median over the repetitions (min–max in brackets). Latency in microseconds. "÷ floor" compares with the raw-TCP floor in the same scenario, "÷ Python" our server with the survey\'s Python server for the same protocol (CPU: lower is better; calls/s: higher is better).',
+      '',
+    );
+    for (const sc of results.scenarios) {
+      out.push(`### ${sc.id}: ${scenarioCaption(results, sc.id)}`, '');
+      const header = [
+        'Row',
+        'calls/s',
+        'p50',
+        'p90',
+        'p99',
+        'max',
+        'server CPU µs/call',
+        'client CPU µs/call',
+        'req B/call',
+        'resp B/call',
+        'calls/s ÷ floor',
+        'server CPU ÷ floor',
+        'calls/s ÷ Python',
+        'server CPU ÷ Python',
+      ];
+      const floor = cell(results, FLOOR, sc.id);
+      const lines = rows.map((r) => {
+        const c = results.cells.find((x) => x.row === r.id && x.scenario === sc.id);
+        if (c === undefined || c.error !== undefined) {
+          return [
+            `${label(r)}`,
+            `failed: ${(c?.error ?? r.error ?? 'no data').replace(/\|/g, '/')}`,
+            ...Array(12).fill(''),
+          ];
+        }
+        const py = pythonOf(results, r);
+        const pc = py ? cell(results, py.id, sc.id) : undefined;
+        const spread =
+          c.callsPerSec && c.reps.length > 1 ? ` (${fmt(c.callsPerSec.min)}–${fmt(c.callsPerSec.max)})` : '';
+        return [
+          label(r),
+          `${fmt(c.callsPerSec?.median)}${spread}`,
+          fmt(c.latencyUs?.p50),
+          fmt(c.latencyUs?.p90),
+          fmt(c.latencyUs?.p99),
+          fmt(c.latencyUs?.max),
+          fmt(c.serverCpuUsPerCall),
+          fmt(c.clientCpuUsPerCall),
+          fmt(c.requestBytesPerCall),
+          fmt(c.responseBytesPerCall),
+          ratio(c.callsPerSec?.median, floor?.callsPerSec?.median),
+          ratio(c.serverCpuUsPerCall, floor?.serverCpuUsPerCall),
+          ratio(c.callsPerSec?.median, pc?.callsPerSec?.median),
+          ratio(c.serverCpuUsPerCall, pc?.serverCpuUsPerCall),
+        ];
+      });
+      out.push(table(header, lines), '');
+    }
+  }
+
+  const kinds = [...new Set(results.wire.flatMap((w) => w.kinds.map((k) => k.kind)))];
+  if (kinds.length > 0) {
+    out.push('## Bytes on the wire', '');
+    out.push(
+      'Per call, request / response, counted through a TCP relay over a fixed number of sequential calls after one uncounted call; "set-up" is what connecting and the first call cost beyond one steady-state call (handshakes, greetings). These figures are deterministic: the same in every run.',
+      '',
+    );
+    const header = ['Row', ...kinds.map((k) => `${k} req / resp`), 'set-up bytes'];
+    const lines = rows.map((r) => {
+      const w = results.wire.find((x) => x.row === r.id);
+      const setup = w?.kinds.find((k) => k.kind === 'add')?.setupBytes ?? w?.kinds[0]?.setupBytes;
+      return [
+        label(r),
+        ...kinds.map((k) => {
+          const f = w?.kinds.find((x) => x.kind === k);
+          return f ? `${fmt(f.requestBytes, 4)} / ${fmt(f.responseBytes, 4)}` : '–';
+        }),
+        fmt(setup),
+      ];
+    });
+    out.push(table(header, lines), '');
+  }
+
+  const pairs = rows.filter((r) => r.kind === 'protocol' && pythonOf(results, r) !== undefined);
+  if (pairs.length > 0 && results.cells.length > 0) {
+    out.push("## Our server vs the survey's Python server", '');
+    out.push('Server CPU µs per call, ours / Python (ratio), per scenario.', '');
+    const header = ['Protocol', ...results.scenarios.map((x) => x.id)];
+    const lines = pairs.map((r) => {
+      const py = pythonOf(results, r)!;
+      return [
+        r.title,
+        ...results.scenarios.map((x) => {
+          const a = cell(results, r.id, x.id)?.serverCpuUsPerCall;
+          const b = cell(results, py.id, x.id)?.serverCpuUsPerCall;
+          return a === undefined || b === undefined ? '–' : `${fmt(a)} / ${fmt(b)} (${ratio(a, b)})`;
+        }),
+      ];
+    });
+    out.push(table(header, lines), '');
+  }
+
+  if (results.profiles.length > 0) {
+    out.push('## Hot spots where our server costs more CPU than the Python peer', '');
+    out.push(
+      'Each such server was run again under `node --cpu-prof` in the scenario where the ratio is worst; the table lists the functions with the most self time (idle excluded). Fixing them is a later step.',
+      '',
+    );
+    for (const p of results.profiles) {
+      out.push(
+        `### ${p.row} in ${p.scenario}: ${fmt(p.serverCpuUsPerCall)} µs/call vs ${fmt(p.pythonCpuUsPerCall)} µs/call for the Python peer`,
+        '',
+      );
+      if (p.error) {
+        out.push(`Profiling failed: ${p.error}`, '');
+        continue;
+      }
+      out.push(
+        table(
+          ['Function', 'Location', 'self ms', 'self %'],
+          p.hotspots.map((h) => [
+            `\`${h.functionName}\``,
+            h.location ? `\`${h.location}\`` : '',
+            fmt(h.selfMs),
+            fmt(h.selfPercent, 2),
+          ]),
+        ),
+        '',
+      );
+      if (p.profileFile)
+        out.push(`Profile: \`${p.profileFile}\` (open in Chrome DevTools → Performance).`, '');
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export interface WrittenReport {
+  readonly dir: string;
+  readonly files: string[];
+}
+
+export function writeReport(results: BenchResults, dir: string): WrittenReport {
+  mkdirSync(path.join(dir, 'charts'), { recursive: true });
+  const files: string[] = [];
+  writeFileSync(path.join(dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  files.push('results.json');
+  const svgs = charts(results);
+  for (const [name, svg] of Object.entries(svgs)) {
+    writeFileSync(path.join(dir, 'charts', name), svg);
+    files.push(`charts/${name}`);
+  }
+  writeFileSync(path.join(dir, 'report.md'), markdown(results, Object.keys(svgs)));
+  files.push('report.md');
+  return { dir, files };
+}

@@ -1,0 +1,134 @@
+/** `rpclab bench`: every protocol measured side by side; writes results.json, report.md and charts. */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createProgress } from '../../bench/progress.js';
+import { writeReport } from '../../bench/report.js';
+import { planRows } from '../../bench/rows.js';
+import { plannedSteps, runBench } from '../../bench/run.js';
+import {
+  FULL_SETTINGS,
+  findScenario,
+  QUICK_SETTINGS,
+  type RunSettings,
+  scenarios,
+} from '../../bench/scenarios.js';
+import { killAllServers } from '../../bench/server-runner.js';
+import type { Command } from '../command.js';
+import { intOption, UsageError } from '../options.js';
+
+const list = (value: string | undefined) =>
+  value === undefined
+    ? undefined
+    : value
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+
+export const benchCommand: Command = {
+  name: 'bench',
+  summary: 'measure every protocol side by side (throughput, latency, CPU, bytes) and write a report',
+  usage: `usage: rpclab bench [options]
+
+Measures every registered protocol's server, the Python peer servers (peers/python/<protocol>/
+full_server.py), a raw-TCP floor and gRPC and REST reference rows, each server in its own process,
+with one load generator. Writes results.json, report.md and charts/*.svg into --out.
+
+options:
+  --out DIR               output directory (default bench-out)
+  --quick                 a smoke run of a few seconds per row (short windows, 1 repetition)
+  --protocols LIST        rows to run, comma-separated: protocol names (with their Python peer),
+                          "jsonrpc@python", "grpc", "rest" (the raw-TCP floor is always run)
+  --scenarios LIST        ${scenarios.map((s) => s.id).join(', ')}
+  --duration MS           measuring window per scenario and row (full: ${FULL_SETTINGS.windowMs}, quick: ${QUICK_SETTINGS.windowMs})
+  --warmup MS             unmeasured warm-up before each window
+  --repetitions N         windows per scenario and row, interleaved across rows
+  --no-python             leave the Python peer servers out
+  --profile / --no-profile
+                          profile (node --cpu-prof) our servers that cost more CPU per call than
+                          their Python peer (default: on for full runs, off with --quick)
+  --bytes-only            only the bytes-on-the-wire pass (deterministic figures)
+  --json                  print results.json on stdout too
+  --quiet                 no progress display`,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: [...argv],
+      options: {
+        out: { type: 'string' },
+        quick: { type: 'boolean', default: false },
+        protocols: { type: 'string' },
+        scenarios: { type: 'string' },
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        repetitions: { type: 'string' },
+        'no-python': { type: 'boolean', default: false },
+        profile: { type: 'boolean' },
+        'no-profile': { type: 'boolean', default: false },
+        'bytes-only': { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        quiet: { type: 'boolean', default: false },
+      },
+    });
+    const base = values.quick ? QUICK_SETTINGS : FULL_SETTINGS;
+    const windowMs = intOption(values.duration, '--duration', 10, 600_000) ?? base.windowMs;
+    const settings: RunSettings = {
+      ...base,
+      windowMs,
+      maxWindowMs: Math.max(base.maxWindowMs, windowMs * 2),
+      warmupMs: intOption(values.warmup, '--warmup', 0, 600_000) ?? base.warmupMs,
+      repetitions: intOption(values.repetitions, '--repetitions', 1, 1000) ?? base.repetitions,
+    };
+    const picked = list(values.scenarios)?.map((id) => {
+      const s = findScenario(id);
+      if (!s)
+        throw new UsageError(
+          `unknown scenario "${id}" (choose from: ${scenarios.map((x) => x.id).join(', ')})`,
+        );
+      return s;
+    });
+    const only = list(values.protocols);
+    const python = !values['no-python'];
+    const plan = planRows({ python, ...(only ? { only } : {}) });
+    const unknown = plan.notes.find((n) => n.startsWith('not registered'));
+    if (unknown) throw new UsageError(unknown);
+    const out = path.resolve(values.out ?? 'bench-out');
+    const profile = values['no-profile'] ? false : (values.profile ?? !values.quick);
+    const chosen = picked ?? [...scenarios];
+    const timing = !values['bytes-only'];
+    const progress = createProgress(
+      plannedSteps(plan.rows.length, { scenarios: chosen, settings, timing }),
+      process.stderr,
+      values.quiet,
+    );
+    const onSignal = () => {
+      progress.note('rpclab bench: interrupted, stopping servers');
+      killAllServers();
+      process.exit(130);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      const results = await runBench({
+        settings,
+        scenarios: chosen,
+        python,
+        timing,
+        ...(only ? { only } : {}),
+        ...(profile ? { profileDir: path.join(out, 'profiles') } : {}),
+        command: ['rpclab', 'bench', ...argv].join(' '),
+        progress,
+      });
+      progress.done();
+      const written = writeReport(results, out);
+      if (values.json) console.log(JSON.stringify(results));
+      const failed = results.rows.filter((r) => r.error !== undefined).length;
+      process.stderr.write(
+        `rpclab bench: ${results.rows.length} rows, ${chosen.length} scenarios in ${results.durationSeconds.toFixed(0)} s` +
+          `${failed > 0 ? ` (${failed} rows failed)` : ''}; report: ${path.join(written.dir, 'report.md')}\n`,
+      );
+      return 0;
+    } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    }
+  },
+};
