@@ -97,3 +97,15 @@ export function sendRaw(port: number, chunks: readonly Buffer[], waitMs = 3_000)
     });
   });
 }
+
+/** A complete binary-protocol echo(data) call. */
+export function binaryEcho(data: Buffer, seqid = 1): Buffer {
+  return Buffer.concat([
+    binaryCallHeader('echo', seqid),
+    Buffer.from([11]),
+    i16(1),
+    i32(data.length),
+    data,
+    Buffer.from([0]),
+  ]);
+}

@@ -9,7 +9,17 @@ import { after, before, describe, it } from 'node:test';
 import { type CalculatorClient, calculator, calculatorContract } from '../../src/contract/index.js';
 import { thrift } from '../../src/protocols/thrift/index.js';
 import type { RunningServer } from '../../src/protocols/types.js';
-import { binaryAdd, binaryCallHeader, compactCallHeader, framed, i16, i32, sendRaw, varint } from './raw.js';
+import {
+  binaryAdd,
+  binaryCallHeader,
+  binaryEcho,
+  compactCallHeader,
+  framed,
+  i16,
+  i32,
+  sendRaw,
+  varint,
+} from './raw.js';
 
 const MiB = 1024 * 1024;
 
@@ -150,6 +160,31 @@ describe('thrift robustness [binary-buffered]', () => {
     const out = await sendRaw(server.port, chunks, 500);
     assert.ok(out.received.length > 0, 'no reply');
     assert.equal(out.received.readInt32BE(out.received.length - 5), 42);
+  });
+
+  it('a client that floods calls without reading is throttled, then gets every reply', async () => {
+    const calls = 200;
+    const data = Buffer.alloc(64 * 1024, 0x5a);
+    // REPLY header (4 + 4 + "echo" + 4), field header 3, length 4, data, stop 1.
+    const replySize = 16 + 3 + 4 + data.length + 1;
+    const socket = net.connect({ port: server.port, host: '127.0.0.1' });
+    socket.pause(); // read nothing while the calls go out: the server must stop reading too
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    const payload = Buffer.concat(Array.from({ length: calls }, (_, i) => binaryEcho(data, i + 1)));
+    socket.write(payload);
+    await new Promise((r) => setTimeout(r, 200));
+    const received = await new Promise<number>((resolve, reject) => {
+      let n = 0;
+      socket.on('data', (c: Buffer) => {
+        n += c.length;
+        if (n >= calls * replySize) resolve(n);
+      });
+      socket.once('close', () => reject(new Error(`closed after ${n} bytes`)));
+      socket.resume();
+    });
+    socket.destroy();
+    assert.equal(received, calls * replySize);
+    assert.equal(await bystander.add(2, 2), 4);
   });
 
   it('two messages in one write are both answered', async () => {

@@ -7,13 +7,16 @@
  */
 import net from 'node:net';
 import { createDispatcher } from '../../contract/dispatch.js';
-import { NoSuchMethodError, ProtocolError, type RpcError, toRpcError } from '../../contract/errors.js';
+import { NoSuchMethodError, ProtocolError, toRpcError } from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
 import { bindContract } from './binding.js';
 import { MessageReader, type Variant } from './framing.js';
 import { MessageType, messageReader } from './library.js';
 import { decodeArgs, encodeError, encodeReply, readHeader } from './messages.js';
+
+/** Calls of one connection running at once before the server stops reading more from it. */
+export const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
 
 export interface ThriftServeOptions {
   host?: string;
@@ -35,13 +38,13 @@ export async function serveThrift<C extends Contract>(
   const host = options.host ?? DEFAULT_HOST;
   const sockets = new Set<net.Socket>();
 
-  async function handle(socket: net.Socket, message: Buffer): Promise<void> {
+  /** Decodes one call, runs it, and returns the reply to send (undefined for oneway calls). */
+  async function handle(message: Buffer): Promise<Buffer | undefined> {
     const p = messageReader(variant.encoding, message);
     const header = readHeader(p);
     if (header.type !== MessageType.CALL && header.type !== MessageType.ONEWAY) {
       throw new ProtocolError(`a server only accepts calls, got message type ${header.type}`);
     }
-    const oneway = header.type === MessageType.ONEWAY;
     const plan = binding.plans.get(header.name);
     let reply: Buffer;
     if (!plan) {
@@ -55,41 +58,58 @@ export async function serveThrift<C extends Contract>(
         reply = encodeError(variant, header, plan, toRpcError(err), binding.structs);
       }
     }
-    if (!oneway) send(socket, reply);
+    return header.type === MessageType.ONEWAY ? undefined : reply;
   }
 
-  function send(socket: net.Socket, bytes: Buffer): void {
-    if (socket.destroyed) return;
-    if (!socket.write(bytes) && !socket.isPaused()) {
-      // Backpressure: stop reading new calls until the peer has taken our replies.
-      socket.pause();
-      socket.once('drain', () => socket.resume());
-    }
-  }
-
-  const server = net.createServer((socket) => {
+  function accept(socket: net.Socket): void {
     sockets.add(socket);
     socket.setNoDelay(true);
     const reader = new MessageReader(variant, maxBytes);
-    const fail = (_err: RpcError) => {
-      // A byte stream cannot be resynchronised after bad input: drop this connection only.
-      socket.destroy();
+    // Flow control: stop reading while the peer does not take our replies, or while too many
+    // of its calls are still running, so a flooding client cannot grow our memory unboundedly.
+    let inFlight = 0;
+    let writeBlocked = false;
+    const flow = () => {
+      if (socket.destroyed) return;
+      if (writeBlocked || inFlight >= MAX_IN_FLIGHT_PER_CONNECTION) socket.pause();
+      else socket.resume();
     };
+    socket.on('drain', () => {
+      writeBlocked = false;
+      flow();
+    });
+    // A byte stream cannot be resynchronised after bad input: drop this connection only.
+    const fail = () => socket.destroy();
+
     socket.on('data', (chunk: Buffer) => {
       let messages: Buffer[];
       try {
         messages = reader.push(chunk);
-      } catch (err) {
-        fail(toRpcError(err));
+      } catch {
+        fail();
         return;
       }
       for (const message of messages) {
-        handle(socket, message).catch((err: unknown) => fail(toRpcError(err)));
+        inFlight++;
+        handle(message).then(
+          (reply) => {
+            inFlight--;
+            if (reply && !socket.destroyed && !socket.write(reply)) writeBlocked = true;
+            flow();
+          },
+          () => {
+            inFlight--;
+            fail();
+          },
+        );
       }
+      flow();
     });
     socket.on('error', () => undefined);
     socket.on('close', () => sockets.delete(socket));
-  });
+  }
+
+  const server = net.createServer(accept);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
