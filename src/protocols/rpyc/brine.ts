@@ -137,10 +137,18 @@ export function isDumpable(value: unknown, depth = 0): value is BrineValue {
 // ---------------------------------------------------------------------------------------------
 // dumping
 
+/** One scratch buffer for every dump: dumping is synchronous, so it is never shared at once. */
+const scratchBuffer = Buffer.allocUnsafe(64 * 1024);
+
 class Writer {
   private chunks: Uint8Array[] = [];
-  private scratch = Buffer.allocUnsafe(4096);
-  private used = 0;
+  private readonly scratch = scratchBuffer;
+  private used: number;
+  private total = 0;
+
+  constructor(private readonly head: number) {
+    this.used = head; // room for a caller's prefix (e.g. frame header) in the first chunk
+  }
 
   byte(b: number): void {
     if (this.used + 1 > this.scratch.length) this.flush();
@@ -160,7 +168,7 @@ class Writer {
   }
 
   bytes(data: Uint8Array): void {
-    if (data.length <= 256) {
+    if (data.length <= 1024) {
       if (this.used + data.length > this.scratch.length) this.flush();
       this.scratch.set(data, this.used);
       this.used += data.length;
@@ -169,18 +177,32 @@ class Writer {
     // Large payloads are referenced, not copied, until the final concat.
     this.flush();
     this.chunks.push(data);
+    this.total += data.length;
   }
 
   private flush(): void {
     if (this.used > 0) {
       this.chunks.push(Buffer.from(this.scratch.subarray(0, this.used)));
+      this.total += this.used;
       this.used = 0;
     }
   }
 
-  finish(): Buffer {
+  /** The bytes, preceded by `head` bytes and followed by `tail` bytes left for the caller. */
+  finish(tail: number): Buffer {
+    if (this.chunks.length === 0) {
+      const out = Buffer.allocUnsafe(this.used + tail);
+      this.scratch.copy(out, 0, 0, this.used);
+      return out;
+    }
     this.flush();
-    return this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+    const out = Buffer.allocUnsafe(this.total + tail);
+    let at = 0;
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
   }
 }
 
@@ -290,9 +312,17 @@ function dumpValue(w: Writer, value: unknown, depth: number): void {
 
 /** Serializes a value the way Python's brine.dump does, byte for byte. */
 export function dump(value: BrineValue): Buffer {
-  const w = new Writer();
+  return dumpFramed(value, 0, 0);
+}
+
+/**
+ * dump() with `head` bytes reserved before the value and `tail` after it (contents unset), so a
+ * caller can add its framing without copying the payload again.
+ */
+export function dumpFramed(value: BrineValue, head: number, tail: number): Buffer {
+  const w = new Writer(head);
   dumpValue(w, value, 0);
-  return w.finish();
+  return w.finish(tail);
 }
 
 // ---------------------------------------------------------------------------------------------

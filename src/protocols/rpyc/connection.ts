@@ -16,9 +16,9 @@ import {
   TransportError,
   toRpcError,
 } from '../../contract/errors.js';
-import { type BrineValue, dump, isDumpable, load, NotImplemented } from './brine.js';
+import { type BrineValue, dumpFramed, isDumpable, load, NotImplemented } from './brine.js';
 import { Handle, handleNames, Label, Msg } from './consts.js';
-import { encodeFrame, FrameDecoder } from './framing.js';
+import { FrameDecoder, frameInPlace } from './framing.js';
 import {
   attributeError,
   BoundMethod,
@@ -266,11 +266,14 @@ export class RpycConnection implements RefOwner {
 
   private send(msg: number, seq: number, body: BrineValue): void {
     if (this.closedFlag) throw new TransportError('rpyc connection is closed');
-    const dumped = dump([seq, body]);
-    const payload = Buffer.allocUnsafe(dumped.length + 1);
-    payload[0] = msg;
-    dumped.copy(payload, 1);
-    const parts = encodeFrame(payload, this.options.compress ?? true);
+    // Frame header (5 bytes) and message type (1 byte) before the brine, "\n" after it.
+    const buf = dumpFramed([seq, body], 6, 1);
+    buf[5] = msg;
+    const parts = frameInPlace(buf, this.options.compress ?? true);
+    if (parts.length === 1) {
+      this.socket.write(parts[0]!);
+      return;
+    }
     this.socket.cork();
     for (const part of parts) this.socket.write(part);
     this.socket.uncork();

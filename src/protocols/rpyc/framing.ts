@@ -29,6 +29,20 @@ export function encodeFrame(payload: Uint8Array, compress = true): Buffer[] {
 }
 
 /**
+ * Turns a buffer laid out as [5 spare bytes][payload][1 spare byte] into one frame in place
+ * (one write, no copy) when it stays uncompressed; compressed payloads get new buffers.
+ */
+export function frameInPlace(buf: Buffer, compress = true): Buffer[] {
+  const length = buf.length - HEADER - 1;
+  if (compress && length > COMPRESSION_THRESHOLD)
+    return encodeFrame(buf.subarray(HEADER, HEADER + length), true);
+  buf.writeUInt32BE(length, 0);
+  buf[4] = 0;
+  buf[buf.length - 1] = FLUSHER;
+  return [buf];
+}
+
+/**
  * Splits a byte stream into payloads. A frame announcing more than `maxBytes` (or inflating
  * past it) throws before it is buffered; the connection is then closed by the caller.
  */
