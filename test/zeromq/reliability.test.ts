@@ -1,0 +1,187 @@
+/**
+ * Reliability of both client variants: a server killed mid-call and restarted on the same
+ * port, lost replies (lazy pirate: reset the socket, resend only idempotent calls), late
+ * replies that must not be taken for another call's, a dead port, and close().
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { calculatorContract, defineContract, RpcError } from '../../src/contract/index.js';
+import { freePort } from '../../src/net/free-port.js';
+import { repoRoot } from '../../src/peers/python.js';
+import { connectZeromq, ZEROMQ_VARIANTS } from '../../src/protocols/zeromq/index.js';
+import { startScriptedRouter } from './scripted-router.js';
+
+/** The same add, declared not idempotent: a client must never resend it. */
+const onceContract = defineContract({
+  name: 'Once',
+  namespace: 'once',
+  methods: { add: { ...calculatorContract.methods.add, idempotent: false } },
+});
+
+function hasCode(...codes: string[]) {
+  return (err: unknown): boolean => {
+    assert.ok(err instanceof RpcError, `expected an RpcError, got ${String(err)}`);
+    assert.ok(codes.includes(err.code), `expected ${codes.join(' or ')}, got ${err.code}: ${err.message}`);
+    return true;
+  };
+}
+
+interface ServerProcess {
+  readonly child: ChildProcess;
+  /** Resolves when the server prints the given line. */
+  waitFor(line: string): Promise<void>;
+}
+
+function startServerProcess(port: number): ServerProcess {
+  const script = path.join(repoRoot, 'test', 'zeromq', 'fixtures', 'hanging-server.ts');
+  // node itself with tsx's loader (not the tsx binary, which would put a parent process
+  // between us and the server, and SIGKILL would then miss the server).
+  const child = spawn(process.execPath, ['--import', 'tsx', script, String(port)], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const waiters: { line: string; resolve: () => void }[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    for (const w of [...waiters]) {
+      if (out.split('\n').includes(w.line)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  });
+  return {
+    child,
+    waitFor: (line) =>
+      new Promise<void>((resolve, reject) => {
+        if (out.split('\n').includes(line)) return resolve();
+        const timer = setTimeout(() => reject(new Error(`server never printed "${line}"`)), 30_000);
+        waiters.push({
+          line,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      }),
+  };
+}
+
+function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+for (const variant of ZEROMQ_VARIANTS) {
+  describe(`zeromq [${variant}] reliability`, () => {
+    it('survives the server being killed mid-call and restarted on the same port', async () => {
+      const port = await freePort();
+      let server = startServerProcess(port);
+      const client = await connectZeromq(calculatorContract, { port, variant, timeoutMs: 1_500 });
+      try {
+        await server.waitFor('ready');
+        assert.equal(await client.add(1, 2), 3);
+        const pending = client.add(666, 0);
+        await server.waitFor('hanging');
+        await kill(server.child);
+        await assert.rejects(pending, hasCode('TIMEOUT', 'TRANSPORT'));
+        server = startServerProcess(port);
+        await server.waitFor('ready');
+        assert.equal(await client.add(2, 5), 7, 'the same client object works after the restart');
+      } finally {
+        await client.close();
+        await kill(server.child);
+      }
+    });
+
+    for (const echoIds of [true, false]) {
+      const peer = echoIds ? 'a peer echoing ids' : 'an id-ignoring peer (like REP)';
+
+      it(`a lost reply: an idempotent call is resent and succeeds (${peer})`, async () => {
+        const server = await startScriptedRouter({ echoIds, fate: (n) => (n === 2 ? 'drop' : 'answer') });
+        const client = await connectZeromq(calculatorContract, {
+          port: server.port,
+          variant,
+          timeoutMs: 3_000,
+          retries: 2,
+        });
+        try {
+          assert.equal(await client.add(1, 1), 2);
+          assert.equal(await client.add(2, 5), 7, 'answered by the resend');
+          assert.equal(server.seen.length, 3);
+          assert.deepEqual(server.seen[2]!.params, [2, 5]);
+          assert.equal(await client.add(3, 4), 7);
+        } finally {
+          await client.close();
+          await server.close();
+        }
+      });
+
+      it(`a lost reply: a non-idempotent call is not resent, fails with TIMEOUT, and the client goes on (${peer})`, async () => {
+        const server = await startScriptedRouter({ echoIds, fate: (n) => (n === 2 ? 'drop' : 'answer') });
+        const client = await connectZeromq(onceContract, { port: server.port, variant, timeoutMs: 500 });
+        try {
+          assert.equal(await client.add(1, 1), 2);
+          await assert.rejects(client.add(2, 5), hasCode('TIMEOUT'));
+          assert.equal(server.seen.length, 2, 'sent exactly once');
+          assert.equal(await client.add(3, 4), 7, 'not wedged');
+        } finally {
+          await client.close();
+          await server.close();
+        }
+      });
+
+      it(`a late reply is never taken for the next call's (${peer})`, async () => {
+        // Request 2's reply is held past its timeout and sent just before request 3's reply.
+        const server = await startScriptedRouter({ echoIds, fate: (n) => (n === 2 ? 'hold' : 'answer') });
+        const client = await connectZeromq(onceContract, { port: server.port, variant, timeoutMs: 400 });
+        try {
+          assert.equal(await client.add(1, 1), 2);
+          await assert.rejects(client.add(100, 1), hasCode('TIMEOUT'));
+          assert.equal(await client.add(2, 5), 7, 'not the late 101');
+          assert.equal(await client.add(3, 4), 7);
+        } finally {
+          await client.close();
+          await server.close();
+        }
+      });
+    }
+
+    it('a call to a dead port ends in TIMEOUT (ZeroMQ connects never fail)', async () => {
+      const port = await freePort();
+      const client = await connectZeromq(calculatorContract, { port, variant, timeoutMs: 400 });
+      try {
+        await assert.rejects(client.add(2, 5), hasCode('TIMEOUT'));
+        // Queued calls too: each one ends within its own timeout.
+        const many = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => client.add(i, i)));
+        for (const r of many) assert.ok(r.status === 'rejected' && hasCode('TIMEOUT')(r.reason));
+      } finally {
+        await client.close();
+      }
+    });
+
+    it('close() fails pending calls with TRANSPORT, and later calls too', async () => {
+      const server = await startScriptedRouter({ echoIds: true, fate: () => 'drop' });
+      const client = await connectZeromq(calculatorContract, {
+        port: server.port,
+        variant,
+        timeoutMs: 10_000,
+      });
+      try {
+        const pending = [client.add(1, 2), client.add(3, 4)];
+        await client.close();
+        for (const p of pending) await assert.rejects(p, hasCode('TRANSPORT'));
+        await assert.rejects(client.add(1, 1), hasCode('TRANSPORT'));
+      } finally {
+        await client.close();
+        await server.close();
+      }
+    });
+  });
+}

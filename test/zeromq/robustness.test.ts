@@ -1,0 +1,193 @@
+/**
+ * Bad input against the ROUTER server through real ZeroMQ sockets (raw TCP garbage is in
+ * test/robustness): malformed msgpack, values that are not maps, missing or ill-typed
+ * fields, extra frames, oversized messages, and peers that vanish mid-call. After each, the
+ * server must still serve.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Dealer, Request } from 'zeromq';
+import { calculator, calculatorContract, RpcError } from '../../src/contract/index.js';
+import type { RunningServer } from '../../src/protocols/types.js';
+import { connectZeromq, serveZeromq } from '../../src/protocols/zeromq/index.js';
+import { decodeValue, encodeValue } from '../../src/protocols/zeromq/msgpack.js';
+
+const LIMIT = 64 * 1024;
+
+/** One request over a fresh REQ socket; the decoded reply. */
+async function exchange(port: number, frame: Uint8Array | string): Promise<unknown> {
+  const req = new Request({ linger: 0, receiveTimeout: 10_000 });
+  req.connect(`tcp://127.0.0.1:${port}`);
+  try {
+    await req.send(frame);
+    const [reply] = await req.receive();
+    return decodeValue(reply!);
+  } finally {
+    req.close();
+  }
+}
+
+async function stillServes(port: number): Promise<void> {
+  const client = await connectZeromq(calculatorContract, { port, timeoutMs: 10_000 });
+  try {
+    assert.equal(await client.add(2, 5), 7);
+  } finally {
+    await client.close();
+  }
+}
+
+function errorOf(reply: unknown): { code: string; message: string } {
+  assert.ok(
+    typeof reply === 'object' && reply !== null && 'error' in reply,
+    `not an error: ${String(reply)}`,
+  );
+  return (reply as { error: { code: string; message: string } }).error;
+}
+
+describe('zeromq server robustness', () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await serveZeromq(calculatorContract, calculator, { port: 0, maxMessageBytes: LIMIT });
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  it('malformed msgpack gets a PROTOCOL error reply', async () => {
+    for (const bad of [
+      Buffer.from([0xc1]),
+      Buffer.from([0x82, 0xa6, 0x6d]),
+      Buffer.alloc(0),
+      'not msgpack {',
+    ]) {
+      const err = errorOf(await exchange(server.port, bad));
+      assert.equal(err.code, 'PROTOCOL');
+    }
+    await stillServes(server.port);
+  });
+
+  it('a msgpack value that is not a map gets a PROTOCOL error', async () => {
+    for (const value of [[2, 5], 7, 'add', null, Uint8Array.of(1, 2)]) {
+      const err = errorOf(await exchange(server.port, encodeValue(value)));
+      assert.equal(err.code, 'PROTOCOL');
+      assert.match(err.message, /must be a msgpack map/);
+    }
+    await stillServes(server.port);
+  });
+
+  it('missing or ill-typed method and params', async () => {
+    const cases: [unknown, string, RegExp][] = [
+      [{ params: [2, 5] }, 'PROTOCOL', /string "method"/],
+      [{ method: 7, params: [2, 5] }, 'PROTOCOL', /string "method"/],
+      [{ method: 'add', params: { a: 2 } }, 'PROTOCOL', /"params" must be an array/],
+      [{ method: 'add', params: 'x' }, 'PROTOCOL', /"params" must be an array/],
+      [{ method: 'add' }, 'INVALID_ARGUMENT', /takes 2 argument/],
+      [{ method: 'add', params: ['2', 5] }, 'INVALID_ARGUMENT', /32-bit integer/],
+      [{ method: 'add', params: [2, 5, 6] }, 'INVALID_ARGUMENT', /takes 2 argument/],
+      [{ method: 'echo', params: ['text, not bytes'] }, 'INVALID_ARGUMENT', /must be bytes/],
+      [{ method: 'toString', params: [] }, 'NO_SUCH_METHOD', /toString/],
+      [{ method: '__proto__', params: [] }, 'NO_SUCH_METHOD', /__proto__/],
+    ];
+    for (const [request, code, why] of cases) {
+      const err = errorOf(await exchange(server.port, encodeValue(request)));
+      assert.equal(err.code, code, `${JSON.stringify(request)}: ${err.message}`);
+      assert.match(err.message, why);
+    }
+    await stillServes(server.port);
+  });
+
+  it('an error reply echoes the request id', async () => {
+    const reply = await exchange(server.port, encodeValue({ method: 'nope', params: [], id: 'abc' }));
+    assert.deepEqual(reply, {
+      error: { code: 'NO_SUCH_METHOD', message: 'no such method: nope' },
+      id: 'abc',
+    });
+  });
+
+  it('a request split over several body frames gets a PROTOCOL error', async () => {
+    const dealer = new Dealer({ linger: 0, receiveTimeout: 10_000 });
+    dealer.connect(server.address);
+    try {
+      await dealer.send(['', encodeValue({ method: 'add' }), encodeValue({ params: [2, 5] })]);
+      const frames = await dealer.receive();
+      assert.equal(frames.length, 2, 'the delimiter comes back, then the body');
+      assert.equal(errorOf(decodeValue(frames[1]!)).code, 'PROTOCOL');
+    } finally {
+      dealer.close();
+    }
+  });
+
+  it('a DEALER that sends no delimiter frame is answered without one', async () => {
+    const dealer = new Dealer({ linger: 0, receiveTimeout: 10_000 });
+    dealer.connect(server.address);
+    try {
+      await dealer.send(encodeValue({ method: 'add', params: [2, 5], id: 1 }));
+      const frames = await dealer.receive();
+      assert.equal(frames.length, 1);
+      assert.deepEqual(decodeValue(frames[0]!), { result: 7, id: 1 });
+    } finally {
+      dealer.close();
+    }
+  });
+
+  it('an oversized message is dropped by the socket, and the server keeps serving', async () => {
+    // A raw sender with no limit of its own: libzmq on the server side (ZMQ_MAXMSGSIZE)
+    // drops the frame while decoding and disconnects the sender; nothing is answered.
+    const dealer = new Dealer({ linger: 0, receiveTimeout: 1_000 });
+    dealer.connect(server.address);
+    try {
+      const huge = encodeValue({ method: 'echo', params: [new Uint8Array(LIMIT * 2)], id: 1 });
+      await dealer.send(['', huge]);
+      await assert.rejects(dealer.receive(), (err: Error & { code?: string }) => err.code === 'EAGAIN');
+    } finally {
+      dealer.close();
+    }
+    await stillServes(server.port);
+    // Our client knows the limit too (same option) and fails fast instead of waiting.
+    const client = await connectZeromq(calculatorContract, {
+      port: server.port,
+      maxMessageBytes: LIMIT,
+      timeoutMs: 10_000,
+    });
+    try {
+      await assert.rejects(
+        client.echo(new Uint8Array(LIMIT)),
+        (err: unknown) => err instanceof RpcError && err.code === 'MESSAGE_TOO_LARGE',
+      );
+      assert.equal((await client.echo(new Uint8Array(LIMIT / 2))).byteLength, LIMIT / 2);
+    } finally {
+      await client.close();
+    }
+    // A client with a larger limit than the server's: the request is dropped, the call times out.
+    for (const variant of ['req', 'dealer'] as const) {
+      const big = await connectZeromq(calculatorContract, { port: server.port, variant, timeoutMs: 600 });
+      try {
+        await assert.rejects(
+          big.echo(new Uint8Array(LIMIT * 2)),
+          (err: unknown) => err instanceof RpcError && err.code === 'TIMEOUT',
+        );
+      } finally {
+        await big.close();
+      }
+    }
+    await stillServes(server.port);
+  });
+
+  it('abrupt disconnects: peers that send and vanish, or close mid-reply', async () => {
+    const sockets = Array.from({ length: 20 }, () => new Dealer({ linger: 0 }));
+    await Promise.all(
+      sockets.map(async (s, i) => {
+        s.connect(server.address);
+        const size = i % 2 === 0 ? 16 : LIMIT / 2;
+        await s.send(['', encodeValue({ method: 'echo', params: [new Uint8Array(size)], id: i })]);
+      }),
+    );
+    for (const s of sockets) s.close();
+    // A REQ that gives up before its reply (the stuck-REQ situation, from the server's side).
+    const req = new Request({ linger: 0 });
+    req.connect(server.address);
+    await req.send(encodeValue({ method: 'add', params: [1, 1] }));
+    req.close();
+    await stillServes(server.port);
+  });
+});

@@ -1,0 +1,139 @@
+/**
+ * The message codec against bytes produced by Python's msgpack 1.2.4 (msgpack.dumps of the
+ * same dicts; vectors pasted below), plus the error mapping and ROUTER envelope splitting.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DivideByZeroError, InternalError, NoSuchMethodError, RpcError } from '../../src/contract/index.js';
+import { splitEnvelope } from '../../src/protocols/zeromq/envelope.js';
+import {
+  encodeError,
+  encodeRequest,
+  encodeResult,
+  errorFromWire,
+  NO_ID,
+  parseReply,
+  parseRequest,
+} from '../../src/protocols/zeromq/wire.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const bin = (h: string) => Buffer.from(h, 'hex');
+
+// python -c "import msgpack; print(msgpack.dumps(<dict>).hex())"
+const py = {
+  addRequest: '82a66d6574686f64a3616464a6706172616d73920205', // {'method':'add','params':[2,5]}
+  result7: '81a6726573756c7407', // {'result': 7}
+  unknownMethod: '81a56572726f72ae756e6b6e6f776e206d6574686f64', // {'error': 'unknown method'}
+  // {'method':'divide','params':[1.0,4.0],'id':9}
+  divideRequest: '83a66d6574686f64a6646976696465a6706172616d7392cb3ff0000000000000cb4010000000000000a2696409',
+  result2WithId: '82a6726573756c74cb4000000000000000a26964cd012c', // {'result': 2.0, 'id': 300}
+  echoRequest: '82a66d6574686f64a46563686fa6706172616d7391c40200ff', // {'method':'echo','params':[b'\x00\xff']}
+  // {'error': {'code': 'DIVIDE_BY_ZERO', 'message': 'division by zero'}}
+  divideByZero:
+    '81a56572726f7282a4636f6465ae4449564944455f42595f5a45524fa76d657373616765b06469766973696f6e206279207a65726f',
+};
+
+describe('zeromq wire: byte-exact with Python msgpack', () => {
+  it('requests', () => {
+    assert.equal(hex(encodeRequest('add', [2, 5], ['i32', 'i32'], NO_ID)), py.addRequest);
+    // Whole-number doubles still go out as floats, as Python writes 1.0 and 4.0.
+    assert.equal(
+      hex(encodeRequest('divide', [1, 4], ['double', 'double'], { present: true, value: 9 })),
+      py.divideRequest,
+    );
+    assert.equal(hex(encodeRequest('echo', [Uint8Array.of(0, 255)], ['binary'], NO_ID)), py.echoRequest);
+  });
+
+  it('replies', () => {
+    assert.equal(hex(encodeResult(7, 'i32', NO_ID)), py.result7);
+    assert.equal(hex(encodeResult(2, 'double', { present: true, value: 300 })), py.result2WithId);
+    assert.equal(hex(encodeError(new DivideByZeroError(), NO_ID)), py.divideByZero);
+  });
+
+  it('parses what Python sends', () => {
+    const req = parseRequest(bin(py.divideRequest));
+    assert.ok(req.ok);
+    assert.deepEqual(req.request, { method: 'divide', params: [1, 4], id: { present: true, value: 9 } });
+    const echo = parseRequest(bin(py.echoRequest));
+    assert.ok(echo.ok);
+    assert.ok(echo.request.params[0] instanceof Uint8Array);
+    assert.deepEqual([...(echo.request.params[0] as Uint8Array)], [0, 255]);
+    const reply = parseReply(bin(py.result2WithId));
+    assert.deepEqual(reply, { ok: true, id: { present: true, value: 300 }, outcome: { ok: true, value: 2 } });
+  });
+});
+
+describe('zeromq wire: errors', () => {
+  it("the survey's string error becomes NO_SUCH_METHOD", () => {
+    const reply = parseReply(bin(py.unknownMethod));
+    assert.ok(reply.ok && !reply.outcome.ok);
+    const err = errorFromWire(reply.outcome.error, 'divide');
+    assert.ok(err instanceof NoSuchMethodError);
+    assert.equal(err.code, 'NO_SUCH_METHOD');
+    assert.match(err.message, /divide.*unknown method/);
+  });
+
+  it('structured errors keep code, message and the remote type', () => {
+    const err = errorFromWire(
+      { code: 'DIVIDE_BY_ZERO', message: 'float division by zero', type: 'ZeroDivisionError' },
+      'divide',
+    );
+    assert.ok(err instanceof DivideByZeroError);
+    assert.equal(err.message, 'float division by zero');
+    assert.equal(err.remoteType, 'ZeroDivisionError');
+  });
+
+  it('unknown codes and other shapes become INTERNAL, keeping what was said', () => {
+    const numeric = errorFromWire({ code: 42, message: 'boom' }, 'add');
+    assert.ok(numeric instanceof InternalError);
+    assert.equal(numeric.message, '42: boom');
+    const text = errorFromWire('disk on fire', 'add');
+    assert.ok(text instanceof RpcError && text.code === 'INTERNAL' && text.message === 'disk on fire');
+    assert.equal(errorFromWire(17, 'add').code, 'INTERNAL');
+  });
+
+  it('malformed requests are PROTOCOL errors, keeping the id when one was readable', () => {
+    const cases: [Uint8Array, RegExp][] = [
+      [bin('c1'), /not valid msgpack/], // 0xc1 is never used
+      [bin('82a6'), /not valid msgpack/], // truncated
+      [bin('9102'), /must be a msgpack map/], // [2]
+      [bin('07'), /must be a msgpack map/],
+      [Buffer.alloc(0), /not valid msgpack/],
+    ];
+    for (const [bytes, why] of cases) {
+      const parsed = parseRequest(bytes);
+      assert.ok(!parsed.ok);
+      assert.equal(parsed.error.code, 'PROTOCOL');
+      assert.match(parsed.error.message, why);
+    }
+    // {'params': [1], 'id': 5}: no method
+    const noMethod = parseRequest(bin('82a6706172616d739101a2696405'));
+    assert.ok(!noMethod.ok);
+    assert.deepEqual(noMethod.id, { present: true, value: 5 });
+    // {'method': 'add', 'params': 3}
+    const badParams = parseRequest(bin('82a66d6574686f64a3616464a6706172616d7303'));
+    assert.ok(!badParams.ok);
+    assert.match(badParams.error.message, /"params" must be an array/);
+  });
+
+  it('a reply with neither result nor error is a PROTOCOL error', () => {
+    const parsed = parseReply(bin('81a26964cd012c')); // {'id': 300}
+    assert.ok(!parsed.ok && parsed.error.code === 'PROTOCOL');
+  });
+});
+
+describe('zeromq envelope', () => {
+  const id = Buffer.from([0, 1, 2, 3, 4]);
+  const empty = Buffer.alloc(0);
+  const body = Buffer.from('x');
+  it('REQ/DEALER-with-delimiter framing: [id, empty, body]', () => {
+    assert.deepEqual(splitEnvelope([id, empty, body]), { envelope: [id, empty], body: [body] });
+  });
+  it('REQ with ZMQ_REQ_CORRELATE: [id, request-id, empty, body]', () => {
+    const reqId = Buffer.from([1, 2, 3, 4]);
+    assert.deepEqual(splitEnvelope([id, reqId, empty, body]), { envelope: [id, reqId, empty], body: [body] });
+  });
+  it('a raw DEALER without delimiter: [id, body]', () => {
+    assert.deepEqual(splitEnvelope([id, body]), { envelope: [id], body: [body] });
+  });
+});
