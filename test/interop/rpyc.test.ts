@@ -13,6 +13,7 @@ import {
   calculator,
   calculatorContract,
   DivideByZeroError,
+  defineContract,
   InvalidArgumentError,
   NoSuchMethodError,
   RpcError,
@@ -217,6 +218,29 @@ describe('rpyc interop: our client -> Python servers', () => {
         assert.ok(Buffer.from(back).equals(Buffer.from(data)));
         // Python's a + b has no i32 bound: the result check catches it on our side.
         await assert.rejects(client.add(2 ** 31 - 1, 1), InvalidArgumentError);
+      } finally {
+        await client.close();
+      }
+    });
+
+    it('typed client with a dynamic result: a reference comes back as its repr and is released', async (t) => {
+      if (!requirePeers(t)) return;
+      const contract = defineContract({
+        name: 'Lists',
+        namespace: 'lists',
+        methods: {
+          make_list: {
+            params: [
+              { name: 'a', type: 'dynamic' },
+              { name: 'b', type: 'dynamic' },
+            ],
+            result: 'dynamic',
+          },
+        },
+      });
+      const client = await rpyc.connect(contract, { port, timeoutMs: 10_000 });
+      try {
+        assert.deepEqual(await client.make_list(2, 'x'), { netref: 'builtins.list', repr: "[2, 'x']" });
       } finally {
         await client.close();
       }

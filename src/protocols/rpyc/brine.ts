@@ -146,7 +146,7 @@ class Writer {
   private used: number;
   private total = 0;
 
-  constructor(private readonly head: number) {
+  constructor(head: number) {
     this.used = head; // room for a caller's prefix (e.g. frame header) in the first chunk
   }
 

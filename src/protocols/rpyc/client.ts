@@ -111,9 +111,12 @@ export async function connectContract<C extends Contract>(
   return createClient(contract, {
     call: async (method, args) => {
       const result = await client.call(method, ...args);
-      // The contract carries values only; a reference would leak the remote object.
-      if (result instanceof RemoteRef) await result.release();
-      return result;
+      if (!(result instanceof RemoteRef)) return result;
+      // A contract carries values only: a reference is described by its repr and given back at
+      // once (an ad-hoc `dynamic` result shows what Python returned; a typed one fails validation).
+      const repr = await result.repr().catch(() => undefined);
+      await result.release();
+      return { netref: result.typeName, repr };
     },
     close: () => client.close(),
   });

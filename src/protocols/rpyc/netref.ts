@@ -98,6 +98,10 @@ export class RemoteRef {
     return this.owner.releaseRef(this);
   }
 
+  toJSON(): { netref: string; id: string } {
+    return { netref: this.typeName, id: String(this.idPack[2]) };
+  }
+
   toString(): string {
     return `<netref ${this.typeName} #${this.idPack[2]}>`;
   }
