@@ -67,6 +67,30 @@ describe('thrift client', () => {
     }
   });
 
+  it('after the server drops an idle connection, the next call reconnects', async () => {
+    // thriftpy2's make_server drops connections idle for 3 s; here the server restarts instead.
+    const first = await thrift.serve(calculatorContract, calculator, { port: 0 });
+    const port = first.port;
+    const c = await thrift.connect(calculatorContract, { port, timeoutMs: 10_000 });
+    try {
+      assert.equal(await c.add(1, 1), 2);
+      await first.close();
+      await sleep(20);
+      // Nobody listens now: the reconnect fails, clearly.
+      await expectCode(c.add(1, 2), 'TRANSPORT');
+      const second = await thrift.serve(calculatorContract, calculator, { port });
+      try {
+        assert.equal(await c.add(2, 5), 7);
+        assert.deepEqual(await Promise.all([c.add(1, 1), c.add(2, 2), c.add(3, 3)]), [2, 4, 6]);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await c.close();
+    }
+    await expectCode(c.add(1, 1), 'TRANSPORT');
+  });
+
   it('close() with calls pending fails them with TRANSPORT', async () => {
     const server = await rawServer();
     try {

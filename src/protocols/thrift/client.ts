@@ -1,7 +1,11 @@
 /**
- * A Thrift client over one TCP connection, for any contract paired with its IDL. Calls are
- * pipelined: each gets the next sequence id and replies are matched by it, so many calls can
+ * A Thrift client over TCP, for any contract paired with its IDL. Calls are pipelined on one
+ * connection: each gets the next sequence id and replies are matched by it, so many calls can
  * be in flight at once (a thriftpy2 server answers them in order; ours as they finish).
+ *
+ * Calls pending when the connection drops fail with TRANSPORT (never resent: the server may
+ * have run them). The next call opens a new connection, since thriftpy2's make_server drops
+ * connections idle for 3 s and a long-lived client should outlive that.
  */
 import net from 'node:net';
 import { createClient } from '../../contract/client.js';
@@ -17,7 +21,7 @@ import type { Client, Contract } from '../../contract/spec.js';
 import { validateArgs } from '../../contract/validate.js';
 import { withTimeout } from '../../net/deadline.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT_MS } from '../types.js';
-import { bindContract, type MethodPlan } from './binding.js';
+import { type Binding, bindContract, type MethodPlan } from './binding.js';
 import { MessageReader, type Variant } from './framing.js';
 import { messageReader } from './library.js';
 import { decodeReply, encodeCall, readHeader } from './messages.js';
@@ -69,60 +73,120 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<net.
   });
 }
 
-export async function connectThrift<C extends Contract>(
-  contract: C,
-  options: ThriftConnectOptions,
-): Promise<Client<C>> {
-  const binding = bindContract(contract, options.schemaPath);
-  const { variant } = options;
-  const host = options.host ?? DEFAULT_HOST;
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-  const socket = await openSocket(host, options.port, timeoutMs);
-  socket.setNoDelay(true);
+/** One TCP connection and the calls waiting for replies on it. */
+class Connection {
+  private readonly pending = new Map<number, Pending>();
+  private readonly reader: MessageReader;
+  private failure: RpcError | undefined;
 
-  const pending = new Map<number, Pending>();
-  const reader = new MessageReader(variant, maxBytes);
-  let seqid = 0;
-  let closedWith: RpcError | undefined;
-
-  function failAll(err: RpcError): void {
-    closedWith ??= err;
-    const calls = [...pending.values()];
-    pending.clear();
-    for (const call of calls) call.reject(err);
-    socket.destroy();
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly variant: Variant,
+    private readonly binding: Binding,
+    maxBytes: number,
+    private readonly where: string,
+  ) {
+    this.reader = new MessageReader(variant, maxBytes);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) =>
+      this.fail(new TransportError(`thrift connection to ${where} failed: ${err.message}`, { cause: err })),
+    );
+    socket.on('close', () =>
+      this.fail(new TransportError(`thrift connection to ${where} closed while the call was pending`)),
+    );
   }
 
-  socket.on('data', (chunk: Buffer) => {
+  get usable(): boolean {
+    return this.failure === undefined && !this.socket.destroyed;
+  }
+
+  /** Sends an encoded call; resolves with the decoded result (oneway calls resolve at once). */
+  send(plan: MethodPlan, seqid: number, bytes: Buffer): Promise<unknown> {
+    if (!this.usable)
+      return Promise.reject(
+        this.failure ?? new TransportError(`thrift connection to ${this.where} is closed`),
+      );
+    if (plan.oneway) {
+      this.socket.write(bytes);
+      return Promise.resolve(undefined);
+    }
+    const reply = new Promise<unknown>((resolve, reject) => {
+      this.pending.set(seqid, { plan, resolve, reject });
+    });
+    this.socket.write(bytes);
+    return reply;
+  }
+
+  /** Forgets a call (after its timeout): a late reply is then dropped. */
+  forget(seqid: number): void {
+    this.pending.delete(seqid);
+  }
+
+  fail(err: RpcError): void {
+    this.failure ??= err;
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    for (const call of calls) call.reject(err);
+    this.socket.destroy();
+  }
+
+  close(): Promise<void> {
+    if (this.socket.destroyed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.socket.once('close', () => resolve());
+      this.socket.destroy();
+    });
+  }
+
+  private onData(chunk: Buffer): void {
     try {
-      for (const message of reader.push(chunk)) {
-        const p = messageReader(variant.encoding, message);
+      for (const message of this.reader.push(chunk)) {
+        const p = messageReader(this.variant.encoding, message);
         const header = readHeader(p);
-        const call = pending.get(header.seqid);
+        const call = this.pending.get(header.seqid);
         if (!call) continue; // a reply to a call that already timed out
-        pending.delete(header.seqid);
-        const reply = decodeReply(p, header, call.plan, binding.structs);
+        this.pending.delete(header.seqid);
+        const reply = decodeReply(p, header, call.plan, this.binding.structs);
         if (reply.ok) call.resolve(reply.value);
         else call.reject(reply.error);
       }
     } catch (err) {
       const e = toRpcError(err);
-      failAll(e.code === 'INTERNAL' ? new ProtocolError(`malformed reply: ${e.message}`, { cause: err }) : e);
+      this.fail(
+        e.code === 'INTERNAL' ? new ProtocolError(`malformed reply: ${e.message}`, { cause: err }) : e,
+      );
     }
-  });
-  socket.on('error', (err) =>
-    failAll(
-      new TransportError(`thrift connection to ${host}:${options.port} failed: ${err.message}`, {
-        cause: err,
-      }),
-    ),
-  );
-  socket.on('close', () =>
-    failAll(
-      new TransportError(`thrift connection to ${host}:${options.port} closed while the call was pending`),
-    ),
-  );
+  }
+}
+
+export async function connectThrift<C extends Contract>(
+  contract: C,
+  options: ThriftConnectOptions,
+): Promise<Client<C>> {
+  const binding = bindContract(contract, options.schemaPath);
+  const { variant, port } = options;
+  const host = options.host ?? DEFAULT_HOST;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const where = `${host}:${port}`;
+  const open = async () =>
+    new Connection(await openSocket(host, port, timeoutMs), variant, binding, maxBytes, where);
+
+  // The first connection is opened now, so an unreachable server fails connect() itself.
+  let current: Promise<Connection> = Promise.resolve(await open());
+  let closed = false;
+  let seqid = 0;
+
+  async function connection(): Promise<Connection> {
+    const conn = await current.catch(() => undefined);
+    if (conn?.usable) return conn;
+    if (closed) throw new TransportError(`thrift client for ${where} is closed`);
+    // Shared by concurrent callers, so one reconnect serves them all.
+    const next = open();
+    current = next;
+    return next;
+  }
 
   function call(method: string, args: readonly unknown[]): Promise<unknown> {
     const plan = binding.plans.get(method);
@@ -132,35 +196,36 @@ export async function connectThrift<C extends Contract>(
     let encoded: Buffer;
     let id: number;
     try {
-      // Same validation as the server's dispatcher, so a bad argument never reaches the wire.
-      const checked = plan.inIdl && spec.result === 'dynamic' ? [...args] : validateArgs(method, spec, args);
-      if (closedWith) throw new TransportError(`thrift connection to ${host}:${options.port} is closed`);
+      if (closed) throw new TransportError(`thrift client for ${where} is closed`);
+      // An ad-hoc call (dynamic result) is typed by the IDL and converted when written;
+      // anything else gets the server's validation first, so a bad argument never hits the wire.
+      const adHoc = plan.inIdl && spec.result === 'dynamic';
+      if (adHoc && args.length !== plan.params.length) {
+        throw new InvalidArgumentError(
+          `${method} takes ${plan.params.length} argument(s), got ${args.length}`,
+        );
+      }
+      const checked = adHoc ? [...args] : validateArgs(method, spec, args);
       seqid = seqid >= MAX_SEQID ? 1 : seqid + 1;
       id = seqid;
       encoded = encodeCall(variant, plan, id, checked, binding.structs);
     } catch (err) {
       return Promise.reject(toRpcError(err));
     }
-    if (plan.oneway) {
-      socket.write(encoded);
-      return Promise.resolve(undefined);
-    }
-    const reply = new Promise<unknown>((resolve, reject) => {
-      pending.set(id, { plan, resolve, reject });
+    let sentOn: Connection | undefined;
+    const reply = connection().then((conn) => {
+      sentOn = conn;
+      return conn.send(plan, id, encoded);
     });
-    socket.write(encoded);
-    return withTimeout(reply, timeoutMs, `thrift call ${method}`, () => pending.delete(id));
+    return withTimeout(reply, timeoutMs, `thrift call ${method}`, () => sentOn?.forget(id));
   }
 
   return createClient(contract, {
     call,
     close: async () => {
-      closedWith ??= new TransportError('client closed');
-      if (socket.destroyed) return;
-      await new Promise<void>((resolve) => {
-        socket.once('close', () => resolve());
-        socket.destroy();
-      });
+      closed = true;
+      const conn = await current.catch(() => undefined);
+      await conn?.close();
     },
   });
 }
