@@ -48,6 +48,7 @@ function scenarioCaption(results: BenchResults, id: string): string {
 function charts(results: BenchResults): Record<string, string> {
   const rows = rowsWithData(results);
   const categories = rows.map(label);
+  const secondary = rows.map((r) => r.kind === 'python');
   const has = (id: string) => results.scenarios.some((s) => s.id === id);
   const out: Record<string, string> = {};
   const addScenarios = results.scenarios.filter((s) => s.method === 'add');
@@ -57,6 +58,7 @@ function charts(results: BenchResults): Record<string, string> {
       subtitle: 'Median calls per second over the repetitions; more is better.',
       axis: 'calls per second (log scale)',
       categories,
+      secondary,
       log: true,
       series: addScenarios.map((s, i) => ({
         name: `${s.inFlight} in flight`,
@@ -72,6 +74,7 @@ function charts(results: BenchResults): Record<string, string> {
       subtitle: `${scenarioCaption(results, latencyScenario)}; less is better.`,
       axis: 'microseconds (log scale)',
       categories,
+      secondary,
       log: true,
       series: (['p50', 'p90', 'p99'] as const).map((p, i) => ({
         name: p,
@@ -87,6 +90,7 @@ function charts(results: BenchResults): Record<string, string> {
       subtitle: `${scenarioCaption(results, cpuScenario)}; from /proc accounting; less is better.`,
       axis: 'microseconds of CPU per call (log scale)',
       categories,
+      secondary,
       log: true,
       series: [
         {
@@ -109,6 +113,7 @@ function charts(results: BenchResults): Record<string, string> {
     subtitle: 'Counted by a TCP relay after one uncounted call; less is better.',
     axis: 'bytes per call',
     categories,
+    secondary,
     series: [
       { name: 'request', color: '#8250df', values: rows.map((r) => wire(r.id, 'add')?.requestBytes) },
       { name: 'response', color: '#c297ff', values: rows.map((r) => wire(r.id, 'add')?.responseBytes) },
@@ -123,6 +128,7 @@ function charts(results: BenchResults): Record<string, string> {
       subtitle: 'Request and response bytes divided by the payload size: 1.00 means no expansion.',
       axis: 'wire bytes ÷ payload bytes',
       categories,
+      secondary,
       format: (v) => v.toFixed(2),
       series: [
         {

@@ -250,10 +250,11 @@ function summarise(
     scenario: scenario.id,
     reps,
     callsPerSec: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) },
+    // HDR percentiles report their bucket's upper edge, which can lie above the exact max recorded.
     latencyUs: {
-      p50: histogram.getValueAtPercentile(50),
-      p90: histogram.getValueAtPercentile(90),
-      p99: histogram.getValueAtPercentile(99),
+      p50: Math.min(histogram.getValueAtPercentile(50), histogram.maxValue),
+      p90: Math.min(histogram.getValueAtPercentile(90), histogram.maxValue),
+      p99: Math.min(histogram.getValueAtPercentile(99), histogram.maxValue),
       max: histogram.maxValue,
       mean: histogram.mean,
     },

@@ -16,6 +16,8 @@ export interface BarChart {
   /** Axis caption, e.g. "calls per second (log scale)". */
   readonly axis: string;
   readonly categories: readonly string[];
+  /** Categories drawn in grey italics (the Python peers, beside our rows). */
+  readonly secondary?: readonly boolean[];
   readonly series: readonly BarSeries[];
   readonly log?: boolean;
   /** Formats a value for the bar labels and ticks. */
@@ -34,7 +36,7 @@ export function compact(v: number): string {
   const fmt = (x: number, suffix: string) => `${Number(x.toPrecision(3))}${suffix}`;
   if (abs >= 1e9) return fmt(v / 1e9, 'G');
   if (abs >= 1e6) return fmt(v / 1e6, 'M');
-  if (abs >= 1e4) return fmt(v / 1e3, 'k');
+  if (abs >= 1e3) return fmt(v / 1e3, 'k');
   if (abs >= 100) return String(Math.round(v));
   return fmt(v, '');
 }
@@ -67,7 +69,8 @@ function logScale(min: number, max: number, width: number): Scale {
 
 export function barChart(chart: BarChart): string {
   const format = chart.format ?? compact;
-  const labelWidth = 210;
+  // Roughly 6.8 px per character at 12 px: wide enough for the longest row name.
+  const labelWidth = Math.max(120, Math.ceil(Math.max(...chart.categories.map((c) => c.length)) * 6.8) + 18);
   const plotWidth = 560;
   const valueRoom = 70;
   const barH = 11;
@@ -113,8 +116,9 @@ export function barChart(chart: BarChart): string {
   );
   chart.categories.forEach((category, ci) => {
     const gy = top + ci * (groupH + groupGap);
+    const style = chart.secondary?.[ci] ? 'fill="#59636e" font-style="italic"' : 'fill="#1f2328"';
     out.push(
-      `<text x="${labelWidth - 8}" y="${(gy + groupH / 2 + 4).toFixed(1)}" text-anchor="end" fill="#1f2328">${escapeXml(category)}</text>`,
+      `<text x="${labelWidth - 8}" y="${(gy + groupH / 2 + 4).toFixed(1)}" text-anchor="end" ${style}>${escapeXml(category)}</text>`,
     );
     chart.series.forEach((s, si) => {
       const v = s.values[ci];
