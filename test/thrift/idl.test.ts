@@ -4,7 +4,7 @@
  * ad-hoc calls typed by the IDL, and a clear error when contract and IDL disagree.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -41,9 +41,9 @@ service Tools extends shared.Base {
 `,
 );
 
-describe('thrift IDL loader', () => {
-  after(() => undefined);
+after(() => rmSync(dir, { recursive: true, force: true }));
 
+describe('thrift IDL loader', () => {
   it('loads the bundled calculator.thrift: ids, types and declared exceptions', () => {
     const idl = loadIdl();
     const calc = idl.services.get('Calculator')!;

@@ -36,11 +36,6 @@ export class MessageReader {
     private readonly maxBytes: number,
   ) {}
 
-  /** Bytes received but not yet part of a complete message. */
-  get pending(): number {
-    return this.buffered;
-  }
-
   /**
    * Adds received bytes and returns every message they complete (payload only, without the
    * frame header). Throws ProtocolError or MessageTooLargeError; the caller then drops the
