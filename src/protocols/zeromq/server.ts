@@ -15,6 +15,8 @@ import { SerialSender } from './serial-sender.js';
 import { endpointPort, HIGH_WATER_MARK, ZEROMQ_DEFAULT_PORT, zmqEndpoint } from './socket-options.js';
 import { encodeError, encodeResult, NO_ID, parseRequest } from './wire.js';
 
+const MAX_CONCURRENT_REQUESTS = 10_000;
+
 export async function serveZeromq<C extends Contract>(
   contract: C,
   impl: Implementation<C>,
@@ -73,8 +75,18 @@ export async function serveZeromq<C extends Contract>(
     if (!closed) reply(envelope, out);
   };
 
+  // Requests being handled at once; past the cap the server stops reading, so libzmq's
+  // high-water marks push back on senders instead of memory growing without bound.
+  let active = 0;
+  let slotFreed: (() => void) | undefined;
   const loop = (async () => {
     while (!closed) {
+      if (active >= MAX_CONCURRENT_REQUESTS) {
+        await new Promise<void>((resolve) => {
+          slotFreed = resolve;
+        });
+        continue;
+      }
       let frames: Buffer[];
       try {
         frames = await router.receive();
@@ -84,7 +96,15 @@ export async function serveZeromq<C extends Contract>(
         console.error('zeromq server: receive failed:', err);
         continue;
       }
-      handle(frames).catch((err: unknown) => console.error('zeromq server: cannot answer:', err));
+      active++;
+      handle(frames)
+        .catch((err: unknown) => console.error('zeromq server: cannot answer:', err))
+        .finally(() => {
+          active--;
+          const wake = slotFreed;
+          slotFreed = undefined;
+          wake?.();
+        });
     }
   })();
 
@@ -96,6 +116,7 @@ export async function serveZeromq<C extends Contract>(
       if (closed) return;
       closed = true;
       router.close();
+      slotFreed?.();
       await loop;
       await waitUntilPortFree(host, port);
     },
