@@ -32,6 +32,7 @@ import {
 import { fromTagged, loadVectors, type Tagged } from '../rpyc/brine-vectors.js';
 import {
   peerScript,
+  peersInstalled,
   peersPython,
   repoRoot,
   requirePeers,
@@ -190,7 +191,6 @@ describe('rpyc interop: our client -> Python servers', () => {
     let peer: Awaited<ReturnType<typeof startPythonPeer>> | undefined;
     let port = 0;
     before(async () => {
-      const { peersInstalled } = await import('../support/peers.js');
       if (!peersInstalled()) return;
       port = await freePort();
       peer = await startPythonPeer(script('full_server.py'), port);

@@ -27,7 +27,7 @@ export const rpyc: Protocol = {
 };
 
 export * from './brine.js';
-export { connectRpyc, type RpycClient, type RpycConnectOptions } from './client.js';
+export { connectRpyc, RpycClient, type RpycConnectOptions } from './client.js';
 export { type ConnectionStats, RpycConnection } from './connection.js';
 export { ExposedObject, expose } from './local-objects.js';
 export { RemoteRef } from './netref.js';
