@@ -83,6 +83,19 @@ for (const { variant, args } of COMBOS) {
       const out = JSON.parse(run.stdout.trim()) as Record<string, unknown>;
       assert.deepEqual(out, { add: 7, divide_by_zero: 'DivideByZero: division by zero', echo_ok: true });
     });
+
+    it('four Python clients at once all get their answers', async (t) => {
+      if (!requirePeers(t)) return;
+      const runs = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          runPythonScript(peerScript('thrift', 'full_client.py'), [String(server!.port), ...args]),
+        ),
+      );
+      for (const run of runs) {
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal((JSON.parse(run.stdout.trim()) as { echo_ok: boolean }).echo_ok, true);
+      }
+    });
   });
 
   describe(`thrift interop [${variant}]: our client -> full_server.py`, () => {
