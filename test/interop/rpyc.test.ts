@@ -111,6 +111,7 @@ describe('rpyc interop: Python clients -> our server', () => {
       echo_ok: true,
       apply: 42,
       callback_calls: 1,
+      callback_error: 'ZeroDivisionError: division by zero',
     });
   });
 

@@ -29,5 +29,12 @@ try:
     out["callback_calls"] = len(calls)
 except AttributeError as e:
     out["apply"] = f"AttributeError: {e.args[0]}"
+else:
+    # An exception raised by our callback travels to the server and back as itself.
+    try:
+        conn.root.apply(lambda a, b: a / b, 1, 0)
+        out["callback_error"] = None
+    except ZeroDivisionError as e:
+        out["callback_error"] = f"{type(e).__name__}: {e.args[0]}"
 print(json.dumps(out))
 conn.close()
