@@ -130,6 +130,23 @@ describe('zeromq server robustness', () => {
     }
   });
 
+  it('a REQ with ZMQ_REQ_CORRELATE (request-id frame in the envelope) gets its replies', async () => {
+    const req = new Request({ linger: 0, receiveTimeout: 10_000, correlate: true, relaxed: true });
+    req.connect(server.address);
+    try {
+      for (const [a, b] of [
+        [2, 5],
+        [40, 2],
+      ] as const) {
+        await req.send(encodeValue({ method: 'add', params: [a, b] }));
+        const [reply] = await req.receive();
+        assert.deepEqual(decodeValue(reply!), { result: a + b });
+      }
+    } finally {
+      req.close();
+    }
+  });
+
   it('an oversized message is dropped by the socket, and the server keeps serving', async () => {
     // A raw sender with no limit of its own: libzmq on the server side (ZMQ_MAXMSGSIZE)
     // drops the frame while decoding and disconnects the sender; nothing is answered.
