@@ -223,6 +223,32 @@ describe('thrift contract binding', () => {
     }
   });
 
+  it('an ad-hoc call to a function outside the IDL decodes whatever result arrives', async () => {
+    const served = defineContract({
+      name: 'Tools',
+      namespace: 'tools',
+      methods: { greet: { params: [{ name: 'name', type: 'string' }], result: 'string' } },
+    });
+    const server = await thrift.serve(
+      served,
+      { greet: (name) => `hello, ${name}` },
+      { port: 0, schemaPath: path.join(dir, 'tools.thrift') },
+    );
+    try {
+      // The client only has the bundled calculator.thrift: greet is derived (field 1, string).
+      const adHoc = defineContract({
+        name: 'Tools',
+        namespace: 'tools',
+        methods: { greet: { params: [{ name: 'arg1', type: 'string' }], result: 'dynamic' } },
+      });
+      const c = await thrift.connect(adHoc, { port: server.port });
+      assert.equal(await c.greet('you'), 'hello, you');
+      await c.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it('an undeclared contract error crosses as TApplicationException and keeps its code', async () => {
     const schemaPath = path.join(dir, 'tools.thrift');
     const served = defineContract({

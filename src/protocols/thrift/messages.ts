@@ -130,11 +130,18 @@ function messageField(struct: ThriftStruct | undefined): ThriftField | undefined
   return strings.find((f) => f.name === 'message') ?? strings[0];
 }
 
-/** Reads a value of any wire type, for ad-hoc calls whose result type the IDL does not give. */
-function readAny(p: WireProtocol, ftype: number, structs: StructLookup): unknown {
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Reads a value of any wire type, for ad-hoc calls to functions the IDL does not describe:
+ * structs become objects keyed by field id, lists and sets arrays, maps Map objects.
+ * (Nesting was already bounded by the scanner.)
+ */
+function readAny(p: WireProtocol, ftype: number, inContainer = false): unknown {
   switch (ftype) {
     case TType.BOOL:
-      return p.readBool();
+      // See codec.ts: a container's bool is a plain byte.
+      return inContainer ? p.readByte() === 1 : p.readBool();
     case TType.BYTE:
       return p.readByte();
     case TType.I16:
@@ -149,14 +156,40 @@ function readAny(p: WireProtocol, ftype: number, structs: StructLookup): unknown
       // string and binary share a wire type: text if it is valid UTF-8, bytes otherwise.
       const bytes = p.readBinary();
       try {
-        return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+        return utf8.decode(bytes);
       } catch {
         return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       }
     }
+    case TType.STRUCT: {
+      const out: Record<string, unknown> = {};
+      p.readStructBegin();
+      for (;;) {
+        const f = p.readFieldBegin();
+        if (f.ftype === TType.STOP) break;
+        out[String(f.fid)] = readAny(p, f.ftype);
+        p.readFieldEnd();
+      }
+      p.readStructEnd();
+      return out;
+    }
+    case TType.LIST:
+    case TType.SET: {
+      const { etype, size } = ftype === TType.LIST ? p.readListBegin() : p.readSetBegin();
+      const out = Array.from({ length: size }, () => readAny(p, etype, true));
+      if (ftype === TType.LIST) p.readListEnd();
+      else p.readSetEnd();
+      return out;
+    }
+    case TType.MAP: {
+      const { ktype, vtype, size } = p.readMapBegin();
+      const out = new Map<unknown, unknown>();
+      for (let i = 0; i < size; i++) out.set(readAny(p, ktype, true), readAny(p, vtype, true));
+      p.readMapEnd();
+      return out;
+    }
     default:
       p.skip(ftype);
-      void structs;
       return undefined;
   }
 }
@@ -188,7 +221,7 @@ export function decodeReply(
     const declared = throwsById.get(fid);
     const returns = plan.returns;
     if (fid === 0 && returns === undefined) {
-      value = readAny(p, ftype, structs);
+      value = readAny(p, ftype);
       hasValue = true;
     } else if (fid === 0 && returns && returns.kind !== 'void' && wireType(returns) === ftype) {
       value = readValue(p, returns, structs);
