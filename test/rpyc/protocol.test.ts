@@ -341,3 +341,19 @@ describe('rpyc client limits', () => {
     }
   });
 });
+
+describe('rpyc server lifecycle', () => {
+  it('a taken port is a TRANSPORT error; close() frees the port and drops connections', async () => {
+    const a = await serveRpyc(calculatorContract, calculator, { port: 0 });
+    await assert.rejects(
+      serveRpyc(calculatorContract, calculator, { port: a.port }),
+      (e: unknown) => codeOf(e) === 'TRANSPORT',
+    );
+    const c = await connectRpyc({ port: a.port, timeoutMs: 5_000 });
+    assert.equal(await c.call('add', 1, 2), 3);
+    assert.equal(a.stats().connections, 1);
+    await a.close();
+    await assert.rejects(c.call('add', 1, 2), (e: unknown) => codeOf(e) === 'TRANSPORT');
+    await c.close();
+  });
+});

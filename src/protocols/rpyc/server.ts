@@ -7,7 +7,7 @@
  */
 import net from 'node:net';
 import { createDispatcher } from '../../contract/dispatch.js';
-import { InvalidArgumentError } from '../../contract/errors.js';
+import { InvalidArgumentError, TransportError } from '../../contract/errors.js';
 import { type Contract, getMethod, type Implementation, type MethodSpec } from '../../contract/spec.js';
 import {
   DEFAULT_HOST,
@@ -122,10 +122,13 @@ export async function serveRpyc<C extends Contract>(
     if (!conn.closed) connections.add(conn);
   });
   const host = options.host ?? DEFAULT_HOST;
+  const wanted = options.port ?? DEFAULT_PORT;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? DEFAULT_PORT, host, () => {
-      server.off('error', reject);
+    const fail = (err: Error) =>
+      reject(new TransportError(`rpyc cannot listen on ${host}:${wanted}: ${err.message}`, { cause: err }));
+    server.once('error', fail);
+    server.listen(wanted, host, () => {
+      server.off('error', fail);
       resolve();
     });
   });
