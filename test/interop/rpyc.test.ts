@@ -21,6 +21,7 @@ import {
 import { freePort, waitForPort } from '../../src/net/free-port.js';
 import { dump, load, PyFloat, PyFrozenSet } from '../../src/protocols/rpyc/brine.js';
 import {
+  asMethods,
   connectRpyc,
   pythonExceptionOf,
   RemotePythonError,
@@ -257,7 +258,15 @@ describe('rpyc interop: our client -> Python servers', () => {
           return (a as number) * (b as number);
         };
         assert.equal(await client.call('apply', multiply, 6, 7), 42);
-        assert.deepEqual(calls, [[6, 7]]);
+        // The same through a method view of the root.
+        const root = asMethods<{ apply(fn: typeof multiply, a: number, b: number): Promise<number> }>(
+          await client.root(),
+        );
+        assert.equal(await root.apply(multiply, 2, 3), 6);
+        assert.deepEqual(calls, [
+          [6, 7],
+          [2, 3],
+        ]);
         // Python dropped its netref to our function: the DEL came before this ping's reply.
         await client.ping();
         assert.equal(client.stats().localObjects, 0);

@@ -30,7 +30,7 @@ export * from './brine.js';
 export { connectRpyc, RpycClient, type RpycConnectOptions } from './client.js';
 export { type ConnectionStats, RpycConnection } from './connection.js';
 export { ExposedObject, expose } from './local-objects.js';
-export { RemoteRef } from './netref.js';
+export { asMethods, RemoteRef } from './netref.js';
 export {
   type ExtraMethod,
   type RpycServeOptions,

@@ -106,3 +106,19 @@ export class RemoteRef {
     return `<netref ${this.typeName} #${this.idPack[2]}>`;
   }
 }
+
+/**
+ * A method-call view of a netref: `asMethods<Calc>(root).add(2, 5)` is `root.callAttr('add', 2, 5)`.
+ * The type parameter only describes what you expect the Python object to have; nothing checks it.
+ */
+export function asMethods<T extends object = Record<string, (...args: never[]) => Promise<unknown>>>(
+  ref: RemoteRef,
+): T {
+  return new Proxy(Object.create(null) as object, {
+    get: (_target, name) => {
+      // Not thenable: `await asMethods(ref)` must not turn into a remote `then` call.
+      if (typeof name !== 'string' || name === 'then') return undefined;
+      return (...args: unknown[]) => ref.callAttr(name, ...args);
+    },
+  }) as T;
+}
