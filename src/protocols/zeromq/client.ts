@@ -195,12 +195,11 @@ export class CallEngine {
     // Errors only come from a socket closed under the send (reset, close()): the call's own
     // timers still decide its fate.
     this.sender.send(this.variant === 'dealer' ? ['', body] : [body]).catch(() => undefined);
-    const retriesLeft = call.idempotent && call.attempts <= this.retries;
-    if (retriesLeft) {
+    // The last attempt (or a non-idempotent call's only one) simply runs to the deadline.
+    if (call.idempotent && call.attempts <= this.retries) {
       const share = Math.ceil(this.timeoutMs / (this.retries + 1));
-      const wait = Math.min(share, call.deadline - Date.now());
-      if (wait > 0 && wait < call.deadline - Date.now()) {
-        call.retryTimer = setTimeout(() => this.onAttemptLost(call), wait);
+      if (share < call.deadline - Date.now()) {
+        call.retryTimer = setTimeout(() => this.onAttemptLost(call), share);
       }
     }
   }
