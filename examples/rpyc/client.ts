@@ -4,17 +4,24 @@
  * exposed_apply), `--callback` also passes a TypeScript function that the server calls back.
  * Run (with the server running): npx tsx examples/rpyc/client.ts [port] [--callback]
  */
-import { connectRpyc, rpyc } from '../../src/protocols/rpyc/index.js';
+import { asMethods, connectRpyc, rpyc } from '../../src/protocols/rpyc/index.js';
+
+/** What we expect of the server's root (nothing checks it: RPyC has no schema). */
+interface Calculator {
+  add(a: number, b: number): Promise<number>;
+  apply(fn: (a: number, b: number) => number, a: number, b: number): Promise<number>;
+}
 
 const args = process.argv.slice(2);
 const portArg = args.find((a) => !a.startsWith('--'));
 const port = portArg === undefined ? rpyc.defaultPort : Number(portArg);
 const conn = await connectRpyc({ port });
 try {
-  const root = await conn.root();
-  console.log(await root.callAttr('add', 2, 5));
+  // conn.root, with each method call one round trip (CALLATTR)
+  const root = asMethods<Calculator>(await conn.root());
+  console.log(await root.add(2, 5));
   if (args.includes('--callback')) {
-    console.log(await root.callAttr('apply', (a: number, b: number) => a * b, 6, 7));
+    console.log(await root.apply((a: number, b: number) => a * b, 6, 7));
   }
 } finally {
   await conn.close();

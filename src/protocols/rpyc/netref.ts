@@ -111,7 +111,7 @@ export class RemoteRef {
  * A method-call view of a netref: `asMethods<Calc>(root).add(2, 5)` is `root.callAttr('add', 2, 5)`.
  * The type parameter only describes what you expect the Python object to have; nothing checks it.
  */
-export function asMethods<T extends object = Record<string, (...args: never[]) => Promise<unknown>>>(
+export function asMethods<T extends object = Record<string, (...args: unknown[]) => Promise<unknown>>>(
   ref: RemoteRef,
 ): T {
   return new Proxy(Object.create(null) as object, {
