@@ -17,7 +17,14 @@ import {
 import { dump, load } from '../../src/protocols/rpyc/brine.js';
 import { Handle, Label, Msg } from '../../src/protocols/rpyc/consts.js';
 import { encodeFrame, FrameDecoder } from '../../src/protocols/rpyc/framing.js';
-import { connectRpyc, RemoteRef, type RpycServer, serveRpyc } from '../../src/protocols/rpyc/index.js';
+import {
+  asMethods,
+  connectRpyc,
+  expose,
+  RemoteRef,
+  type RpycServer,
+  serveRpyc,
+} from '../../src/protocols/rpyc/index.js';
 
 function codeOf(e: unknown): string | undefined {
   return e instanceof RpcError ? e.code : undefined;
@@ -81,6 +88,10 @@ describe('rpyc: our client against our server', () => {
       extras: {
         apply: (fn: RemoteRef, a: unknown, b: unknown) => fn.call(a, b),
         twice: async (fn: RemoteRef, x: unknown) => fn.call(await fn.call(x)),
+        counter: () => {
+          let n = 0;
+          return expose('Counter', { increment: (by: number) => (n += by), value: () => n });
+        },
       },
     });
   });
@@ -109,6 +120,28 @@ describe('rpyc: our client against our server', () => {
     }
   });
 
+  it('an exposed object returned by reference: its methods are callable, and DEL drops it', async () => {
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
+      await c.root();
+      const before = server.stats().localObjects;
+      const counter = (await c.call('counter')) as RemoteRef;
+      assert.equal(counter.typeName, 'rpclab.Counter');
+      const methods = asMethods<{ increment(by: number): Promise<number>; value(): Promise<number> }>(
+        counter,
+      );
+      await methods.increment(2);
+      await methods.increment(3);
+      assert.equal(await methods.value(), 5);
+      await assert.rejects(counter.callAttr('reset'), NoSuchMethodError);
+      assert.equal(server.stats().localObjects, before + 1);
+      await counter.release();
+      assert.equal(server.stats().localObjects, before);
+    } finally {
+      await c.close();
+    }
+  });
+
   it('a callback that never answers makes the server call TIMEOUT, reported to the caller', async () => {
     const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
     try {
@@ -129,6 +162,7 @@ describe('rpyc: our client against our server', () => {
       assert.deepEqual((await root.inspect()).sort(), [
         'exposed_add',
         'exposed_apply',
+        'exposed_counter',
         'exposed_divide',
         'exposed_echo',
         'exposed_get_service_aliases',
