@@ -72,6 +72,21 @@ it('examples/zeromq: the client prints 7 from the server (and the survey client 
   }
 });
 
+it('examples/zeromq: the pipelined client checks all its results', async () => {
+  const port = await freePort();
+  const server = spawnExample('server.ts', [String(port)]);
+  server.stdout!.resume();
+  server.stderr!.resume();
+  try {
+    await waitForPort(port, '127.0.0.1', 30_000);
+    const client = await run('pipelined-client.ts', [String(port), '2000', '100']);
+    assert.equal(client.code, 0, client.stderr);
+    assert.match(client.stdout, /all 4000 results correct/);
+  } finally {
+    await stop(server);
+  }
+});
+
 it("examples/zeromq: the client prints 7 from the survey's Python server", async (t) => {
   if (!requirePeers(t)) return;
   const port = await freePort();
