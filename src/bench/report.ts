@@ -38,10 +38,17 @@ function pythonOf(results: BenchResults, row: RowInfo): RowInfo | undefined {
   return row.kind === 'protocol' ? results.rows.find((r) => r.id === `${row.id}${PYTHON_SUFFIX}`) : undefined;
 }
 
+/** 16 -> "16 B", 65536 -> "64 KiB". */
+export function binarySize(n: number): string {
+  if (n >= 2 ** 20 && n % 2 ** 20 === 0) return `${n / 2 ** 20} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} B`;
+}
+
 function scenarioCaption(results: BenchResults, id: string): string {
   const s = results.scenarios.find((x) => x.id === id);
   if (s === undefined) return id;
-  const what = s.method === 'add' ? 'add(20, 22)' : `echo of ${compact(s.payloadBytes)} bytes`;
+  const what = s.method === 'add' ? 'add(20, 22)' : `echo of ${binarySize(s.payloadBytes)}`;
   return `${what}, ${s.inFlight} call${s.inFlight === 1 ? '' : 's'} in flight`;
 }
 

@@ -80,13 +80,13 @@ export const QUICK_SETTINGS: RunSettings = {
 
 export const FULL_SETTINGS: RunSettings = {
   quick: false,
-  warmupMs: 500,
-  windowMs: 2_000,
+  warmupMs: 300,
+  windowMs: 1_000,
   minCalls: 10,
-  maxWindowMs: 20_000,
+  maxWindowMs: 15_000,
   repetitions: 3,
   callTimeoutMs: 15_000,
-  rowWarmupMs: 2_000,
+  rowWarmupMs: 1_500,
 };
 
 /** Calls counted per kind in the byte-counting pass (sequential, after one uncounted call). */
