@@ -1,0 +1,69 @@
+/**
+ * The client against a misbehaving server: replies that are not msgpack, not a map, lack both
+ * "result" and "error", or carry a result of the wrong type. Each call fails with a clear
+ * typed error (never a hang), and the client keeps working.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Router } from 'zeromq';
+import { calculatorContract, RpcError } from '../../src/contract/index.js';
+import { splitEnvelope } from '../../src/protocols/zeromq/envelope.js';
+import { connectZeromq, ZEROMQ_VARIANTS } from '../../src/protocols/zeromq/index.js';
+import { decodeValue, encodeValue } from '../../src/protocols/zeromq/msgpack.js';
+
+/** Answers add(a, b) with replies[a] (raw bytes), or a correct reply when a is out of range. */
+async function startBadServer(replies: readonly Uint8Array[]): Promise<{ port: number; close(): void }> {
+  const router = new Router({ linger: 0 });
+  await router.bind('tcp://127.0.0.1:0');
+  void (async () => {
+    for (;;) {
+      let frames: Buffer[];
+      try {
+        frames = await router.receive();
+      } catch {
+        return;
+      }
+      const { envelope, body } = splitEnvelope(frames);
+      const request = decodeValue(body[0]!) as { params: [number, number]; id?: number };
+      const [a, b] = request.params;
+      const good = encodeValue(
+        request.id === undefined ? { result: a + b } : { result: a + b, id: request.id },
+      );
+      await router.send([...envelope, Buffer.from(replies[a] ?? good)]).catch(() => undefined);
+    }
+  })();
+  return { port: Number(/:(\d+)$/.exec(router.lastEndpoint!)![1]), close: () => router.close() };
+}
+
+for (const variant of ZEROMQ_VARIANTS) {
+  describe(`zeromq [${variant}] client against a misbehaving server`, () => {
+    it('bad replies fail the call with PROTOCOL or INVALID_ARGUMENT, and the client goes on', async () => {
+      const server = await startBadServer([
+        Buffer.from([0xc1]), // not msgpack
+        encodeValue([7]), // not a map
+        encodeValue({ outcome: 7 }), // neither result nor error
+        encodeValue({ result: 'seven' }), // wrong result type (checked against the contract)
+        encodeValue({ error: { code: 'NOT_A_CODE', message: 'odd' } }), // unknown error code
+      ]);
+      const client = await connectZeromq(calculatorContract, {
+        port: server.port,
+        variant,
+        timeoutMs: 5_000,
+      });
+      try {
+        const expected = ['PROTOCOL', 'PROTOCOL', 'PROTOCOL', 'INVALID_ARGUMENT', 'INTERNAL'];
+        for (const [a, code] of expected.entries()) {
+          await assert.rejects(client.add(a, 0), (err: unknown) => {
+            assert.ok(err instanceof RpcError, String(err));
+            assert.equal(err.code, code, `add(${a}, 0): ${err.message}`);
+            return true;
+          });
+        }
+        assert.equal(await client.add(20, 22), 42);
+      } finally {
+        await client.close();
+        server.close();
+      }
+    });
+  });
+}
