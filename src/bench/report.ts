@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { BenchResults, CellResult, RowInfo } from './results.js';
 import { PYTHON_SUFFIX } from './rows.js';
-import { barChart, compact } from './svg-chart.js';
+import { barChart } from './svg-chart.js';
 
 const FLOOR = 'raw-tcp';
 
