@@ -4,10 +4,11 @@
  * and every figure must be a positive finite number. No timing thresholds: timing is the bench's job.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { DOCS_BEGIN, DOCS_END, writeDocs } from '../../src/bench/report.js';
 import type { BenchResults } from '../../src/bench/results.js';
 import { benchCommand } from '../../src/cli/commands/bench.js';
 import { peersInstalled } from '../../src/peers/python.js';
@@ -113,6 +114,25 @@ describe('rpclab bench --quick', () => {
       assert.ok(!svg.includes('NaN'), `${chart}.svg has NaN coordinates`);
       assert.ok(report.includes(`charts/${chart}.svg`), `report.md does not show ${chart}.svg`);
     }
+  });
+
+  it('refreshes the generated part of a docs page and keeps the hand-written text', () => {
+    const results = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')) as BenchResults;
+    const doc = path.join(out, 'docs', 'performance.md');
+    mkdirSync(path.dirname(doc), { recursive: true });
+    writeFileSync(
+      doc,
+      `# Performance\n\nhand-written intro\n\n${DOCS_BEGIN}\nold tables\n${DOCS_END}\n\nhand-written end\n`,
+    );
+    writeDocs(results, doc);
+    writeDocs(results, doc);
+    const page = readFileSync(doc, 'utf8');
+    assert.ok(page.startsWith('# Performance\n\nhand-written intro\n'));
+    assert.ok(page.trimEnd().endsWith('hand-written end'));
+    assert.ok(!page.includes('old tables'));
+    assert.equal(page.split(DOCS_BEGIN).length, 2, 'one generated block');
+    assert.ok(page.includes('### Summary') && page.includes('](bench/throughput.svg)'));
+    assert.ok(existsSync(path.join(out, 'docs', 'bench', 'throughput.svg')));
   });
 
   it('rejects an unknown scenario or row as a usage error', async () => {

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createProgress } from '../../bench/progress.js';
-import { writeReport } from '../../bench/report.js';
+import { writeDocs, writeReport } from '../../bench/report.js';
 import { planRows } from '../../bench/rows.js';
 import { plannedSteps, runBench } from '../../bench/run.js';
 import {
@@ -13,6 +13,7 @@ import {
   scenarios,
 } from '../../bench/scenarios.js';
 import { killAllServers } from '../../bench/server-runner.js';
+import { repoRoot } from '../../peers/python.js';
 import type { Command } from '../command.js';
 import { intOption, UsageError } from '../options.js';
 
@@ -47,6 +48,8 @@ options:
                           profile (node --cpu-prof) our servers that cost more CPU per call than
                           their Python peer (default: on for full runs, off with --quick)
   --bytes-only            only the bytes-on-the-wire pass (deterministic figures)
+  --docs                  also refresh the generated part of docs/performance.md and its charts
+                          in docs/bench/ from this run (--docs-file FILE for another page)
   --json                  print results.json on stdout too
   --quiet                 no progress display`,
   async run(argv) {
@@ -65,6 +68,8 @@ options:
         'no-profile': { type: 'boolean', default: false },
         'bytes-only': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
+        docs: { type: 'boolean', default: false },
+        'docs-file': { type: 'string' },
         quiet: { type: 'boolean', default: false },
       },
     });
@@ -119,6 +124,11 @@ options:
       });
       progress.done();
       const written = writeReport(results, out);
+      if (values.docs || values['docs-file'] !== undefined) {
+        const doc = path.resolve(values['docs-file'] ?? path.join(repoRoot, 'docs', 'performance.md'));
+        writeDocs(results, doc);
+        process.stderr.write(`rpclab bench: refreshed ${doc}\n`);
+      }
       if (values.json) console.log(JSON.stringify(results));
       const failed = results.rows.filter((r) => r.error !== undefined).length;
       process.stderr.write(
