@@ -17,7 +17,7 @@ import {
   DEFAULT_TIMEOUT_MS,
 } from '../types.js';
 import { type ConnectionStats, RpycConnection } from './connection.js';
-import { DEFAULT_PORT, Handle } from './consts.js';
+import { DEFAULT_PORT, Handle, VARIANT_RPYC5 } from './consts.js';
 import { type ExposedObject, expose } from './local-objects.js';
 import { RemoteRef } from './netref.js';
 
@@ -26,6 +26,12 @@ export interface RpycConnectOptions extends ConnectOptions {
   service?: ExposedObject;
   /** Compress payloads over 3000 bytes as rpyc does (default true). */
   compress?: boolean;
+  /**
+   * The server's rpyc major version: 6 (default) or 5 for rpyc 4.1–5.x servers, whose messages
+   * use the older envelope (the `tcp-rpyc5` variant). Nothing on the wire tells them apart
+   * before the first reply, and each version drops the other's first message.
+   */
+  rpycVersion?: 5 | 6;
 }
 
 export class RpycClient {
@@ -98,6 +104,7 @@ export async function connectRpyc(options: RpycConnectOptions = {}): Promise<Rpy
     timeoutMs,
     maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     compress: options.compress ?? true,
+    envelope: options.rpycVersion ?? (options.variant === VARIANT_RPYC5 ? 5 : 6),
   });
   return new RpycClient(connection, timeoutMs);
 }

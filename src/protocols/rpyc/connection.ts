@@ -45,6 +45,12 @@ export interface ConnectionOptions {
   compress?: boolean;
   /** Send JavaScript stacks inside exception tracebacks (default false). */
   includeStack?: boolean;
+  /**
+   * The message envelope: rpyc 6 (`6`, a message-type byte then brine `(seq, body)`), rpyc 4.1–5
+   * (`5`, brine `(msg, seq, body)`), or `'auto'` (a server: follow the peer's first message).
+   * Default 6.
+   */
+  envelope?: Envelope;
   onClose?: (conn: RpycConnection) => void;
 }
 
@@ -56,6 +62,12 @@ export interface ConnectionStats {
   /** Requests sent and not answered yet. */
   readonly pending: number;
 }
+
+/** Which rpyc message envelope a connection speaks (see ConnectionOptions.envelope). */
+export type Envelope = 5 | 6 | 'auto';
+
+/** brine's TUP3 tag: an rpyc 4.1–5 message starts with it, never an rpyc 6 one (types are 1–3). */
+const LEGACY_ENVELOPE_TAG = 0x12;
 
 interface Pending {
   resolve(value: unknown): void;
@@ -112,12 +124,14 @@ export class RpycConnection implements RefOwner {
   private closedFlag = false;
   private readonly closeListeners: Array<() => void> = [];
   private rootPromise: Promise<RemoteRef> | undefined;
+  private envelope: Envelope;
 
   constructor(
     readonly socket: net.Socket,
     private readonly options: ConnectionOptions,
   ) {
     this.decoder = new FrameDecoder(options.maxMessageBytes);
+    this.envelope = options.envelope ?? 6;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.teardown(new TransportError(err.message, { cause: err })));
@@ -266,9 +280,13 @@ export class RpycConnection implements RefOwner {
 
   private send(msg: number, seq: number, body: BrineValue): void {
     if (this.closedFlag) throw new TransportError('rpyc connection is closed');
-    // Frame header (5 bytes) and message type (1 byte) before the brine, "\n" after it.
-    const buf = dumpFramed([seq, body], 6, 1);
-    buf[5] = msg;
+    let buf: Buffer;
+    if (this.envelope === 5) buf = dumpFramed([msg, seq, body], 5, 1);
+    else {
+      // Frame header (5 bytes) and message type (1 byte) before the brine, "\n" after it.
+      buf = dumpFramed([seq, body], 6, 1);
+      buf[5] = msg;
+    }
     const parts = frameInPlace(buf, this.options.compress ?? true);
     if (parts.length === 1) {
       this.socket.write(parts[0]!);
@@ -302,12 +320,27 @@ export class RpycConnection implements RefOwner {
 
   private onFrame(payload: Buffer): void {
     if (payload.length < 2) throw new ProtocolError('rpyc: empty message');
-    const msg = payload[0];
-    const body = load(payload.subarray(1));
-    if (!Array.isArray(body) || body.length !== 2 || typeof body[0] !== 'number')
-      throw new ProtocolError('rpyc: message is not a (seq, args) pair');
-    const seq = body[0];
-    const args = body[1] as BrineValue;
+    if (this.envelope === 'auto') this.envelope = payload[0] === LEGACY_ENVELOPE_TAG ? 5 : 6;
+    let msg: unknown;
+    let seq: unknown;
+    let args: BrineValue;
+    if (this.envelope === 5) {
+      const body = load(payload);
+      if (!Array.isArray(body) || body.length !== 3)
+        throw new ProtocolError('rpyc: message is not a (msg, seq, args) triple (rpyc 4.1-5 envelope)');
+      [msg, seq, args] = body as [unknown, unknown, BrineValue];
+    } else {
+      msg = payload[0];
+      if (msg === LEGACY_ENVELOPE_TAG)
+        throw new ProtocolError(
+          'rpyc: the peer speaks the rpyc 4.1-5 message envelope (connect with rpycVersion: 5, variant tcp-rpyc5)',
+        );
+      const body = load(payload.subarray(1));
+      if (!Array.isArray(body) || body.length !== 2)
+        throw new ProtocolError('rpyc: message is not a (seq, args) pair');
+      [seq, args] = body as [unknown, BrineValue];
+    }
+    if (typeof seq !== 'number') throw new ProtocolError('rpyc: message seq is not an int');
     switch (msg) {
       case Msg.REQUEST:
         this.onRequest(seq, args);
@@ -328,7 +361,7 @@ export class RpycConnection implements RefOwner {
         this.takePending(seq)?.reject(loadException(args));
         return;
       default:
-        throw new ProtocolError(`rpyc: invalid message type ${msg}`);
+        throw new ProtocolError(`rpyc: invalid message type ${String(msg)}`);
     }
   }
 

@@ -1,4 +1,4 @@
-/** Protocol constants of rpyc 6.0.2 (rpyc/core/consts.py). */
+/** Protocol constants of rpyc 6.0.2 (rpyc/core/consts.py; the same codes since rpyc 4.1). */
 
 /** Message type: the first byte of every frame's payload. */
 export const Msg = { REQUEST: 1, REPLY: 2, EXCEPTION: 3 } as const;
@@ -49,3 +49,6 @@ export const COMPRESSION_THRESHOLD = 3000;
 export const COMPRESSION_LEVEL = 1;
 
 export const DEFAULT_PORT = 18861;
+
+/** The variant whose client speaks the rpyc 4.1–5.x message envelope (servers accept both). */
+export const VARIANT_RPYC5 = 'tcp-rpyc5';

@@ -1,9 +1,9 @@
-/** RPyC (rpyc 6.x wire protocol): transparent remote objects, served to and called from Python. */
+/** RPyC (rpyc 6.x wire protocol, and rpyc 4.1–5.x's): transparent remote objects, served to and called from Python. */
 import type { Client, Contract, Implementation } from '../../contract/spec.js';
 import type { ConnectOptions, Protocol, RunningServer, ServeOptions } from '../types.js';
 import { resolveVariant } from '../variant.js';
 import { connectContract } from './client.js';
-import { DEFAULT_PORT } from './consts.js';
+import { DEFAULT_PORT, VARIANT_RPYC5 } from './consts.js';
 import { serveRpyc } from './server.js';
 
 export const rpyc: Protocol = {
@@ -11,7 +11,8 @@ export const rpyc: Protocol = {
   title: 'RPyC',
   defaultPort: DEFAULT_PORT,
   traits: { schema: 'none', encoding: 'binary', transport: 'TCP', callbacks: true, pipelining: true },
-  variants: ['tcp'],
+  // tcp-rpyc5: a client for rpyc 4.1–5.x servers (our server answers both kinds of client).
+  variants: ['tcp', VARIANT_RPYC5],
   serve<C extends Contract>(
     contract: C,
     impl: Implementation<C>,

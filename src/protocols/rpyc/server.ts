@@ -117,6 +117,8 @@ export async function serveRpyc<C extends Contract>(
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       compress: options.compress ?? true,
       includeStack: options.includeStack ?? false,
+      // rpyc 6 and rpyc 4.1–5 clients differ in the message envelope only: follow the client's.
+      envelope: 'auto',
       onClose: (c) => connections.delete(c),
     });
     if (!conn.closed) connections.add(conn);
