@@ -20,7 +20,8 @@ interface CpuProfile {
 function shortLocation(url: string, line: number): string {
   if (url === '') return '';
   const clean = url.replace(/^file:\/\//, '');
-  const at = Math.max(clean.lastIndexOf('node_modules/'), clean.indexOf('/src/') + 1);
+  const lib = clean.lastIndexOf('node_modules/');
+  const at = lib >= 0 ? lib : clean.indexOf('/src/') + 1;
   const tail = at > 0 ? clean.slice(at) : clean;
   return `${tail}:${line + 1}`;
 }
