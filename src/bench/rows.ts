@@ -29,6 +29,17 @@ export interface BenchRow {
 
 export const PYTHON_SUFFIX = '@python';
 
+/** The survey's seven protocols, in its order: a report says which of them are not registered yet. */
+export const SURVEY_PROTOCOLS = [
+  'thrift',
+  'jsonrpc',
+  'rpyc',
+  'zeromq',
+  'capnp',
+  'msgpackrpc',
+  'soap',
+] as const;
+
 function nodeRow(protocol: Protocol, kind: RowKind): BenchRow {
   return {
     id: protocol.name,
@@ -73,16 +84,20 @@ export function planRows(selection: RowSelection): RowPlan {
   for (const protocol of protocols) {
     all.push(nodeRow(protocol, 'protocol'));
     if (!selection.python) continue;
+    const wanted = !selection.only?.length || selection.only.includes(protocol.name);
     if (pythonServerScript(protocol.name) === undefined) {
-      notes.push(`${protocol.name}: no Python peer server (peers/python/${protocol.name}/full_server.py)`);
+      if (wanted)
+        notes.push(`${protocol.name}: no Python peer server (peers/python/${protocol.name}/full_server.py)`);
     } else if (pythonReady) {
       all.push(pythonRow(protocol));
     }
   }
+  const missing = SURVEY_PROTOCOLS.filter((name) => !protocols.some((p) => p.name === name));
+  if (missing.length > 0) notes.push(`not registered at the time of this run: ${missing.join(', ')}`);
   const only = selection.only;
   if (only === undefined || only.length === 0) return { rows: all, notes };
   const unknown = only.filter((n) => !all.some((r) => r.id === n || r.protocol.name === n));
-  if (unknown.length > 0) notes.push(`not registered or no such row: ${unknown.join(', ')}`);
+  if (unknown.length > 0) notes.push(`no such row: ${unknown.join(', ')}`);
   // The floor stays in every run: every ratio in the report is taken against it.
   const rows = all.filter((r) => r.kind === 'floor' || only.includes(r.id) || only.includes(r.protocol.name));
   return { rows, notes };

@@ -137,6 +137,6 @@ describe('rpclab bench --quick', () => {
 
   it('rejects an unknown scenario or row as a usage error', async () => {
     await assert.rejects(benchCommand.run(['--quick', '--scenarios', 'nope']), /unknown scenario/);
-    await assert.rejects(benchCommand.run(['--quick', '--protocols', 'nope']), /not registered/);
+    await assert.rejects(benchCommand.run(['--quick', '--protocols', 'nope']), /no such row/);
   });
 });

@@ -93,7 +93,7 @@ options:
     const only = list(values.protocols);
     const python = !values['no-python'];
     const plan = planRows({ python, ...(only ? { only } : {}) });
-    const unknown = plan.notes.find((n) => n.startsWith('not registered'));
+    const unknown = plan.notes.find((n) => n.startsWith('no such row'));
     if (unknown) throw new UsageError(unknown);
     const out = path.resolve(values.out ?? 'bench-out');
     const profile = values['no-profile'] ? false : (values.profile ?? !values.quick);
