@@ -17,7 +17,7 @@ import { freePort } from '../../src/net/free-port.js';
 import {
   connectRpyc,
   RemotePythonError,
-  RemoteRef,
+  type RemoteRef,
   type RpycServer,
   rpyc,
   serveRpyc,

@@ -86,6 +86,43 @@ describe('brine edge cases', () => {
     });
   }
 
+  it('refuses ints of more than 4300 digits both ways, as Python does', () => {
+    const limit = 10n ** 4300n - 1n; // 4300 digits
+    assert.equal(load(dump(limit)), limit);
+    assert.equal(load(dump(-limit)), -limit);
+    assert.throws(() => dump(10n ** 4300n), TypeError);
+    const huge = Buffer.concat([Buffer.from([0x17, 0, 0x0f, 0x42, 0x40]), Buffer.alloc(1_000_000, 0x37)]);
+    assert.throws(
+      () => load(huge),
+      (e: unknown) => e instanceof RpcError && e.code === 'PROTOCOL' && /4300 digits/.test(e.message),
+    );
+  });
+
+  it('bounds the objects one load allocates; empty bytes and tuples cost nothing', () => {
+    const tupleOf = (n: number, item: Buffer) => {
+      const head = Buffer.alloc(5);
+      head[0] = 0x15;
+      head.writeUInt32BE(n, 1);
+      return Buffer.concat([head, Buffer.concat(Array.from({ length: n }, () => item))]);
+    };
+    // A million one-byte values that allocate nothing load fine...
+    const empties = load(tupleOf(1_000_000, Buffer.of(0x01))) as readonly Uint8Array[];
+    assert.equal(empties.length, 1_000_000);
+    assert.equal(empties[0], empties[1]);
+    assert.equal((load(tupleOf(1_000_000, Buffer.of(0x02))) as unknown[]).length, 1_000_000);
+    // ...a million one-byte strs do not (each would be a JavaScript object).
+    assert.throws(
+      () => load(tupleOf(1_000_000, Buffer.of(0x0a, 0x61))),
+      (e: unknown) =>
+        e instanceof RpcError && e.code === 'PROTOCOL' && /values in one message/.test(e.message),
+    );
+    assert.equal(
+      (load(tupleOf(1000, Buffer.of(0x0a, 0x61)), { maxObjects: 1001 }) as unknown[]).length,
+      1000,
+    );
+    assert.throws(() => load(tupleOf(1000, Buffer.of(0x0a, 0x61)), { maxObjects: 1000 }), RpcError);
+  });
+
   it('bounds nesting depth', () => {
     const deep = Buffer.concat([Buffer.alloc(10_000, 0x10), Buffer.from([0x50])]);
     assert.throws(

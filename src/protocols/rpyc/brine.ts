@@ -50,6 +50,21 @@ const IMM_OFFSET = 0x50;
 /** Nesting bound for tuples/slices/frozensets: keeps hostile input from exhausting the stack. */
 export const DEFAULT_MAX_DEPTH = 256;
 
+/**
+ * Bound on the objects (tuples, non-empty bytes and str, floats boxed as PyFloat, slices, ...)
+ * one load may allocate. A byte of brine can become a ~200-byte JavaScript object (a one-byte
+ * str), so without it one small compressed frame could allocate gigabytes. Ints, None, bools,
+ * empty bytes and empty tuples cost nothing and are not counted.
+ */
+export const DEFAULT_MAX_OBJECTS = 1 << 18;
+
+/**
+ * Python refuses to convert ints of more than 4300 digits to or from text (int_max_str_digits,
+ * Python 3.11+), so brine cannot carry them; we refuse them too, which also keeps a hostile
+ * 16 MiB int (seconds of BigInt parsing) off the event loop.
+ */
+export const MAX_INT_DIGITS = 4300;
+
 /** A Python float whose float-ness must survive a round trip (e.g. 2.0, which JS would dump as int 2). */
 export class PyFloat {
   constructor(readonly value: number) {}
@@ -214,6 +229,8 @@ function dumpInt(w: Writer, n: bigint | number): void {
     return;
   }
   const text = latin1(n.toString());
+  if (text.length - (n < 0 ? 1 : 0) > MAX_INT_DIGITS)
+    throw new TypeError(`brine cannot dump an int of more than ${MAX_INT_DIGITS} digits (Python refuses it)`);
   if (text.length < 256) {
     w.byte(Tag.INT_L1);
     w.byte(text.length);
@@ -332,13 +349,20 @@ export interface LoadOptions {
   /** Decode floats as PyFloat (so 2.0 dumps back as a float); default: plain numbers. */
   preserveFloats?: boolean;
   maxDepth?: number;
+  /** See DEFAULT_MAX_OBJECTS. */
+  maxObjects?: number;
 }
+
+/** Shared results for the empty values (frozen: one input byte must not cost an allocation). */
+const EMPTY_BYTES: Uint8Array = Object.freeze(new Uint8Array(0)) as Uint8Array;
+const EMPTY_TUPLE: readonly BrineValue[] = Object.freeze([]);
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const INT_TEXT = /^[+-]?\d+$/;
 
 class Reader {
   pos = 0;
+  objects = 0;
   constructor(
     private readonly data: Uint8Array,
     private readonly view: DataView,
@@ -374,31 +398,39 @@ class Reader {
 }
 
 function loadInt(text: Uint8Array): number | bigint {
+  // A sign may precede the digits (Python's int() also allows a "+").
+  if (text.length > MAX_INT_DIGITS + 1)
+    throw new ProtocolError(`brine: int of more than ${MAX_INT_DIGITS} digits (Python refuses them too)`);
   const s = Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('latin1');
+  if (s.length > MAX_INT_DIGITS && /^\d/.test(s))
+    throw new ProtocolError(`brine: int of more than ${MAX_INT_DIGITS} digits (Python refuses them too)`);
   if (!INT_TEXT.test(s)) throw new ProtocolError(`brine: malformed int ${JSON.stringify(s.slice(0, 40))}`);
   const big = BigInt(s);
   const small = Number(big);
   return Number.isSafeInteger(small) ? small : big;
 }
 
+function loadTuple(r: Reader, opts: Required<LoadOptions>, depth: number, n: number): BrineValue[] {
+  // Each item takes at least one byte: a count larger than what is left is a lie.
+  if (n > r.remaining) throw new ProtocolError(`brine: tuple of ${n} items past the end`);
+  const out = new Array<BrineValue>(n);
+  for (let i = 0; i < n; i++) out[i] = loadValue(r, opts, depth + 1);
+  return out;
+}
+
 function loadValue(r: Reader, opts: Required<LoadOptions>, depth: number): BrineValue {
   if (depth > opts.maxDepth) throw new ProtocolError(`brine: nesting deeper than ${opts.maxDepth}`);
   const tag = r.byte();
   if (tag >= IMM_MIN + IMM_OFFSET && tag <= IMM_MAX + IMM_OFFSET) return tag - IMM_OFFSET;
-  const tuple = (n: number): BrineValue[] => {
-    // Each item takes at least one byte: a count larger than what is left is a lie.
-    if (n > r.remaining) throw new ProtocolError(`brine: tuple of ${n} items past the end`);
-    const out = new Array<BrineValue>(n);
-    for (let i = 0; i < n; i++) out[i] = loadValue(r, opts, depth + 1);
-    return out;
-  };
+  if (tag > Tag.ELLIPSIS && tag !== Tag.INT_L1 && tag !== Tag.INT_L4 && ++r.objects > opts.maxObjects)
+    throw new ProtocolError(`brine: more than ${opts.maxObjects} values in one message`);
   switch (tag) {
     case Tag.NONE:
       return null;
     case Tag.EMPTY_STR:
-      return new Uint8Array(0);
+      return EMPTY_BYTES;
     case Tag.EMPTY_TUPLE:
-      return [];
+      return EMPTY_TUPLE;
     case Tag.TRUE:
       return true;
     case Tag.FALSE:
@@ -429,11 +461,11 @@ function loadValue(r: Reader, opts: Required<LoadOptions>, depth: number): Brine
     case Tag.TUP2:
     case Tag.TUP3:
     case Tag.TUP4:
-      return tuple(tag - Tag.TUP1 + 1);
+      return loadTuple(r, opts, depth, tag - Tag.TUP1 + 1);
     case Tag.TUP_L1:
-      return tuple(r.byte());
+      return loadTuple(r, opts, depth, r.byte());
     case Tag.TUP_L4:
-      return tuple(r.u32());
+      return loadTuple(r, opts, depth, r.u32());
     case Tag.INT_L1:
       return loadInt(r.bytes(r.byte()));
     case Tag.INT_L4:
@@ -467,6 +499,7 @@ export function load(data: Uint8Array, options: LoadOptions = {}): BrineValue {
   const opts: Required<LoadOptions> = {
     preserveFloats: options.preserveFloats ?? false,
     maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH,
+    maxObjects: options.maxObjects ?? DEFAULT_MAX_OBJECTS,
   };
   const r = new Reader(data, new DataView(data.buffer, data.byteOffset, data.byteLength));
   const value = loadValue(r, opts, 0);
