@@ -14,12 +14,12 @@ import {
   type ErrorCode,
   errorFromCode,
   isErrorCode,
-  TimeoutError,
   TransportError,
   toRpcError,
 } from '../../contract/errors.js';
 import type { Client, Contract, Implementation } from '../../contract/spec.js';
 import { validateArgs } from '../../contract/validate.js';
+import { withTimeout } from '../../net/deadline.js';
 import { repoRoot } from '../../peers/python.js';
 import {
   type ConnectOptions,
@@ -144,20 +144,19 @@ async function connect<C extends Contract>(contract: C, options: ConnectOptions 
       spec.params.forEach((p, i) => {
         request[p.name] = checked[i];
       });
-      return new Promise((resolve, reject) => {
-        client.makeUnaryRequest(
+      let pending: grpc.ClientUnaryCall | undefined;
+      const call = new Promise<unknown>((resolve, reject) => {
+        pending = client.makeUnaryRequest(
           def.path,
           def.requestSerialize,
           def.responseDeserialize as (b: Buffer) => Record<string, unknown>,
           request,
           new grpc.Metadata(),
-          { deadline: Date.now() + timeoutMs },
+          {},
           (err, reply) => {
             if (err) {
               const code = err.metadata?.get(CODE_KEY)[0];
               if (typeof code === 'string' && isErrorCode(code)) reject(errorFromCode(code, err.details));
-              else if (err.code === grpc.status.DEADLINE_EXCEEDED)
-                reject(new TimeoutError(`grpc ${method} timed out after ${timeoutMs} ms`));
               else if (err.code === grpc.status.UNIMPLEMENTED)
                 reject(errorFromCode('NO_SUCH_METHOD', err.details));
               else reject(new TransportError(`grpc ${method}: ${err.details || err.message}`));
@@ -173,6 +172,9 @@ async function connect<C extends Contract>(contract: C, options: ConnectOptions 
           },
         );
       });
+      // A local timer rather than a gRPC deadline: the deadline travels as a grpc-timeout header
+      // whose length depends on the time left, which would make bytes per call vary between runs.
+      return withTimeout(call, timeoutMs, `grpc ${method}`, () => pending?.cancel());
     },
     close: async () => client.close(),
   });
