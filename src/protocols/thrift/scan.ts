@@ -11,6 +11,7 @@ import { MessageTooLargeError, ProtocolError } from '../../contract/errors.js';
 import { MessageType, TType } from './library.js';
 
 export const MAX_NESTING_DEPTH = 64;
+export const MAX_METHOD_NAME_BYTES = 64 * 1024;
 
 export type ScanResult =
   | { readonly complete: true; readonly length: number }
@@ -145,6 +146,16 @@ abstract class Walker {
     if (d > MAX_NESTING_DEPTH) throw new ProtocolError(`nesting deeper than ${MAX_NESTING_DEPTH} levels`);
   }
 
+  /**
+   * A method name's declared length. Names are identifiers, so a length beyond 64 KiB means
+   * the bytes are not Thrift at all (e.g. "HTTP" read as a non-strict header's name length).
+   */
+  protected nameLength(n: number): number {
+    if (n > MAX_METHOD_NAME_BYTES)
+      throw new ProtocolError(`not a Thrift message: method name length ${n} (0x${(n >>> 0).toString(16)})`);
+    return this.length(n, 'method name');
+  }
+
   protected messageType(type: number): void {
     if (type < MessageType.CALL || type > MessageType.ONEWAY)
       throw new ProtocolError(`unknown message type ${type}`);
@@ -159,11 +170,11 @@ class BinaryWalker extends Walker {
       if ((first & BINARY_VERSION_MASK) !== BINARY_VERSION_1)
         throw new ProtocolError(`bad binary protocol version 0x${(first >>> 0).toString(16)}`);
       this.messageType(first & 0xff);
-      this.take(this.length(this.i32(), 'method name'));
+      this.take(this.nameLength(this.i32()));
       this.take(4);
     } else {
       // Old non-strict header: name length, name, type byte, seqid.
-      this.take(this.length(first, 'method name'));
+      this.take(this.nameLength(first));
       this.messageType(this.u8());
       this.take(4);
     }
@@ -232,7 +243,7 @@ class CompactWalker extends Walker {
     if ((vt & 0x1f) !== COMPACT_VERSION) throw new ProtocolError(`bad compact protocol version ${vt & 0x1f}`);
     this.messageType((vt >> 5) & 0x07);
     this.varint(5);
-    this.take(this.length(this.varint(5), 'method name'));
+    this.take(this.nameLength(this.size()));
     this.value(CT.STRUCT, 1);
   }
 
