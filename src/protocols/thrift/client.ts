@@ -44,6 +44,9 @@ interface Pending {
 /** Thrift sequence ids are i32; wrap before overflowing. */
 const MAX_SEQID = 2 ** 31 - 1;
 
+/** Timed-out calls remembered per connection, so their late replies are told from strays. */
+const MAX_FORGOTTEN = 4096;
+
 function openSocket(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
@@ -76,6 +79,8 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<net.
 /** One TCP connection and the calls waiting for replies on it. */
 class Connection {
   private readonly pending = new Map<number, Pending>();
+  /** Sequence ids of calls that timed out: a late reply to one is dropped quietly. */
+  private readonly forgotten = new Set<number>();
   private readonly reader: MessageReader;
   private failure: RpcError | undefined;
 
@@ -120,7 +125,12 @@ class Connection {
 
   /** Forgets a call (after its timeout): a late reply is then dropped. */
   forget(seqid: number): void {
-    this.pending.delete(seqid);
+    if (!this.pending.delete(seqid)) return;
+    this.forgotten.add(seqid);
+    if (this.forgotten.size > MAX_FORGOTTEN) {
+      const oldest = this.forgotten.values().next().value;
+      if (oldest !== undefined) this.forgotten.delete(oldest);
+    }
   }
 
   fail(err: RpcError): void {
@@ -145,7 +155,18 @@ class Connection {
         const p = messageReader(this.variant.encoding, message);
         const header = readHeader(p);
         const call = this.pending.get(header.seqid);
-        if (!call) continue; // a reply to a call that already timed out
+        if (!call) {
+          if (this.forgotten.delete(header.seqid)) continue; // a late reply to a timed-out call
+          // Like the other Thrift clients' BAD_SEQUENCE_ID: the stream cannot be trusted now.
+          throw new ProtocolError(
+            `${this.where} replied to sequence id ${header.seqid}, which no pending call has (BAD_SEQUENCE_ID)`,
+          );
+        }
+        if (header.name !== call.plan.name) {
+          throw new ProtocolError(
+            `${this.where} answered call ${header.seqid} of '${call.plan.name}' as '${header.name}' (WRONG_METHOD_NAME)`,
+          );
+        }
         this.pending.delete(header.seqid);
         const reply = decodeReply(p, header, call.plan, this.binding.structs);
         if (reply.ok) call.resolve(reply.value);
