@@ -230,6 +230,17 @@ export interface ReadStruct {
   readonly values: Record<string, unknown>;
   /** Ids of the fields present, in wire order. */
   readonly present: number[];
+  /** Known fields that arrived with another wire type (skipped): field and the wire type seen. */
+  readonly mistyped: { readonly field: ThriftField; readonly wireType: number }[];
+}
+
+const WIRE_TYPE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(TType).map(([name, id]) => [id, name.toLowerCase()]),
+);
+
+/** "i32", "string", ... for a wire type id (binary and string share STRING). */
+export function wireTypeName(type: number): string {
+  return WIRE_TYPE_NAMES[type] ?? `type ${type}`;
 }
 
 /** Reads a struct; fields unknown to `fields` or of an unexpected wire type are skipped. */
@@ -241,6 +252,7 @@ export function readStruct(
   const byId = new Map(fields.map((f) => [f.id, f]));
   const values: Record<string, unknown> = {};
   const present: number[] = [];
+  const mistyped: ReadStruct['mistyped'] = [];
   p.readStructBegin();
   for (;;) {
     const { ftype, fid } = p.readFieldBegin();
@@ -250,12 +262,13 @@ export function readStruct(
       values[f.name] = readValue(p, f.type, structs);
       present.push(fid);
     } else {
+      if (f) mistyped.push({ field: f, wireType: ftype });
       p.skip(ftype);
     }
     p.readFieldEnd();
   }
   p.readStructEnd();
-  return { values, present };
+  return { values, present, mistyped };
 }
 
 /** TApplicationException's struct: 1: string message, 2: i32 type. */

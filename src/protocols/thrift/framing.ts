@@ -36,6 +36,11 @@ export class MessageReader {
     private readonly maxBytes: number,
   ) {}
 
+  /** Bytes received that do not yet form a complete message. */
+  get pendingBytes(): number {
+    return this.buffered;
+  }
+
   /**
    * Adds received bytes and returns every message they complete (payload only, without the
    * frame header). Throws ProtocolError or MessageTooLargeError; the caller then drops the

@@ -24,10 +24,11 @@ import {
   readValue,
   type StructLookup,
   wireType,
+  wireTypeName,
   writeStruct,
 } from './codec.js';
 import type { Variant } from './framing.js';
-import type { ThriftField, ThriftStruct } from './idl.js';
+import { type ThriftField, type ThriftStruct, typeName } from './idl.js';
 import {
   AppExceptionType,
   encodeMessage,
@@ -251,10 +252,24 @@ export function decodeReply(
 
 // ---- server side ------------------------------------------------------------------------
 
-/** Reads a CALL's argument struct into positional arguments (missing ones stay undefined). */
-export function decodeArgs(p: WireProtocol, plan: MethodPlan, structs: StructLookup): unknown[] {
-  const { values } = readStruct(p, plan.params, structs);
-  return plan.params.map((f) => values[f.name]);
+/**
+ * Reads a CALL's argument struct into positional arguments (missing ones stay undefined).
+ * A known field of another wire type is skipped, as every Thrift reader does, and named in
+ * `problem` so the caller hears why rather than "missing argument".
+ */
+export function decodeArgs(
+  p: WireProtocol,
+  plan: MethodPlan,
+  structs: StructLookup,
+): { readonly args: unknown[]; readonly problem?: string } {
+  const { values, mistyped } = readStruct(p, plan.params, structs);
+  const args = plan.params.map((f) => values[f.name]);
+  if (mistyped.length === 0) return { args };
+  const what = mistyped.map(
+    ({ field, wireType }) =>
+      `argument '${field.name}' (field ${field.id}) arrived as ${wireTypeName(wireType)}, expected ${typeName(field.type)}`,
+  );
+  return { args, problem: `${plan.name}: ${what.join('; ')}` };
 }
 
 export function encodeReply(
@@ -307,9 +322,19 @@ export function encodeError(
     });
   }
   const app = appExceptionFor(err);
+  return encodeAppException(variant, header, app.type, app.message);
+}
+
+/** An EXCEPTION message carrying a TApplicationException of `type`, answering `header`. */
+export function encodeAppException(
+  variant: Variant,
+  header: MessageHeader,
+  type: number,
+  message: string,
+): Buffer {
   return encodeMessage(variant.encoding, variant.framed, (p) => {
     p.writeMessageBegin(header.name, MessageType.EXCEPTION, header.seqid);
-    writeStruct(p, 'TApplicationException', APPLICATION_EXCEPTION_FIELDS, app, structs);
+    writeStruct(p, 'TApplicationException', APPLICATION_EXCEPTION_FIELDS, { type, message }, () => undefined);
     p.writeMessageEnd();
   });
 }

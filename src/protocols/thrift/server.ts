@@ -7,16 +7,24 @@
  */
 import net from 'node:net';
 import { createDispatcher } from '../../contract/dispatch.js';
-import { NoSuchMethodError, ProtocolError, toRpcError } from '../../contract/errors.js';
+import { InvalidArgumentError, NoSuchMethodError, toRpcError } from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
 import { bindContract } from './binding.js';
 import { MessageReader, type Variant } from './framing.js';
-import { MessageType, messageReader } from './library.js';
-import { decodeArgs, encodeError, encodeReply, readHeader } from './messages.js';
+import { AppExceptionType, MessageType, messageReader } from './library.js';
+import { decodeArgs, encodeAppException, encodeError, encodeReply, readHeader } from './messages.js';
 
 /** Calls of one connection running at once before the server stops reading more from it. */
 export const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
+
+/**
+ * How long one message may take to arrive once its first byte is in (or since the previous
+ * message of the stream completed). A peer that stalls mid-message (slow-loris) is dropped
+ * then; an idle connection with nothing half-sent is kept, as thriftpy2 and Apache Thrift
+ * clients hold connections open between calls.
+ */
+export const DEFAULT_MESSAGE_TIMEOUT_MS = 60_000;
 
 export interface ThriftServeOptions {
   host?: string;
@@ -24,18 +32,25 @@ export interface ThriftServeOptions {
   variant: Variant;
   maxMessageBytes?: number;
   schemaPath?: string;
+  messageTimeoutMs?: number;
+}
+
+export interface ThriftRunningServer extends RunningServer {
+  /** Connections currently open (for leak checks). */
+  readonly connectionCount: number;
 }
 
 export async function serveThrift<C extends Contract>(
   contract: C,
   impl: Implementation<C>,
   options: ThriftServeOptions,
-): Promise<RunningServer> {
+): Promise<ThriftRunningServer> {
   const binding = bindContract(contract, options.schemaPath);
   const dispatch = createDispatcher(contract, impl);
   const { variant } = options;
   const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const host = options.host ?? DEFAULT_HOST;
+  const messageTimeoutMs = options.messageTimeoutMs ?? DEFAULT_MESSAGE_TIMEOUT_MS;
   const sockets = new Set<net.Socket>();
 
   /** Decodes one call, runs it, and returns the reply to send (undefined for oneway calls). */
@@ -43,15 +58,23 @@ export async function serveThrift<C extends Contract>(
     const p = messageReader(variant.encoding, message);
     const header = readHeader(p);
     if (header.type !== MessageType.CALL && header.type !== MessageType.ONEWAY) {
-      throw new ProtocolError(`a server only accepts calls, got message type ${header.type}`);
+      // Well-formed but not a call (a reply or exception sent our way): say so, as the C++ and
+      // Java processors do; the stream is still in sync, so the connection goes on.
+      return encodeAppException(
+        variant,
+        header,
+        AppExceptionType.INVALID_MESSAGE_TYPE,
+        `a server only accepts calls (message type 1 or 4), got message type ${header.type}`,
+      );
     }
     const plan = binding.plans.get(header.name);
     let reply: Buffer;
     if (!plan) {
       reply = encodeError(variant, header, undefined, new NoSuchMethodError(header.name), binding.structs);
     } else {
-      const args = decodeArgs(p, plan, binding.structs);
+      const { args, problem } = decodeArgs(p, plan, binding.structs);
       try {
+        if (problem !== undefined) throw new InvalidArgumentError(problem);
         const value = await dispatch(header.name, args);
         reply = encodeReply(variant, header, plan, value, binding.structs);
       } catch (err) {
@@ -69,10 +92,23 @@ export async function serveThrift<C extends Contract>(
     // of its calls are still running, so a flooding client cannot grow our memory unboundedly.
     let inFlight = 0;
     let writeBlocked = false;
+    // The deadline of the message being received; off while nothing is half-sent, and while we
+    // do not read (flow control), since then the wait is not the peer's doing.
+    let deadline: NodeJS.Timeout | undefined;
+    const stopDeadline = () => {
+      clearTimeout(deadline);
+      deadline = undefined;
+    };
+    const armDeadline = () => {
+      if (socket.destroyed || socket.isPaused() || reader.pendingBytes === 0) stopDeadline();
+      else if (deadline === undefined && Number.isFinite(messageTimeoutMs) && messageTimeoutMs > 0)
+        deadline = setTimeout(() => socket.destroy(), messageTimeoutMs);
+    };
     const flow = () => {
       if (socket.destroyed) return;
       if (writeBlocked || inFlight >= MAX_IN_FLIGHT_PER_CONNECTION) socket.pause();
       else socket.resume();
+      armDeadline();
     };
     socket.on('drain', () => {
       writeBlocked = false;
@@ -89,6 +125,8 @@ export async function serveThrift<C extends Contract>(
         fail();
         return;
       }
+      // A completed message is progress: the next one gets a fresh deadline.
+      if (messages.length > 0) stopDeadline();
       for (const message of messages) {
         inFlight++;
         handle(message).then(
@@ -106,7 +144,10 @@ export async function serveThrift<C extends Contract>(
       flow();
     });
     socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
+    socket.on('close', () => {
+      stopDeadline();
+      sockets.delete(socket);
+    });
   }
 
   const server = net.createServer(accept);
@@ -124,6 +165,9 @@ export async function serveThrift<C extends Contract>(
     host,
     port,
     address: `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    get connectionCount() {
+      return sockets.size;
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
