@@ -45,9 +45,9 @@ const EXPECTED_FROM_OUR_SERVER = {
     name: 'multiply',
     seqid: 77,
   },
-  // Field 1 sent as a string: skipped as unknown, so `a` is missing; add declares InvalidArgument.
+  // Field 1 sent as a string: skipped, and named in the InvalidArgument that add declares.
   mistyped_argument: {
-    error: "InvalidArgument: add: argument 'a' must be a 32-bit integer, got undefined",
+    error: "InvalidArgument: add: argument 'a' (field 1) arrived as string, expected i32",
     name: 'add',
     seqid: 77,
   },
