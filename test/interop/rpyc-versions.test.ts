@@ -36,7 +36,13 @@ function serveFull(): Promise<RpycServer> {
 /** Waits (bounded) until every client has gone and their references with them. */
 async function drained(server: RpycServer): Promise<void> {
   for (let i = 0; i < 100 && server.stats().connections > 0; i++) await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual(server.stats(), { connections: 0, localObjects: 0, remoteRefs: 0, pending: 0 });
+  assert.deepEqual(server.stats(), {
+    connections: 0,
+    localObjects: 0,
+    remoteRefs: 0,
+    pending: 0,
+    unsentReplyBytes: 0,
+  });
 }
 
 /**

@@ -3,7 +3,6 @@
  * release, attribute refusal, exceptions, timeouts, and hostile bytes on a raw socket.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -14,9 +13,9 @@ import {
   NoSuchMethodError,
   RpcError,
 } from '../../src/contract/index.js';
-import { dump, load } from '../../src/protocols/rpyc/brine.js';
+import { dump } from '../../src/protocols/rpyc/brine.js';
 import { Handle, Label, Msg } from '../../src/protocols/rpyc/consts.js';
-import { encodeFrame, FrameDecoder } from '../../src/protocols/rpyc/framing.js';
+import { encodeFrame } from '../../src/protocols/rpyc/framing.js';
 import {
   asMethods,
   connectRpyc,
@@ -25,58 +24,10 @@ import {
   type RpycServer,
   serveRpyc,
 } from '../../src/protocols/rpyc/index.js';
+import { RawPeer } from './raw-peer.js';
 
 function codeOf(e: unknown): string | undefined {
   return e instanceof RpcError ? e.code : undefined;
-}
-
-/** A raw rpyc peer: sends hand-made frames and reads decoded replies. */
-class RawPeer {
-  private readonly decoder = new FrameDecoder(1 << 24);
-  private readonly replies: Buffer[] = [];
-  private waiters: Array<() => void> = [];
-  closed = false;
-
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (c: Buffer) => {
-      this.replies.push(...this.decoder.push(c));
-      for (const w of this.waiters.splice(0)) w();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      for (const w of this.waiters.splice(0)) w();
-    });
-    socket.on('error', () => undefined);
-  }
-
-  static connect(port: number): Promise<RawPeer> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ port, host: '127.0.0.1' }, () => resolve(new RawPeer(s)));
-      s.once('error', reject);
-    });
-  }
-
-  request(seq: number, handler: number, boxedArgs: unknown): void {
-    this.sendPayload(Buffer.concat([Buffer.of(Msg.REQUEST), dump([seq, [handler, boxedArgs as never]])]));
-  }
-
-  sendPayload(payload: Buffer): void {
-    for (const part of encodeFrame(payload)) this.socket.write(part);
-  }
-
-  async next(): Promise<{ msg: number; seq: unknown; body: unknown }> {
-    while (this.replies.length === 0) {
-      if (this.closed) throw new Error('closed');
-      await new Promise<void>((r) => this.waiters.push(r));
-    }
-    const p = this.replies.shift()!;
-    const [seq, body] = load(p.subarray(1)) as [unknown, unknown];
-    return { msg: p[0]!, seq, body };
-  }
-
-  async waitClosed(): Promise<void> {
-    while (!this.closed) await new Promise<void>((r) => this.waiters.push(r));
-  }
 }
 
 describe('rpyc: our client against our server', () => {

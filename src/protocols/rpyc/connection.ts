@@ -61,6 +61,8 @@ export interface ConnectionStats {
   readonly remoteRefs: number;
   /** Requests sent and not answered yet. */
   readonly pending: number;
+  /** Bytes of our replies not yet taken by the peer (reading pauses above 4 MiB). */
+  readonly unsentReplyBytes: number;
 }
 
 /** Which rpyc message envelope a connection speaks (see ConnectionOptions.envelope). */
@@ -81,6 +83,15 @@ interface Held {
   readonly state: RefState;
   readonly idPack: IdPack;
 }
+
+/**
+ * Flow control: while more than this many bytes of our replies wait unsent (the peer sends
+ * requests but does not read the answers), we stop reading its requests; reading resumes once
+ * they are down to REPLY_BACKLOG_RESUME. Only replies count: requests we queue ourselves must
+ * never stop us from reading the peer's replies to them (that would deadlock two peers).
+ */
+const REPLY_BACKLOG_PAUSE = 4 * 1024 * 1024;
+const REPLY_BACKLOG_RESUME = 1024 * 1024;
 
 /** Marker for a handler that must not be answered (CLOSE: rpyc closes instead of replying). */
 const NO_REPLY = Symbol('no reply');
@@ -125,6 +136,13 @@ export class RpycConnection implements RefOwner {
   private readonly closeListeners: Array<() => void> = [];
   private rootPromise: Promise<RemoteRef> | undefined;
   private envelope: Envelope;
+  /** Bytes of replies handed to the socket and not yet flushed to the kernel. */
+  private replyBacklog = 0;
+  private readonly replyFlushed = (n: number) => () => {
+    this.replyBacklog -= n;
+    if (this.replyBacklog <= REPLY_BACKLOG_RESUME && this.socket.isPaused() && !this.closedFlag)
+      this.socket.resume();
+  };
 
   constructor(
     readonly socket: net.Socket,
@@ -148,7 +166,12 @@ export class RpycConnection implements RefOwner {
       const ref = weak.deref();
       if (ref !== undefined && !ref.state.released) remoteRefs++;
     }
-    return { localObjects: this.local.size, remoteRefs, pending: this.pending.size };
+    return {
+      localObjects: this.local.size,
+      remoteRefs,
+      pending: this.pending.size,
+      unsentReplyBytes: this.replyBacklog,
+    };
   }
 
   /** The peer's root object (GETROOT once, then cached, like rpyc's conn.root). */
@@ -278,7 +301,7 @@ export class RpycConnection implements RefOwner {
   // -------------------------------------------------------------------------------------------
   // wire
 
-  private send(msg: number, seq: number, body: BrineValue): void {
+  private send(msg: number, seq: number, body: BrineValue, isReply = false): void {
     if (this.closedFlag) throw new TransportError('rpyc connection is closed');
     let buf: Buffer;
     if (this.envelope === 5) buf = dumpFramed([msg, seq, body], 5, 1);
@@ -288,13 +311,20 @@ export class RpycConnection implements RefOwner {
       buf[5] = msg;
     }
     const parts = frameInPlace(buf, this.options.compress ?? true);
-    if (parts.length === 1) {
-      this.socket.write(parts[0]!);
-      return;
+    let done: (() => void) | undefined;
+    if (isReply) {
+      let n = 0;
+      for (const part of parts) n += part.length;
+      this.replyBacklog += n;
+      done = this.replyFlushed(n);
     }
-    this.socket.cork();
-    for (const part of parts) this.socket.write(part);
-    this.socket.uncork();
+    if (parts.length === 1) this.socket.write(parts[0]!, done);
+    else {
+      this.socket.cork();
+      for (let i = 0; i < parts.length; i++) this.socket.write(parts[i]!, i === parts.length - 1 ? done : undefined);
+      this.socket.uncork();
+    }
+    if (this.replyBacklog > REPLY_BACKLOG_PAUSE) this.socket.pause();
   }
 
   private onData(chunk: Buffer): void {
@@ -357,9 +387,19 @@ export class RpycConnection implements RefOwner {
         p?.resolve(value); // a late reply's netrefs are released by the finalizer
         return;
       }
-      case Msg.EXCEPTION:
-        this.takePending(seq)?.reject(loadException(args));
+      case Msg.EXCEPTION: {
+        const p = this.takePending(seq);
+        if (p === undefined) return;
+        let err: RpcError;
+        try {
+          err = loadException(args);
+        } catch (e) {
+          // A well-framed message with a bad vinegar tuple: only this call is affected.
+          err = toRpcError(e);
+        }
+        p.reject(err);
         return;
+      }
       default:
         throw new ProtocolError(`rpyc: invalid message type ${String(msg)}`);
     }
@@ -431,7 +471,7 @@ export class RpycConnection implements RefOwner {
       body = dumpException(err, this.exceptionOptions());
     }
     try {
-      this.send(msg, seq, body);
+      this.send(msg, seq, body, true);
     } catch {
       // The socket went away while we were working; nothing left to answer.
     }

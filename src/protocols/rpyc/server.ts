@@ -143,13 +143,15 @@ export async function serveRpyc<C extends Contract>(
       let localObjects = 0;
       let remoteRefs = 0;
       let pending = 0;
+      let unsentReplyBytes = 0;
       for (const c of connections) {
         const s = c.stats();
         localObjects += s.localObjects;
         remoteRefs += s.remoteRefs;
         pending += s.pending;
+        unsentReplyBytes += s.unsentReplyBytes;
       }
-      return { connections: connections.size, localObjects, remoteRefs, pending };
+      return { connections: connections.size, localObjects, remoteRefs, pending, unsentReplyBytes };
     },
     close: () =>
       new Promise<void>((resolve) => {

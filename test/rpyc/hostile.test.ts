@@ -1,0 +1,541 @@
+/**
+ * Hostile bytes in both directions: a raw client against our server (it must answer or close
+ * that connection, keep serving the others, and free what the connection held), and a raw
+ * server against our client (each call must fail with a clear typed error, never hang).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import zlib from 'node:zlib';
+import { calculator, calculatorContract, RpcError } from '../../src/contract/index.js';
+import { dump, load } from '../../src/protocols/rpyc/brine.js';
+import { Handle, Label, Msg } from '../../src/protocols/rpyc/consts.js';
+import { FrameDecoder } from '../../src/protocols/rpyc/framing.js';
+import { connectRpyc, type RpycServer, serveRpyc } from '../../src/protocols/rpyc/index.js';
+import { frame, RawPeer, rawServer, replyPayload } from './raw-peer.js';
+
+function codeOf(e: unknown): string | undefined {
+  return e instanceof RpcError ? e.code : undefined;
+}
+
+const request = (seq: number, handler: number, boxed: unknown): Buffer =>
+  Buffer.concat([Buffer.of(Msg.REQUEST), dump([seq, [handler, boxed as never]])]);
+
+/**
+ * A zlib stream that would inflate to `mib` MiB of zeros: the zlib header, then one raw deflate
+ * block of 1 MiB of zeros (sync-flushed, so byte-aligned and not final) repeated; each copy
+ * decodes to the same zeros. About 1 KiB per MiB it stands for.
+ */
+function zlibBomb(mib: number): Buffer {
+  const block = zlib.deflateRawSync(Buffer.alloc(1 << 20), {
+    level: 9,
+    finishFlush: zlib.constants.Z_SYNC_FLUSH,
+  });
+  return Buffer.concat([Buffer.of(0x78, 0xda), ...Array.from({ length: mib }, () => block)]);
+}
+
+/** A frame whose compressed flag is set, around the given (already compressed) bytes. */
+function compressedFrame(body: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(body.length, 0);
+  head[4] = 1;
+  return Buffer.concat([head, body, Buffer.of(0x0a)]);
+}
+
+const pingBody = (data: unknown) => [Label.VALUE, [data]];
+
+describe('rpyc server: hostile requests', () => {
+  let server: RpycServer;
+  before(async () => {
+    server = await serveRpyc(calculatorContract, calculator, { port: 0 });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  async function stillServes(): Promise<void> {
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
+      assert.equal(await c.call('add', 2, 5), 7);
+    } finally {
+      await c.close();
+    }
+  }
+
+  /** Every connection gone and everything it held freed (bounded wait for the close events). */
+  async function drained(): Promise<void> {
+    for (let i = 0; i < 200 && server.stats().connections > 0; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(server.stats(), {
+      connections: 0,
+      localObjects: 0,
+      remoteRefs: 0,
+      pending: 0,
+      unsentReplyBytes: 0,
+    });
+  }
+
+  const closing: Array<[string, () => Buffer]> = [
+    ['a compressed frame holding invalid zlib data', () => compressedFrame(Buffer.from('not zlib at all'))],
+    [
+      'a zlib bomb (4 GiB of zeros in 4 MiB), refused without inflating it all',
+      () => compressedFrame(zlibBomb(4096)),
+    ],
+    [
+      'a small compressed frame whose brine would allocate millions of objects',
+      () => {
+        // 5 million one-char strs: 15 MiB of brine (under the limit), 15 KiB compressed.
+        const n = 5_000_000;
+        const brine = Buffer.alloc(6 + 3 * n);
+        brine.set([Msg.REQUEST, 0x15], 0);
+        brine.writeUInt32BE(n, 2);
+        for (let i = 0; i < n; i++) brine.set([0x08, 0x0a, 0x61], 6 + 3 * i);
+        return compressedFrame(zlib.deflateSync(brine));
+      },
+    ],
+    [
+      'an int of a million digits',
+      () =>
+        frame(Buffer.concat([Buffer.of(Msg.REQUEST, 0x17, 0, 0x0f, 0x42, 0x40), Buffer.alloc(1e6, 0x31)])),
+    ],
+    ['truncated brine', () => frame(request(1, Handle.PING, pingBody('hello')).subarray(0, 8))],
+    [
+      'a message whose seq is not an int',
+      () => frame(Buffer.concat([Buffer.of(Msg.REQUEST), dump(['1', [Handle.PING, pingBody(1)] as never])])),
+    ],
+    ['a message that is not a pair', () => frame(Buffer.concat([Buffer.of(Msg.REQUEST), dump([1, 2, 3])]))],
+    ['an empty payload', () => frame(Buffer.alloc(0))],
+  ];
+  for (const [what, bytes] of closing) {
+    it(`closes the connection on ${what}, and keeps serving others`, async () => {
+      const peer = await RawPeer.connect(server.port);
+      peer.socket.write(bytes());
+      await peer.waitClosed();
+      await stillServes();
+      await drained();
+    });
+  }
+
+  it('a frame announcing fewer bytes than it carries desynchronises only that connection', async () => {
+    const peer = await RawPeer.connect(server.port);
+    const ping = request(1, Handle.PING, pingBody('x'.repeat(100)));
+    const lying = frame(ping);
+    lying.writeUInt32BE(4, 0); // the rest reads as a frame header announcing ~1.5 GB: refused
+    peer.socket.write(lying);
+    await peer.waitClosed();
+    await stillServes();
+  });
+
+  it("ignores the trailer byte's value, as rpyc does, and answers", async () => {
+    const peer = await RawPeer.connect(server.port);
+    const f = frame(request(1, Handle.PING, pingBody('hi')));
+    f[f.length - 1] = 0x58;
+    peer.socket.write(f);
+    assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 1, body: [Label.VALUE, 'hi'] });
+    peer.socket.destroy();
+  });
+
+  it('answers malformed but decodable requests with exceptions and keeps the connection', async () => {
+    const peer = await RawPeer.connect(server.port);
+    const root = await peer.getRoot(0);
+    const attempts: Array<[string, number, unknown, string]> = [
+      ['args that are not a box', Handle.PING, 5, 'ValueError'],
+      ['an unknown box label', Handle.PING, [9, [1]], 'ValueError'],
+      [
+        'a malformed id pack in REMOTE_REF',
+        Handle.PING,
+        [Label.TUPLE, [[Label.REMOTE_REF, 7]]],
+        'ValueError',
+      ],
+      [
+        'GETATTR with an int name',
+        Handle.GETATTR,
+        [
+          Label.TUPLE,
+          [
+            [Label.LOCAL_REF, root],
+            [Label.VALUE, 42],
+          ],
+        ],
+        'TypeError',
+      ],
+      [
+        'GETATTR with a tuple name',
+        Handle.GETATTR,
+        [
+          Label.TUPLE,
+          [
+            [Label.LOCAL_REF, root],
+            [Label.VALUE, ['a']],
+          ],
+        ],
+        'TypeError',
+      ],
+      [
+        'CALL on an id never issued',
+        Handle.CALL,
+        [
+          Label.TUPLE,
+          [
+            [Label.LOCAL_REF, ['x', 1, 987654]],
+            [Label.VALUE, [1, 2]],
+          ],
+        ],
+        'KeyError',
+      ],
+      [
+        'CALL with a malformed id pack',
+        Handle.CALL,
+        [
+          Label.TUPLE,
+          [
+            [Label.LOCAL_REF, 5],
+            [Label.VALUE, []],
+          ],
+        ],
+        'KeyError',
+      ],
+      [
+        'DEL of an id never issued',
+        Handle.DEL,
+        [
+          Label.TUPLE,
+          [
+            [Label.LOCAL_REF, ['x', 1, 987654]],
+            [Label.VALUE, 1],
+          ],
+        ],
+        'KeyError',
+      ],
+      [
+        'DEL with a count of 2**100',
+        Handle.DEL,
+        [
+          Label.TUPLE,
+          [
+            [Label.LOCAL_REF, root],
+            [Label.VALUE, 2n ** 100n],
+          ],
+        ],
+        'TypeError',
+      ],
+      [
+        'DEL with a negative count',
+        Handle.DEL,
+        [
+          Label.TUPLE,
+          [
+            [Label.LOCAL_REF, root],
+            [Label.VALUE, -1],
+          ],
+        ],
+        'TypeError',
+      ],
+      [
+        'CALL with args that are not a tuple',
+        Handle.CALLATTR,
+        [
+          Label.TUPLE,
+          [
+            [Label.LOCAL_REF, root],
+            [Label.VALUE, 'add'],
+            [Label.VALUE, 5],
+            [Label.VALUE, []],
+          ],
+        ],
+        'TypeError',
+      ],
+      [
+        'CALL with malformed kwargs',
+        Handle.CALLATTR,
+        [
+          Label.TUPLE,
+          [
+            [Label.LOCAL_REF, root],
+            [Label.VALUE, 'add'],
+            [Label.VALUE, [1, 2]],
+            [Label.VALUE, [[1]]],
+          ],
+        ],
+        'TypeError',
+      ],
+    ];
+    let seq = 1;
+    for (const [what, handler, boxed, pythonClass] of attempts) {
+      peer.request(seq, handler, boxed);
+      const reply = await peer.next();
+      assert.equal(reply.msg, Msg.EXCEPTION, what);
+      assert.equal(reply.seq, seq, what);
+      assert.deepEqual((reply.body as unknown[])[0], ['builtins', pythonClass], what);
+      seq++;
+    }
+    // A request body that is not (handler, args).
+    peer.message(Msg.REQUEST, seq, 5);
+    const notAPair = await peer.next();
+    assert.equal(notAPair.seq, seq);
+    assert.deepEqual((notAPair.body as unknown[])[0], ['builtins', 'TypeError']);
+    seq++;
+    // A reply, and an exception, for a request we never sent: ignored.
+    peer.message(Msg.REPLY, 4242, [Label.VALUE, 1]);
+    peer.message(Msg.EXCEPTION, 4243, 'not even a vinegar tuple');
+    peer.request(seq, Handle.PING, pingBody('still here'));
+    assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq, body: [Label.VALUE, 'still here'] });
+    peer.socket.destroy();
+    await drained();
+  });
+
+  it('a DEL with a huge count drops the object; a later GETROOT sends it again', async () => {
+    const peer = await RawPeer.connect(server.port);
+    const root = await peer.getRoot(0);
+    assert.equal(server.stats().localObjects, 1);
+    peer.request(1, Handle.DEL, [
+      Label.TUPLE,
+      [
+        [Label.LOCAL_REF, root],
+        [Label.VALUE, 2 ** 40],
+      ],
+    ]);
+    assert.equal((await peer.next()).msg, Msg.REPLY);
+    assert.equal(server.stats().localObjects, 0);
+    peer.request(2, Handle.GETATTR, [
+      Label.TUPLE,
+      [
+        [Label.LOCAL_REF, root],
+        [Label.VALUE, 'add'],
+      ],
+    ]);
+    assert.equal((await peer.next()).msg, Msg.EXCEPTION, 'the dropped root is no longer reachable');
+    assert.deepEqual(await peer.getRoot(3), root);
+    peer.socket.destroy();
+    await drained();
+  });
+
+  it('a client that sends requests without reading replies is paused, then served in full', async () => {
+    const peer = await RawPeer.connect(server.port);
+    peer.socket.pause(); // read nothing
+    const data = new Uint8Array(64 * 1024).map((_, i) => (i * 2654435761) >>> 24);
+    const n = 500; // 32 MiB of replies
+    for (let seq = 0; seq < n; seq++) peer.request(seq, Handle.PING, pingBody(data));
+    // The server stops reading once 4 MiB of replies wait: its backlog stays bounded.
+    let peak = 0;
+    for (let i = 0; i < 100 && peak <= 4 * 1024 * 1024; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      peak = Math.max(peak, server.stats().unsentReplyBytes);
+    }
+    assert.ok(peak > 4 * 1024 * 1024, `the backlog reached the pause threshold (${peak})`);
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      peak = Math.max(peak, server.stats().unsentReplyBytes);
+    }
+    assert.ok(peak < 6 * 1024 * 1024, `the backlog stayed bounded (${peak} bytes)`);
+    peer.socket.resume();
+    for (let seq = 0; seq < n; seq++) {
+      const reply = await peer.next();
+      assert.equal(reply.seq, seq);
+      assert.deepEqual((reply.body as [number, Uint8Array])[1], data);
+    }
+    peer.socket.destroy();
+    await drained();
+  });
+
+  it('many connections opened, given objects, and abandoned: every count returns to zero', async () => {
+    const peers = await Promise.all(Array.from({ length: 60 }, () => RawPeer.connect(server.port)));
+    await Promise.all(
+      peers.map(async (peer, i) => {
+        if (i % 3 === 0) return; // some never say a word
+        const root = await peer.getRoot(0);
+        peer.request(1, Handle.GETATTR, [
+          Label.TUPLE,
+          [
+            [Label.LOCAL_REF, root],
+            [Label.VALUE, 'add'],
+          ],
+        ]);
+        await peer.next();
+        if (i % 3 === 2) peer.socket.write(Buffer.from('0000ffff00', 'hex')); // half a frame
+      }),
+    );
+    assert.equal(server.stats().connections, 60);
+    assert.equal(server.stats().localObjects, 80);
+    for (const peer of peers) peer.socket.destroy();
+    await drained();
+    await stillServes();
+  });
+});
+
+describe('rpyc client: a hostile server', () => {
+  /** Runs one call against a raw server answering CALLATTR with `bytes(seq)`; returns the error. */
+  async function callAgainst(
+    bytes: (seq: number) => Buffer | undefined,
+    options: { timeoutMs?: number; maxMessageBytes?: number } = {},
+  ): Promise<{ error: unknown; closed: boolean }> {
+    const server = await rawServer((req, socket) => {
+      const b = bytes(req.seq);
+      if (b !== undefined) socket.write(b);
+    });
+    const c = await connectRpyc({ port: server.port, timeoutMs: options.timeoutMs ?? 5_000, ...options });
+    try {
+      const error = await c.call('add', 2, 5).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      return { error, closed: c.connection.closed };
+    } finally {
+      await c.close();
+      await server.close();
+    }
+  }
+
+  const cases: Array<[string, (seq: number) => Buffer | undefined, string, boolean]> = [
+    ['a length prefix over the limit', () => Buffer.from('7fffffff00', 'hex'), 'MESSAGE_TOO_LARGE', true],
+    ['invalid zlib data', () => compressedFrame(Buffer.from('garbage')), 'PROTOCOL', true],
+    [
+      'a zlib bomb (4 GiB of zeros in 4 MiB)',
+      () => compressedFrame(zlibBomb(4096)),
+      'MESSAGE_TOO_LARGE',
+      true,
+    ],
+    ['an unknown message type', (seq) => frame(replyPayload(7, seq, [Label.VALUE, 7])), 'PROTOCOL', true],
+    ['brine with an unknown tag', () => frame(Buffer.of(Msg.REPLY, 0x11, 0x20, 0x07)), 'PROTOCOL', true],
+    [
+      'truncated brine',
+      (seq) => frame(replyPayload(Msg.REPLY, seq, [Label.VALUE, 'seven']).subarray(0, 6)),
+      'PROTOCOL',
+      true,
+    ],
+    [
+      'a brine length past the frame',
+      () => frame(Buffer.of(Msg.REPLY, 0x11, 0x20, 0x0f, 0xff, 0xff, 0xff, 0x00)),
+      'PROTOCOL',
+      true,
+    ],
+    [
+      'deeply nested tuples',
+      () =>
+        frame(Buffer.concat([Buffer.of(Msg.REPLY, 0x11, 0x20), Buffer.alloc(5000, 0x10), Buffer.of(0x50)])),
+      'PROTOCOL',
+      true,
+    ],
+    [
+      'a malformed vinegar payload',
+      (seq) => frame(replyPayload(Msg.EXCEPTION, seq, [1, 2, 3])),
+      'PROTOCOL',
+      false,
+    ],
+    [
+      'a vinegar tuple of the wrong types',
+      (seq) => frame(replyPayload(Msg.EXCEPTION, seq, [[1, 2], 'x', [], 5])),
+      'PROTOCOL',
+      false,
+    ],
+    [
+      'a reply with an unknown box label',
+      (seq) => frame(replyPayload(Msg.REPLY, seq, [9, 7])),
+      'PROTOCOL',
+      false,
+    ],
+    [
+      'a reply with a malformed id pack',
+      (seq) => frame(replyPayload(Msg.REPLY, seq, [Label.REMOTE_REF, 'x'])),
+      'PROTOCOL',
+      false,
+    ],
+    [
+      'a reply naming one of our objects we never sent',
+      (seq) => frame(replyPayload(Msg.REPLY, seq, [Label.LOCAL_REF, ['x', 1, 99999]])),
+      'NO_SUCH_METHOD',
+      false,
+    ],
+  ];
+  for (const [what, bytes, code, closes] of cases) {
+    it(`${what}: the call fails with ${code}${closes ? ' and the connection closes' : ''}`, async () => {
+      const { error, closed } = await callAgainst(bytes);
+      assert.equal(codeOf(error), code, String(error));
+      assert.equal(closed, closes);
+    });
+  }
+
+  it('a server that closes mid-frame fails the call with TRANSPORT', async () => {
+    const server = await rawServer((_req, socket) => {
+      socket.write(Buffer.from('000000100001', 'hex'));
+      socket.destroy();
+    });
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    await assert.rejects(c.call('add', 2, 5), (e: unknown) => codeOf(e) === 'TRANSPORT');
+    await c.close();
+    await server.close();
+  });
+
+  it('a reply for an unknown seq is ignored; the real call times out', async () => {
+    const { error, closed } = await callAgainst(
+      (seq) => frame(replyPayload(Msg.REPLY, seq + 1000, [Label.VALUE, 7])),
+      {
+        timeoutMs: 300,
+      },
+    );
+    assert.equal(codeOf(error), 'TIMEOUT');
+    assert.equal(closed, false);
+  });
+
+  it('a frame without its trailing newline is not taken as complete: TIMEOUT, not a hang', async () => {
+    const { error } = await callAgainst(
+      (seq) => frame(replyPayload(Msg.REPLY, seq, [Label.VALUE, 7])).subarray(0, -1),
+      {
+        timeoutMs: 300,
+      },
+    );
+    assert.equal(codeOf(error), 'TIMEOUT');
+  });
+
+  it('requests from the server on our objects we never sent get exceptions, and the client lives on', async () => {
+    const answers: Array<{ msg: number; seq: unknown; body: unknown }> = [];
+    const decoder = new FrameDecoder(1 << 20);
+    const server = await rawServer((req, socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        for (const p of decoder.push(chunk)) {
+          if (p[0] === Msg.REQUEST) continue;
+          const [seq, body] = load(p.subarray(1)) as [unknown, unknown];
+          answers.push({ msg: p[0]!, seq, body });
+          if (answers.length === 3) socket.write(frame(replyPayload(Msg.REPLY, req.seq, [Label.VALUE, 7])));
+        }
+      });
+      socket.write(
+        frame(
+          request(100, Handle.CALL, [
+            Label.TUPLE,
+            [
+              [Label.LOCAL_REF, ['x', 1, 31337]],
+              [Label.VALUE, []],
+            ],
+          ]),
+        ),
+      );
+      socket.write(
+        frame(
+          request(101, Handle.DEL, [
+            Label.TUPLE,
+            [
+              [Label.LOCAL_REF, ['x', 1, 31337]],
+              [Label.VALUE, 10 ** 9],
+            ],
+          ]),
+        ),
+      );
+      socket.write(frame(request(102, 77, [Label.VALUE, []])));
+    });
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
+      assert.equal(await c.call('add', 2, 5), 7);
+      assert.deepEqual(
+        answers.map((a) => [a.msg, a.seq]),
+        [
+          [Msg.EXCEPTION, 100],
+          [Msg.EXCEPTION, 101],
+          [Msg.EXCEPTION, 102],
+        ],
+      );
+    } finally {
+      await c.close();
+      await server.close();
+    }
+  });
+});
