@@ -87,6 +87,20 @@ for (const version of versions) {
       await drained(server);
     });
 
+    it('a client that dies mid-call (in a callback we wait on, mid-upload) leaves nothing behind', async (t) => {
+      if (!requireRpyc(t, version)) return;
+      for (const mode of ['callback', 'upload']) {
+        const run = await runRpycScript(version, 'abrupt_client.py', [String(server.port), mode]);
+        assert.equal(run.code, 3, `${mode}: ${run.stderr}`);
+        assert.equal(run.stdout.trim(), '7');
+        await drained(server);
+      }
+      const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+      assert.equal(await c.call('add', 2, 5), 7);
+      await c.close();
+      await drained(server);
+    });
+
     it("usage_client.py answers as against rpyc's own server (known differences aside)", async (t) => {
       if (!requireRpyc(t, version)) return;
       const port = await freePort();
