@@ -19,6 +19,7 @@ import {
 import { type ConnectionStats, RpycConnection } from './connection.js';
 import { DEFAULT_PORT } from './consts.js';
 import { type ExposedMethod, ExposedObject, noKeywords } from './local-objects.js';
+import { RemoteRef } from './netref.js';
 import { asPythonException } from './vinegar.js';
 
 /** A raw exposed method: receives unvalidated arguments (netrefs to Python objects included). */
@@ -73,6 +74,19 @@ function withKeywords(
   return out;
 }
 
+/**
+ * A contract takes values; Python sends what brine cannot carry (a bytearray, a memoryview, a
+ * list) by reference, which the contract's checks then refuse. Say so in the error.
+ */
+function explainReferences(err: unknown, args: readonly unknown[]): unknown {
+  const ref = args.find((a) => a instanceof RemoteRef);
+  if (!(err instanceof InvalidArgumentError) || ref === undefined) return err;
+  return typeError(
+    `${err.message} (a Python ${ref.typeName} arrives by reference, and this method takes values: ` +
+      'pass bytes(...), tuple(...), int(...) instead)',
+  );
+}
+
 /** The service root for a contract: contract methods, extras, and rpyc's service-name methods. */
 export function buildServiceRoot<C extends Contract>(
   contract: C,
@@ -96,7 +110,12 @@ export function buildServiceRoot<C extends Contract>(
   for (const name of Object.keys(contract.methods)) {
     const spec = getMethod(contract, name)!;
     methods.set(name, {
-      fn: (args, kwargs) => dispatch(name, withKeywords(name, spec, args, kwargs)),
+      fn: (args, kwargs) => {
+        const all = withKeywords(name, spec, args, kwargs);
+        return dispatch(name, all).catch((err: unknown) => {
+          throw explainReferences(err, all);
+        });
+      },
       ...(spec.doc === undefined ? {} : { doc: spec.doc }),
     });
   }
