@@ -5,6 +5,7 @@ import { RpcError } from '../contract/errors.js';
 import { repoRoot } from '../peers/python.js';
 import { protocols } from '../protocols/index.js';
 import type { Command } from './command.js';
+import { benchCommand } from './commands/bench.js';
 import { callCommand } from './commands/call.js';
 import { interopCommand } from './commands/interop.js';
 import { serveCommand } from './commands/serve.js';
@@ -12,7 +13,7 @@ import { tourCommand } from './commands/tour.js';
 import { formatError, jsonError } from './format.js';
 import { isUsageError } from './options.js';
 
-const commands: readonly Command[] = [tourCommand, serveCommand, callCommand, interopCommand];
+const commands: readonly Command[] = [tourCommand, serveCommand, callCommand, benchCommand, interopCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
