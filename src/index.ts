@@ -1,0 +1,13 @@
+/**
+ * rpclab's public API: the contract toolkit (define a method table, serve it, call it, typed
+ * errors), the protocol registry, and each protocol. Protocol-specific extras (RPyC references
+ * and callbacks, ZeroMQ socket options, Thrift IDL loading) come from `rpclab/<protocol>`.
+ */
+export * from './contract/index.js';
+export { findProtocol, protocols } from './protocols/index.js';
+export { jsonrpc } from './protocols/jsonrpc/index.js';
+export { rpyc } from './protocols/rpyc/index.js';
+export { thrift } from './protocols/thrift/index.js';
+export type { ConnectOptions, Protocol, RunningServer, ServeOptions, Traits } from './protocols/types.js';
+export { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT_MS } from './protocols/types.js';
+export { zeromq } from './protocols/zeromq/index.js';
