@@ -11,7 +11,9 @@ import { barChart } from './svg-chart.js';
 const FLOOR = 'raw-tcp';
 
 function cell(results: BenchResults, row: string, scenario: string): CellResult | undefined {
-  return results.cells.find((c) => c.row === row && c.scenario === scenario && c.error === undefined);
+  return results.cells.find(
+    (c) => c.row === row && c.scenario === scenario && c.error === undefined && c.skipped === undefined,
+  );
 }
 
 function fmt(v: number | undefined, digits = 3): string {
@@ -49,7 +51,9 @@ function scenarioCaption(results: BenchResults, id: string): string {
   const s = results.scenarios.find((x) => x.id === id);
   if (s === undefined) return id;
   const what = s.method === 'add' ? 'add(20, 22)' : `echo of ${binarySize(s.payloadBytes)}`;
-  return `${what}, ${s.inFlight} call${s.inFlight === 1 ? '' : 's'} in flight`;
+  const where =
+    s.connections === 'one' ? 'on one connection' : s.inFlight === 1 ? '' : ', one connection each';
+  return `${what}, ${s.inFlight} call${s.inFlight === 1 ? '' : 's'} in flight${where === 'on one connection' ? ` ${where}` : where}`;
 }
 
 function charts(results: BenchResults): Record<string, string> {
@@ -68,8 +72,8 @@ function charts(results: BenchResults): Record<string, string> {
       secondary,
       log: true,
       series: addScenarios.map((s, i) => ({
-        name: `${s.inFlight} in flight`,
-        color: ['#9ecae1', '#3182bd', '#08519c'][i % 3]!,
+        name: `${s.inFlight} in flight${s.connections === 'one' ? ', one connection' : ''}`,
+        color: ['#c6dbef', '#6baed6', '#2171b5', '#08306b'][i % 4]!,
         values: rows.map((r) => cell(results, r.id, s.id)?.callsPerSec?.median),
       })),
     });
@@ -264,37 +268,47 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
         'server CPU ÷ Python',
       ];
       const floor = cell(results, FLOOR, sc.id);
-      const lines = rows.map((r) => {
-        const c = results.cells.find((x) => x.row === r.id && x.scenario === sc.id);
-        if (c === undefined || c.error !== undefined) {
+      const skippedHere = results.cells.filter((x) => x.scenario === sc.id && x.skipped !== undefined);
+      const lines = rows
+        .filter((r) => !skippedHere.some((x) => x.row === r.id))
+        .map((r) => {
+          const c = results.cells.find((x) => x.row === r.id && x.scenario === sc.id);
+          if (c === undefined || c.error !== undefined) {
+            return [
+              `${label(r)}`,
+              `failed: ${(c?.error ?? r.error ?? 'no data').replace(/\|/g, '/')}`,
+              ...Array(12).fill(''),
+            ];
+          }
+          const py = pythonOf(results, r);
+          const pc = py ? cell(results, py.id, sc.id) : undefined;
+          const spread =
+            c.callsPerSec && c.reps.length > 1
+              ? ` (${fmt(c.callsPerSec.min)}–${fmt(c.callsPerSec.max)})`
+              : '';
           return [
-            `${label(r)}`,
-            `failed: ${(c?.error ?? r.error ?? 'no data').replace(/\|/g, '/')}`,
-            ...Array(12).fill(''),
+            label(r),
+            `${fmt(c.callsPerSec?.median)}${spread}`,
+            fmt(c.latencyUs?.p50),
+            fmt(c.latencyUs?.p90),
+            fmt(c.latencyUs?.p99),
+            fmt(c.latencyUs?.max),
+            fmt(c.serverCpuUsPerCall),
+            fmt(c.clientCpuUsPerCall),
+            fmt(c.requestBytesPerCall),
+            fmt(c.responseBytesPerCall),
+            ratio(c.callsPerSec?.median, floor?.callsPerSec?.median),
+            ratio(c.serverCpuUsPerCall, floor?.serverCpuUsPerCall),
+            ratio(c.callsPerSec?.median, pc?.callsPerSec?.median),
+            ratio(c.serverCpuUsPerCall, pc?.serverCpuUsPerCall),
           ];
-        }
-        const py = pythonOf(results, r);
-        const pc = py ? cell(results, py.id, sc.id) : undefined;
-        const spread =
-          c.callsPerSec && c.reps.length > 1 ? ` (${fmt(c.callsPerSec.min)}–${fmt(c.callsPerSec.max)})` : '';
-        return [
-          label(r),
-          `${fmt(c.callsPerSec?.median)}${spread}`,
-          fmt(c.latencyUs?.p50),
-          fmt(c.latencyUs?.p90),
-          fmt(c.latencyUs?.p99),
-          fmt(c.latencyUs?.max),
-          fmt(c.serverCpuUsPerCall),
-          fmt(c.clientCpuUsPerCall),
-          fmt(c.requestBytesPerCall),
-          fmt(c.responseBytesPerCall),
-          ratio(c.callsPerSec?.median, floor?.callsPerSec?.median),
-          ratio(c.serverCpuUsPerCall, floor?.serverCpuUsPerCall),
-          ratio(c.callsPerSec?.median, pc?.callsPerSec?.median),
-          ratio(c.serverCpuUsPerCall, pc?.serverCpuUsPerCall),
-        ];
-      });
+        });
       out.push(table(header, lines), '');
+      const reasons = [...new Set(skippedHere.map((x) => x.skipped!))];
+      for (const reason of reasons) {
+        const ids = skippedHere.filter((x) => x.skipped === reason).map((x) => `\`${x.row}\``);
+        out.push(`Not run here: ${ids.join(', ')} (${reason}).`, '');
+      }
     }
   }
 

@@ -42,6 +42,8 @@ export interface CellResult {
   readonly requestBytesPerCall?: number;
   readonly responseBytesPerCall?: number;
   readonly error?: string;
+  /** Why the row sits this scenario out (e.g. one pipelined connection for a protocol without pipelining). */
+  readonly skipped?: string;
 }
 
 export interface RowInfo {

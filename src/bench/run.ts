@@ -55,28 +55,31 @@ interface LiveRow {
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 
+/** Connections the load generator opens for a scenario (see Scenario.connections). */
+export function clientsNeeded(scenario: Pick<Scenario, 'inFlight' | 'connections'>): number {
+  return scenario.connections === 'one' ? 1 : scenario.inFlight;
+}
+
 /**
- * Connections the load generator opens: one when our server's protocol pipelines (many calls in
- * flight on one connection), else one per call in flight. Python peers always get one connection
- * per call in flight, which is how the survey's clients use them: some of their servers do not
- * survive pipelined requests (thriftpy2 closes the connection).
+ * Why a row sits a scenario out, if it does: one pipelined connection needs a protocol that
+ * pipelines, and the survey's Python servers are used one call per connection, as the survey's
+ * clients use them (thriftpy2's server drops pipelined requests).
  */
-export function clientsNeeded(row: BenchRow, inFlight: number): number {
-  return row.protocol.traits.pipelining && row.kind !== 'python' ? 1 : inFlight;
+export function skipReason(row: BenchRow, scenario: Scenario): string | undefined {
+  if (scenario.connections !== 'one') return undefined;
+  if (row.kind === 'python') return 'Python peers are measured one call per connection';
+  if (!row.protocol.traits.pipelining) return 'the protocol does not pipeline calls on one connection';
+  return undefined;
 }
 
 /** Unmeasured load right after start-up, so the first scenario does not pay for JIT and lazy set-up. */
 async function warmUpRow(live: LiveRow, settings: RunSettings): Promise<void> {
   const warm: Scenario[] = [
-    { id: 'warm-add', method: 'add', inFlight: 4, payloadBytes: 0 },
-    { id: 'warm-echo', method: 'echo', inFlight: 2, payloadBytes: 1024 },
+    { id: 'warm-add', method: 'add', inFlight: 4, payloadBytes: 0, connections: 'per-call' },
+    { id: 'warm-echo', method: 'echo', inFlight: 2, payloadBytes: 1024, connections: 'per-call' },
   ];
   for (const scenario of warm) {
-    const clients = await ensureClients(
-      live,
-      clientsNeeded(live.row, scenario.inFlight),
-      settings.callTimeoutMs,
-    );
+    const clients = await ensureClients(live, clientsNeeded(scenario), settings.callTimeoutMs);
     await measureWindow(clients, scenario, live.server!.pid, {
       ...settings,
       warmupMs: 0,
@@ -106,7 +109,7 @@ async function ensureClients(live: LiveRow, count: number, timeoutMs: number): P
  */
 async function measureWithRetry(l: LiveRow, scenario: Scenario, settings: RunSettings) {
   const attempt = async () => {
-    const clients = await ensureClients(l, clientsNeeded(l.row, scenario.inFlight), settings.callTimeoutMs);
+    const clients = await ensureClients(l, clientsNeeded(scenario), settings.callTimeoutMs);
     collectGarbage();
     return measureWindow(clients, scenario, l.server!.pid, settings);
   };
@@ -275,7 +278,7 @@ async function timingPass(live: LiveRow[], options: BenchOptions): Promise<CellR
     for (let rep = 0; rep < settings.repetitions; rep++) {
       for (const l of live) {
         const id = l.row.id;
-        if (l.error !== undefined || errors.has(id)) continue;
+        if (l.error !== undefined || errors.has(id) || skipReason(l.row, scenario)) continue;
         try {
           const w = await measureWithRetry(l, scenario, settings);
           const figures: RepFigures = {
@@ -303,6 +306,11 @@ async function timingPass(live: LiveRow[], options: BenchOptions): Promise<CellR
     }
     for (const l of live) {
       const id = l.row.id;
+      const skipped = l.error === undefined ? skipReason(l.row, scenario) : undefined;
+      if (skipped !== undefined) {
+        cells.push({ row: id, scenario: scenario.id, reps: [], skipped });
+        continue;
+      }
       cells.push(
         summarise(
           id,
@@ -389,11 +397,7 @@ async function profilePass(
     const l: LiveRow = { row, clients: [] };
     try {
       l.server = await row.start({ cpuProfileDir: profDir });
-      const clients = await ensureClients(
-        l,
-        clientsNeeded(row, scenario.inFlight),
-        options.settings.callTimeoutMs,
-      );
+      const clients = await ensureClients(l, clientsNeeded(scenario), options.settings.callTimeoutMs);
       const ms = options.profileMs ?? 3_000;
       await measureWindow(clients, scenario, l.server.pid, {
         ...options.settings,
@@ -446,7 +450,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   cells = cells.map((c) => {
     const scenario = options.scenarios.find((s) => s.id === c.scenario)!;
     const figures = wire.find((w) => w.row === c.row)?.kinds.find((k) => k.kind === wireKindOf(scenario));
-    if (c.error !== undefined || figures === undefined) return c;
+    if (c.error !== undefined || c.skipped !== undefined || figures === undefined) return c;
     return { ...c, requestBytesPerCall: figures.requestBytes, responseBytesPerCall: figures.responseBytes };
   });
   if (options.profileDir !== undefined && options.timing !== false) {

@@ -10,6 +10,12 @@ export interface Scenario {
   readonly inFlight: number;
   /** Size of the echoed payload; 0 for add. */
   readonly payloadBytes: number;
+  /**
+   * Connections the load generator opens: one per call in flight (how every client library and
+   * the survey's clients work, and comparable across all rows), or one connection carrying all
+   * calls (only for protocols that pipeline; other rows skip the scenario).
+   */
+  readonly connections: 'per-call' | 'one';
 }
 
 /**
@@ -19,13 +25,20 @@ export interface Scenario {
 export const ECHO_IN_FLIGHT = 4;
 
 function echo(label: string, bytes: number): Scenario {
-  return { id: `echo-${label}`, method: 'echo', inFlight: ECHO_IN_FLIGHT, payloadBytes: bytes };
+  return {
+    id: `echo-${label}`,
+    method: 'echo',
+    inFlight: ECHO_IN_FLIGHT,
+    payloadBytes: bytes,
+    connections: 'per-call',
+  };
 }
 
 export const scenarios: readonly Scenario[] = [
-  { id: 'add-1', method: 'add', inFlight: 1, payloadBytes: 0 },
-  { id: 'add-16', method: 'add', inFlight: 16, payloadBytes: 0 },
-  { id: 'add-64', method: 'add', inFlight: 64, payloadBytes: 0 },
+  { id: 'add-1', method: 'add', inFlight: 1, payloadBytes: 0, connections: 'per-call' },
+  { id: 'add-16', method: 'add', inFlight: 16, payloadBytes: 0, connections: 'per-call' },
+  { id: 'add-64', method: 'add', inFlight: 64, payloadBytes: 0, connections: 'per-call' },
+  { id: 'add-64-pipelined', method: 'add', inFlight: 64, payloadBytes: 0, connections: 'one' },
   echo('16B', 16),
   echo('1KiB', 1024),
   echo('64KiB', 64 * 1024),

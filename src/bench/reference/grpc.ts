@@ -62,6 +62,9 @@ function loadService(contract: Contract, schemaPath: string | undefined): grpc.S
 
 function channelOptions(maxBytes: number): grpc.ChannelOptions {
   return {
+    // grpc-js shares one connection between clients of the same target unless told otherwise;
+    // the bench's "one connection per call in flight" needs each client on its own.
+    'grpc.use_local_subchannel_pool': 1,
     'grpc.max_receive_message_length': maxBytes,
     'grpc.max_send_message_length': maxBytes,
   };
