@@ -219,9 +219,10 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
         const py = pythonOf(results, r);
         const pyCell = py ? cell(results, py.id, summaryScenario) : undefined;
         const w = results.wire.find((x) => x.row === r.id)?.kinds.find((k) => k.kind === 'add');
-        const rss = Math.max(
-          ...results.cells.filter((x) => x.row === r.id).map((x) => x.serverPeakRssBytes ?? Number.NaN),
-        );
+        const rssValues = results.cells
+          .filter((x) => x.row === r.id && x.serverPeakRssBytes !== undefined)
+          .map((x) => x.serverPeakRssBytes!);
+        const rss = rssValues.length > 0 ? Math.max(...rssValues) : Number.NaN;
         return [
           label(r),
           `\`${r.id}\``,

@@ -111,6 +111,16 @@ describe('rpclab bench --quick', () => {
     for (const s of scenariosAsked) assert.ok(report.includes(`### ${s}:`), `report.md lacks scenario ${s}`);
     for (const r of results.rows) assert.ok(report.includes(r.title), `report.md lacks row ${r.title}`);
     assert.ok(!report.includes('NaN') && !report.includes('undefined'), 'report.md shows NaN or undefined');
+    // Every row that ran has its peak RSS in the summary (no "–" in that column).
+    const summary = report.slice(report.indexOf('## Summary'), report.indexOf('## Charts'));
+    const rssColumn = summary
+      .split('\n')[4]!
+      .split('|')
+      .map((x) => x.trim())
+      .indexOf('server peak RSS MiB');
+    for (const line of summary.split('\n').filter((l) => l.startsWith('| ') && l.includes('`'))) {
+      assert.notEqual(line.split('|')[rssColumn]!.trim(), '–', `no RSS in: ${line}`);
+    }
 
     for (const chart of ['throughput', 'latency', 'cpu', 'bytes', 'payload-overhead']) {
       const file = path.join(out, 'charts', `${chart}.svg`);
