@@ -24,10 +24,26 @@ import { JsonRpcCodes, protocolError, toJsonRpcError } from './error-codes.js';
 import { parseJson } from './lenient-json.js';
 import { decodeParams, encodeValue, jsonReplacer } from './wire-values.js';
 
+/**
+ * HTTP timeouts, so a stalled client cannot hold a connection forever (slow-loris): the
+ * request headers must arrive within `headersTimeoutMs` and the whole request within
+ * `requestTimeoutMs` (Node answers 408 and closes). Node 20's defaults are 60 s and 300 s,
+ * checked only every 30 s; ours are tighter and checked every second.
+ */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
 export interface JsonRpcServeOptions {
   host?: string;
   port: number;
   maxMessageBytes?: number;
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
+
+export interface JsonRpcRunningServer extends RunningServer {
+  /** Connections currently open (for leak checks). */
+  readonly connectionCount: number;
 }
 
 type Reply = JSONRPCResponse | JSONRPCResponse[] | null;
@@ -80,6 +96,8 @@ function requestProblem(entry: unknown): string | undefined {
   if (r.jsonrpc !== '2.0') return 'Invalid Request: "jsonrpc" must be exactly "2.0"';
   if (typeof r.method !== 'string') return 'Invalid Request: "method" must be a string';
   if ('id' in r && !isId(r.id)) return 'Invalid Request: "id" must be a string, a number or null';
+  const badId = idProblem(r.id);
+  if (badId !== undefined) return badId;
   if ('params' in r && (typeof r.params !== 'object' || r.params === null)) {
     return 'Invalid Request: "params" must be an array or an object';
   }
@@ -90,14 +108,54 @@ function isId(id: unknown): id is JSONRPCID {
   return typeof id === 'string' || typeof id === 'number' || id === null;
 }
 
+/**
+ * Why a numeric id cannot be echoed back as sent, or undefined. JSON.parse turns an integer
+ * beyond 2^53 into a nearby one and 1e400 into Infinity (written back as null), so the reply
+ * would carry an id the client never sent and could not match: refuse those instead.
+ */
+function idProblem(id: unknown): string | undefined {
+  if (typeof id !== 'number') return undefined;
+  if (!Number.isFinite(id)) return 'Invalid Request: numeric "id" out of range';
+  if (Number.isInteger(id) && !Number.isSafeInteger(id)) {
+    return 'Invalid Request: integer "id" beyond 2^53 cannot be echoed exactly; send it as a string';
+  }
+  return undefined;
+}
+
 function idOf(entry: unknown): JSONRPCID {
   if (typeof entry !== 'object' || entry === null) return null;
   const id = (entry as { id?: unknown }).id;
-  return isId(id) ? id : null;
+  return isId(id) && idProblem(id) === undefined ? id : null;
 }
 
 function errorReply(id: JSONRPCID, error: JSONRPCError): JSONRPCResponse {
   return createJSONRPCErrorResponse(id, error.code, error.message, error.data);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+/**
+ * The request body as text. JSON between systems must be UTF-8 (RFC 8259 §8.1): invalid bytes
+ * are a parse error rather than U+FFFD, which would silently change strings and ids. A leading
+ * byte order mark is dropped (the RFC lets parsers ignore it; some Windows clients send one).
+ */
+function decodeUtf8(bytes: Buffer): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new Error('the body is not valid UTF-8');
+  }
+}
+
+function clientErrorStatus(code: string | undefined): string {
+  switch (code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT': // headersTimeout or requestTimeout passed
+      return '408 Request Timeout';
+    case 'HPE_HEADER_OVERFLOW':
+      return '431 Request Header Fields Too Large';
+    default:
+      return '400 Bad Request';
+  }
 }
 
 function send(
@@ -119,7 +177,7 @@ export async function serveJsonRpc<C extends Contract>(
   contract: C,
   impl: Implementation<C>,
   options: JsonRpcServeOptions,
-): Promise<RunningServer> {
+): Promise<JsonRpcRunningServer> {
   const host = options.host ?? DEFAULT_HOST;
   const limit = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const handle = createJsonRpcHandler(contract, impl);
@@ -142,7 +200,7 @@ export async function serveJsonRpc<C extends Contract>(
     }
     let payload: unknown;
     try {
-      payload = parseJson(body.body.toString('utf8'));
+      payload = parseJson(decodeUtf8(body.body));
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       send(res, 200, errorReply(null, protocolError(JsonRpcCodes.PARSE_ERROR, `Parse error: ${why}`)));
@@ -159,7 +217,27 @@ export async function serveJsonRpc<C extends Contract>(
     send(res, 200, reply);
   };
 
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(
+    {
+      headersTimeout: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+      requestTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => dispatchRequest(req, res),
+  );
+  // `Expect: 100-continue`: refuse an oversized body before the client sends it, and without
+  // the 100 (RFC 9110 §10.1.1); the connection closes, since the body never comes.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      const err = toJsonRpcError(new MessageTooLargeError(declared, limit));
+      send(res, 413, errorReply(null, err), { Connection: 'close' });
+      return;
+    }
+    res.writeContinue();
+    dispatchRequest(req, res);
+  });
+  function dispatchRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     onRequest(req, res).catch((err: unknown) => {
       // Only a bug lands here; answer it rather than leave the client hanging.
       if (res.headersSent) {
@@ -169,10 +247,15 @@ export async function serveJsonRpc<C extends Contract>(
       const error = toJsonRpcError(toRpcError(err));
       send(res, 500, errorReply(null, error));
     });
-  });
-  server.on('clientError', (_err, socket) => {
-    // Malformed HTTP: Node's default answers 400 and closes; make sure nothing throws.
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  }
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // Malformed HTTP or a timeout: answer with the fitting status and close; nothing throws.
+    // Destroyed once the answer is flushed, not merely ended: a peer that never reads nor
+    // closes would otherwise keep the half-closed socket (and its descriptor) forever.
+    if (socket.writable)
+      socket.end(`HTTP/1.1 ${clientErrorStatus(err.code)}\r\nConnection: close\r\n\r\n`, () =>
+        socket.destroy(),
+      );
     else socket.destroy();
   });
 
@@ -185,10 +268,18 @@ export async function serveJsonRpc<C extends Contract>(
   });
   const port = (server.address() as AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
+  let connections = 0;
+  server.on('connection', (socket) => {
+    connections++;
+    socket.once('close', () => connections--);
+  });
   return {
     host,
     port,
     address: `http://${urlHost}:${port}/`,
+    get connectionCount() {
+      return connections;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
