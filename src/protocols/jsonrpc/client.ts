@@ -14,7 +14,8 @@ import {
   RpcError,
   TransportError,
 } from '../../contract/errors.js';
-import { type Client, type Contract, getMethod } from '../../contract/spec.js';
+import { type Client, type Contract, getMethod, type MethodSpec } from '../../contract/spec.js';
+import { validateResult } from '../../contract/validate.js';
 import { withTimeout } from '../../net/deadline.js';
 import { fromJsonRpcError } from './error-codes.js';
 import { type PendingPost, type PostTarget, post } from './http-post.js';
@@ -71,19 +72,20 @@ export function connectJsonRpc<C extends Contract>(contract: C, options: JsonRpc
       throw errorFromCode('MESSAGE_TOO_LARGE', `${target.url} refused the request as too large (HTTP 413)`);
     }
     const text = body.toString('utf8');
-    let reply: unknown;
+    let parsed: unknown;
     try {
-      reply = text.length === 0 ? undefined : parseJson(text);
+      parsed = text.length === 0 ? undefined : parseJson(text);
     } catch {
       throw status === 200
         ? new ProtocolError(`${target.url} replied with malformed JSON`)
         : new TransportError(`${target.url} replied HTTP ${status}`);
     }
-    if (!isResponse(reply)) {
+    if (!isResponse(parsed)) {
       throw status === 200
         ? new ProtocolError(`${target.url} replied with something that is not a JSON-RPC response`)
         : new TransportError(`${target.url} replied HTTP ${status}`);
     }
+    const reply = usableResponse(parsed, target.url);
     // A reply without our id (e.g. a parse error, id null) cannot be matched: raise it here.
     if (reply.id === null && reply.error !== undefined) throw fromJsonRpcError(reply.error);
     if (status !== 200) throw new TransportError(`${target.url} replied HTTP ${status}`);
@@ -120,7 +122,7 @@ export function connectJsonRpc<C extends Contract>(contract: C, options: JsonRpc
       if (ctx.failure !== undefined) throw ctx.failure;
       if (response.error !== undefined) throw fromJsonRpcError(response.error);
       if (!('result' in response)) throw new ProtocolError(`${target.url} replied without a result`);
-      return decodeValue(spec.result, response.result, `${method}: result`);
+      return checkedResult(method, spec, response.result, target.url);
     } finally {
       inFlight.delete(ctx);
     }
@@ -141,6 +143,34 @@ export function connectJsonRpc<C extends Contract>(contract: C, options: JsonRpc
       target.agent.destroy();
     },
   });
+}
+
+/**
+ * Refuses a response object that breaks spec §5; lenient where peers differ
+ * harmlessly: a missing "jsonrpc" member, or 1.0's "error": null beside a result.
+ */
+function usableResponse(reply: JSONRPCResponse, url: string): JSONRPCResponse {
+  const r = reply as unknown as Record<string, unknown>;
+  if ('jsonrpc' in r && r.jsonrpc !== '2.0')
+    throw new ProtocolError(`${url} replied with "jsonrpc": ${JSON.stringify(r.jsonrpc)}, not "2.0"`);
+  if ('result' in r && 'error' in r) {
+    if (r.error !== null) throw new ProtocolError(`${url} replied with both "result" and "error"`);
+    return { jsonrpc: '2.0', id: reply.id, result: r.result };
+  }
+  return reply;
+}
+
+/**
+ * Decodes a result and checks it against the method table here, so a server sending the wrong
+ * type is a PROTOCOL error of that server, not an INVALID_ARGUMENT of the caller.
+ */
+function checkedResult(method: string, spec: MethodSpec, value: unknown, url: string): unknown {
+  try {
+    return validateResult(method, spec, decodeValue(spec.result, value, `${method}: result`));
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ProtocolError(`${url} sent a result that does not fit the contract: ${why}`, { cause: err });
+  }
 }
 
 function isResponse(value: unknown): value is JSONRPCResponse {
