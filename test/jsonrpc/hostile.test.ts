@@ -1,0 +1,437 @@
+/**
+ * JSON-RPC beyond server-robustness.test.ts: bytes (BOM, invalid UTF-8, deep nesting), ids the
+ * server cannot echo exactly, HTTP edge cases (Expect: 100-continue, pipelining, HTTP/1.0,
+ * slow-loris timeouts), and a client facing hostile servers (raw garbage, a 2^31 length, both
+ * result and error, a mistyped result, a stalled body). Every case ends in a clear reply or a
+ * typed error, never a hang, and the server keeps serving.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { calculator, calculatorContract, RpcError } from '../../src/contract/index.js';
+import { jsonrpc } from '../../src/protocols/jsonrpc/index.js';
+import {
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type JsonRpcRunningServer,
+  serveJsonRpc,
+} from '../../src/protocols/jsonrpc/server.js';
+import type { RunningServer } from '../../src/protocols/types.js';
+import { rawRequest, rpc } from './raw-http.js';
+
+interface Reply {
+  jsonrpc?: string;
+  id?: unknown;
+  result?: unknown;
+  error?: { code: number; message: string };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ADD = '{"jsonrpc":"2.0","id":1,"method":"add","params":[2,5]}';
+
+function httpRequest(body: string | Buffer, extraHeaders = ''): Buffer {
+  const bytes = Buffer.from(body);
+  return Buffer.concat([
+    Buffer.from(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${bytes.length}\r\n${extraHeaders}\r\n`),
+    bytes,
+  ]);
+}
+
+interface RawExchange {
+  readonly text: string;
+  readonly closed: boolean;
+}
+
+/** Raw TCP: writes `chunks`, optionally reacts to data, and returns what came back. */
+function rawExchange(
+  port: number,
+  chunks: readonly (string | Buffer)[],
+  waitMs: number,
+  onData?: (socket: net.Socket, soFar: string) => void,
+): Promise<RawExchange> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    let text = '';
+    let done = false;
+    const finish = (closed: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ text, closed });
+    };
+    const timer = setTimeout(() => finish(false), waitMs);
+    socket.on('data', (c: Buffer) => {
+      text += c.toString('utf8');
+      onData?.(socket, text);
+    });
+    socket.on('error', () => finish(true));
+    socket.on('close', () => finish(true));
+    socket.on('connect', () => {
+      for (const c of chunks) socket.write(c);
+    });
+  });
+}
+
+/** The JSON bodies of the HTTP responses in `text` (Content-Length framed). */
+function bodies(text: string): Reply[] {
+  const out: Reply[] = [];
+  const re = /Content-Length: (\d+)\r\n(?:.*\r\n)*?\r\n/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    const start = m.index + m[0].length;
+    out.push(JSON.parse(text.slice(start, start + Number(m[1]))) as Reply);
+    re.lastIndex = start + Number(m[1]);
+  }
+  return out;
+}
+
+describe('jsonrpc server: bytes and ids', () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await jsonrpc.serve(calculatorContract, calculator, { port: 0 });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it('a UTF-8 byte order mark before the JSON is ignored', async () => {
+    const reply = await rpc(server.port, `\ufeff${ADD}`);
+    assert.deepEqual(reply.json, { jsonrpc: '2.0', id: 1, result: 7 });
+  });
+
+  it('bytes that are not UTF-8 are a parse error, not silently replaced (which would change the id)', async () => {
+    const body = Buffer.concat([
+      Buffer.from('{"jsonrpc":"2.0","id":"'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('","method":"add","params":[1,2]}'),
+    ]);
+    const reply = await rawRequest(server.port, { body });
+    const json = reply.json as Reply;
+    assert.equal(json.id, null);
+    assert.equal(json.error?.code, -32700);
+    assert.match(json.error?.message ?? '', /UTF-8/);
+    // UTF-16 is not accepted either.
+    const utf16 = await rawRequest(server.port, { body: Buffer.from(ADD, 'utf16le') });
+    assert.equal((utf16.json as Reply).error?.code, -32700);
+  });
+
+  it('numeric ids that JSON.parse cannot keep exactly are refused; others are echoed as sent', async () => {
+    for (const id of ['12345678901234567890', '1e400', '-1e400']) {
+      const reply = await rpc(server.port, `{"jsonrpc":"2.0","id":${id},"method":"add","params":[1,2]}`);
+      const json = reply.json as Reply;
+      assert.equal(json.id, null, id);
+      assert.equal(json.error?.code, -32600, id);
+    }
+    for (const id of [
+      '"abc"',
+      '""',
+      'null',
+      '0',
+      '-7',
+      '1.5',
+      '9007199254740991',
+      '"12345678901234567890"',
+    ]) {
+      const reply = await rpc(server.port, `{"jsonrpc":"2.0","id":${id},"method":"add","params":[1,2]}`);
+      assert.deepEqual(reply.json, { jsonrpc: '2.0', id: JSON.parse(id), result: 3 }, id);
+    }
+  });
+
+  it('duplicate keys: the last one wins, as in Python and JavaScript', async () => {
+    const reply = await rpc(
+      server.port,
+      '{"jsonrpc":"2.0","id":1,"id":2,"method":"add","params":[1,2],"params":[3,4]}',
+    );
+    assert.deepEqual(reply.json, { jsonrpc: '2.0', id: 2, result: 7 });
+  });
+
+  it('100 000 levels of nesting neither crash nor stall the server', async () => {
+    const deep = [
+      '['.repeat(100_000),
+      '['.repeat(100_000) + ']'.repeat(100_000),
+      `{"jsonrpc":"2.0","id":1,"method":"add","params":[${'['.repeat(100_000)}${']'.repeat(100_000)},2]}`,
+      `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`,
+      `${'['.repeat(100_000)}NaN${']'.repeat(100_000)}`,
+    ];
+    const codes = [];
+    for (const body of deep)
+      codes.push(((await rpc(server.port, body)).json as Reply | Reply[] as Reply).error?.code ?? 'batch');
+    assert.deepEqual(codes, [-32700, 'batch', -32602, -32600, 'batch']);
+    assert.deepEqual((await rpc(server.port, ADD)).json, { jsonrpc: '2.0', id: 1, result: 7 });
+  });
+
+  it('a batch of non-objects gets one -32600 per entry, in order', async () => {
+    const reply = (await rpc(server.port, '[1,2,3]')).json as Reply[];
+    assert.equal(reply.length, 3);
+    for (const r of reply) {
+      assert.equal(r.id, null);
+      assert.equal(r.error?.code, -32600);
+    }
+  });
+});
+
+describe('jsonrpc server: HTTP edge cases', () => {
+  let server: RunningServer;
+  const limit = 64 * 1024;
+  before(async () => {
+    server = await jsonrpc.serve(calculatorContract, calculator, { port: 0, maxMessageBytes: limit });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it('Expect: 100-continue gets 100 then the reply', async () => {
+    let sent = false;
+    const out = await rawExchange(
+      server.port,
+      [`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${ADD.length}\r\nExpect: 100-continue\r\n\r\n`],
+      1_000,
+      (socket, soFar) => {
+        if (!sent && soFar.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) {
+          sent = true;
+          socket.write(ADD);
+        }
+      },
+    );
+    assert.ok(out.text.startsWith('HTTP/1.1 100 Continue'), out.text);
+    assert.deepEqual(bodies(out.text), [{ jsonrpc: '2.0', id: 1, result: 7 }]);
+  });
+
+  it('Expect: 100-continue with an oversized Content-Length gets 413 at once, without the 100, and is closed', async () => {
+    const out = await rawExchange(
+      server.port,
+      [`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${limit + 1}\r\nExpect: 100-continue\r\n\r\n`],
+      2_000,
+    );
+    assert.match(out.text, /^HTTP\/1\.1 413 /);
+    assert.ok(out.closed, 'the connection stayed open waiting for a body that will not come');
+  });
+
+  it('two pipelined requests on one connection are answered in order', async () => {
+    const second = ADD.replace('"id":1', '"id":2').replace('[2,5]', '[3,4]');
+    const out = await rawExchange(server.port, [Buffer.concat([httpRequest(ADD), httpRequest(second)])], 500);
+    assert.deepEqual(bodies(out.text), [
+      { jsonrpc: '2.0', id: 1, result: 7 },
+      { jsonrpc: '2.0', id: 2, result: 7 },
+    ]);
+  });
+
+  it('HTTP/1.0 without keep-alive is answered and closed', async () => {
+    const out = await rawExchange(
+      server.port,
+      [`POST / HTTP/1.0\r\nContent-Length: ${ADD.length}\r\n\r\n${ADD}`],
+      2_000,
+    );
+    assert.ok(out.closed);
+    assert.match(out.text, /^HTTP\/1\.1 200 /);
+    assert.deepEqual(bodies(out.text), [{ jsonrpc: '2.0', id: 1, result: 7 }]);
+  });
+
+  it('Content-Type variations, none included, are all served', async () => {
+    for (const type of [
+      '',
+      'Content-Type: application/json; charset=utf-8\r\n',
+      'Content-Type: text/xml\r\n',
+    ]) {
+      const out = await rawExchange(server.port, [httpRequest(ADD, type)], 500);
+      assert.deepEqual(bodies(out.text), [{ jsonrpc: '2.0', id: 1, result: 7 }], type);
+    }
+  });
+});
+
+describe('jsonrpc server: slow-loris timeouts and abandoned connections', () => {
+  let server: JsonRpcRunningServer;
+  before(async () => {
+    server = await serveJsonRpc(calculatorContract, calculator, {
+      port: 0,
+      headersTimeoutMs: 300,
+      requestTimeoutMs: 600,
+    });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  async function drained(): Promise<number> {
+    for (let i = 0; i < 300 && server.connectionCount > 0; i++) await sleep(10);
+    return server.connectionCount;
+  }
+
+  it('stalled headers, a stalled body, or headers trickled a byte at a time get 408 and are closed', async () => {
+    const headers = await rawExchange(server.port, ['POST / HTTP/1.1\r\nHost: x\r\n'], 5_000);
+    assert.ok(headers.closed, 'half-sent headers held the connection');
+    assert.match(headers.text, /^HTTP\/1\.1 408 /);
+    const body = await rawExchange(
+      server.port,
+      [`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${ADD.length}\r\n\r\n${ADD.slice(0, 10)}`],
+      5_000,
+    );
+    assert.ok(body.closed, 'a half-sent body held the connection');
+    assert.match(body.text, /^HTTP\/1\.1 408 /);
+    // Progress does not reset the deadline: it counts from the request's first byte.
+    const head = `POST / HTTP/1.1\r\nHost: x\r\nX-Padding: ${'p'.repeat(300)}\r\n\r\n`;
+    const trickle = net.connect({ port: server.port, host: '127.0.0.1' });
+    trickle.on('error', () => undefined);
+    trickle.on('data', () => undefined);
+    let cut = false;
+    trickle.on('close', () => {
+      cut = true;
+    });
+    await new Promise((r) => trickle.once('connect', r));
+    for (let i = 0; i < head.length && !cut; i++) {
+      trickle.write(head[i]!);
+      await sleep(15);
+    }
+    assert.ok(cut, 'a trickling client held the connection past the headers timeout');
+    assert.deepEqual((await rpc(server.port, ADD)).json, { jsonrpc: '2.0', id: 1, result: 7 });
+  });
+
+  it('stalled clients that neither read nor close (half a request, or nothing) are released', async () => {
+    const stalled = [0, 1].map(() => net.connect({ port: server.port, host: '127.0.0.1' }));
+    for (const s of stalled) s.on('error', () => undefined);
+    // No 'data' listener: these peers never read the 408, so they never see the server's FIN.
+    await Promise.all(stalled.map((s) => new Promise((r) => s.once('connect', r))));
+    stalled[0]!.write('POST / HTTP/1.1\r\nHost: x\r\n');
+    try {
+      assert.equal(await drained(), 0, 'the server still holds a stalled connection');
+    } finally {
+      for (const s of stalled) s.destroy();
+    }
+  });
+
+  it('many connections opened and abandoned (idle, half a request) are all released', async () => {
+    const opened: net.Socket[] = [];
+    for (let i = 0; i < 50; i++) {
+      const s = net.connect({ port: server.port, host: '127.0.0.1' });
+      s.on('error', () => undefined);
+      opened.push(s);
+    }
+    await Promise.all(opened.map((s) => new Promise((r) => s.once('connect', r))));
+    opened.forEach((s, i) => {
+      if (i % 2 === 1) s.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Len');
+    });
+    for (let i = 0; i < 100 && server.connectionCount < 50; i++) await sleep(10);
+    for (const s of opened) s.destroy();
+    assert.equal(await drained(), 0, 'connections leaked');
+    assert.deepEqual((await rpc(server.port, ADD)).json, { jsonrpc: '2.0', id: 1, result: 7 });
+  });
+
+  it("the defaults are tighter than Node 20's (60 s headers / 300 s request, checked every 30 s)", () => {
+    assert.ok(DEFAULT_HEADERS_TIMEOUT_MS <= 10_000);
+    assert.ok(DEFAULT_REQUEST_TIMEOUT_MS <= 60_000);
+  });
+});
+
+/** A raw TCP server answering each connection's first data with `reply`. */
+async function fakeServer(reply: (socket: net.Socket) => void) {
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.once('data', () => reply(s));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => r());
+      }),
+  };
+}
+
+function httpReply(body: string, headers = ''): string {
+  return `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${headers}\r\n${body}`;
+}
+
+describe('jsonrpc client: hostile servers', () => {
+  const cases: { name: string; code: string; reply: (s: net.Socket) => void }[] = [
+    {
+      name: 'raw garbage instead of HTTP',
+      code: 'TRANSPORT',
+      reply: (s) => s.end('\x00\x01\x02garbage\r\n\r\n'),
+    },
+    {
+      name: 'a Content-Length of 2^31',
+      code: 'MESSAGE_TOO_LARGE',
+      reply: (s) => s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${2 ** 31}\r\n\r\n{`),
+    },
+    {
+      name: 'an endless chunked body',
+      code: 'MESSAGE_TOO_LARGE',
+      reply: (s) => {
+        s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+        const chunk = `10000\r\n${' '.repeat(0x10000)}\r\n`;
+        const pump = () => {
+          while (!s.destroyed && s.write(chunk));
+          if (!s.destroyed) s.once('drain', pump);
+        };
+        pump();
+      },
+    },
+    {
+      name: 'both result and error',
+      code: 'PROTOCOL',
+      reply: (s) =>
+        s.end(httpReply('{"jsonrpc":"2.0","id":1,"result":7,"error":{"code":1001,"message":"x"}}')),
+    },
+    {
+      name: 'a result of the wrong type',
+      code: 'PROTOCOL',
+      reply: (s) => s.end(httpReply('{"jsonrpc":"2.0","id":1,"result":"7"}')),
+    },
+    {
+      name: 'a batch array for a single call',
+      code: 'PROTOCOL',
+      reply: (s) => s.end(httpReply('[{"jsonrpc":"2.0","id":1,"result":7}]')),
+    },
+    {
+      name: 'an error that is not an object',
+      code: 'PROTOCOL',
+      reply: (s) => s.end(httpReply('{"jsonrpc":"2.0","id":1,"error":"boom"}')),
+    },
+    {
+      name: 'a reply with "jsonrpc": "1.0"',
+      code: 'PROTOCOL',
+      reply: (s) => s.end(httpReply('{"jsonrpc":"1.0","id":1,"result":7}')),
+    },
+    {
+      name: 'a deeply nested reply',
+      code: 'PROTOCOL',
+      reply: (s) => s.end(httpReply(`${'['.repeat(100_000)}${']'.repeat(100_000)}`)),
+    },
+    { name: 'a close without any reply', code: 'TRANSPORT', reply: (s) => s.destroy() },
+  ];
+
+  for (const { name, code, reply } of cases) {
+    it(`${name}: ${code}, without waiting for the timeout`, async () => {
+      const fake = await fakeServer(reply);
+      const c = await jsonrpc.connect(calculatorContract, { port: fake.port, timeoutMs: 5_000 });
+      try {
+        const started = Date.now();
+        await assert.rejects(c.add(2, 5), (err: unknown) => {
+          assert.ok(err instanceof RpcError, String(err));
+          assert.equal(err.code, code, err.message);
+          return true;
+        });
+        assert.ok(Date.now() - started < 4_000, 'the call waited for its timeout');
+      } finally {
+        await c.close();
+        await fake.close();
+      }
+    });
+  }
+
+  it('headers then a stalled body: TIMEOUT', async () => {
+    const fake = await fakeServer((s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"jsonrpc"'));
+    const c = await jsonrpc.connect(calculatorContract, { port: fake.port, timeoutMs: 200 });
+    try {
+      await assert.rejects(c.add(2, 5), (err: unknown) => err instanceof RpcError && err.code === 'TIMEOUT');
+    } finally {
+      await c.close();
+      await fake.close();
+    }
+    await sleep(0);
+  });
+});
