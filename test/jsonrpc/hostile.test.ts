@@ -12,6 +12,7 @@ import { calculator, calculatorContract, RpcError } from '../../src/contract/ind
 import { jsonrpc } from '../../src/protocols/jsonrpc/index.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_MAX_BATCH_LENGTH,
   DEFAULT_REQUEST_TIMEOUT_MS,
   type JsonRpcRunningServer,
   serveJsonRpc,
@@ -158,6 +159,29 @@ describe('jsonrpc server: bytes and ids', () => {
       codes.push(((await rpc(server.port, body)).json as Reply | Reply[] as Reply).error?.code ?? 'batch');
     assert.deepEqual(codes, [-32700, 'batch', -32602, -32600, 'batch']);
     assert.deepEqual((await rpc(server.port, ADD)).json, { jsonrpc: '2.0', id: 1, result: 7 });
+  });
+
+  it('a batch over 1000 requests gets one -32600 instead of a reply per entry', async () => {
+    const over = (
+      await rpc(
+        server.port,
+        `[${Array(DEFAULT_MAX_BATCH_LENGTH + 1)
+          .fill('1')
+          .join(',')}]`,
+      )
+    ).json as Reply;
+    assert.equal(over.id, null);
+    assert.equal(over.error?.code, -32600);
+    assert.match(over.error?.message ?? '', /1001 requests exceeds the limit of 1000/);
+    const calls = Array.from({ length: DEFAULT_MAX_BATCH_LENGTH }, (_, i) => ({
+      jsonrpc: '2.0',
+      id: i,
+      method: 'add',
+      params: [i, 1],
+    }));
+    const replies = (await rpc(server.port, calls)).json as Reply[];
+    assert.equal(replies.length, DEFAULT_MAX_BATCH_LENGTH);
+    assert.deepEqual(replies[999], { jsonrpc: '2.0', id: 999, result: 1000 });
   });
 
   it('a batch of non-objects gets one -32600 per entry, in order', async () => {

@@ -33,10 +33,18 @@ import { decodeParams, encodeValue, jsonReplacer } from './wire-values.js';
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
+/**
+ * Most requests one batch may hold. Without a cap a 2 MB body of `[1,1,1,...]` asks for a
+ * million -32600 replies (134 MB of JSON); the 16 MiB limit would allow ~8 million, more than
+ * a JavaScript string can hold. Over the cap the batch gets one -32600.
+ */
+export const DEFAULT_MAX_BATCH_LENGTH = 1000;
+
 export interface JsonRpcServeOptions {
   host?: string;
   port: number;
   maxMessageBytes?: number;
+  maxBatchLength?: number;
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
 }
@@ -52,6 +60,7 @@ type Reply = JSONRPCResponse | JSONRPCResponse[] | null;
 export function createJsonRpcHandler<C extends Contract>(
   contract: C,
   impl: Implementation<C>,
+  maxBatchLength = DEFAULT_MAX_BATCH_LENGTH,
 ): (payload: unknown) => Promise<Reply> {
   const dispatch = createDispatcher(contract, impl);
   // Every error is expected and answered to the caller; the library's default logs each one.
@@ -81,6 +90,10 @@ export function createJsonRpcHandler<C extends Contract>(
     if (!Array.isArray(payload)) return one(payload);
     if (payload.length === 0) {
       return errorReply(null, protocolError(JsonRpcCodes.INVALID_REQUEST, 'Invalid Request: empty batch'));
+    }
+    if (payload.length > maxBatchLength) {
+      const why = `Invalid Request: a batch of ${payload.length} requests exceeds the limit of ${maxBatchLength}`;
+      return errorReply(null, protocolError(JsonRpcCodes.INVALID_REQUEST, why));
     }
     const replies = (await Promise.all(payload.map(one))).filter((r): r is JSONRPCResponse => r !== null);
     return replies.length === 0 ? null : replies;
@@ -180,7 +193,7 @@ export async function serveJsonRpc<C extends Contract>(
 ): Promise<JsonRpcRunningServer> {
   const host = options.host ?? DEFAULT_HOST;
   const limit = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-  const handle = createJsonRpcHandler(contract, impl);
+  const handle = createJsonRpcHandler(contract, impl, options.maxBatchLength);
 
   const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     if (req.method !== 'POST') {
