@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { calculator, calculatorContract, RpcError } from '../../src/contract/index.js';
+import { calculator, calculatorContract, defineContract, RpcError } from '../../src/contract/index.js';
 import { jsonrpc } from '../../src/protocols/jsonrpc/index.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
@@ -190,6 +190,28 @@ describe('jsonrpc server: bytes and ids', () => {
     for (const r of reply) {
       assert.equal(r.id, null);
       assert.equal(r.error?.code, -32600);
+    }
+  });
+});
+
+describe('jsonrpc server: params absent', () => {
+  it('a zero-argument method may omit params (spec §4.2); by position or by name works too', async () => {
+    const clock = defineContract({
+      name: 'Clock',
+      namespace: 'clock',
+      methods: { ping: { params: [], result: 'string' } },
+    });
+    const server = await jsonrpc.serve(clock, { ping: () => 'pong' }, { port: 0 });
+    try {
+      for (const params of [undefined, [], {}]) {
+        const reply = await rpc(server.port, { jsonrpc: '2.0', id: 1, method: 'ping', params });
+        assert.deepEqual(reply.json, { jsonrpc: '2.0', id: 1, result: 'pong' }, JSON.stringify(params));
+      }
+      const extra = (await rpc(server.port, { jsonrpc: '2.0', id: 1, method: 'ping', params: [1] }))
+        .json as Reply;
+      assert.equal(extra.error?.code, -32602);
+    } finally {
+      await server.close();
     }
   });
 });

@@ -378,6 +378,31 @@ describe('thrift client: hostile replies', () => {
     });
   }
 
+  it('framed and compact clients fail fast too (2^31-1 frame, negative frame, garbage)', async () => {
+    const replies: [string, Buffer, string[]][] = [
+      ['binary-framed', i32(2 ** 31 - 1), ['MESSAGE_TOO_LARGE']],
+      ['binary-framed', i32(-1), ['PROTOCOL']],
+      ['compact-framed', framed(Buffer.from('not a compact message at all')), ['PROTOCOL']],
+      [
+        'compact-buffered',
+        Buffer.from([0x82, 0x41, 0x01, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+        ['PROTOCOL', 'MESSAGE_TOO_LARGE'],
+      ],
+    ];
+    for (const [variant, bytes, codes] of replies) {
+      const fake = await fakeServer((_chunk, s) => s.write(bytes));
+      const c = await thrift.connect(calculatorContract, { port: fake.port, variant, timeoutMs: 5_000 });
+      try {
+        const started = Date.now();
+        await expectCode(c.add(3, 4), codes);
+        assert.ok(Date.now() - started < 4_000, `${variant}: the call waited for its timeout`);
+      } finally {
+        await c.close();
+        await fake.close();
+      }
+    }
+  });
+
   it('a server that accepts and never answers gives TIMEOUT', async () => {
     const fake = await fakeServer(() => undefined);
     const c = await thrift.connect(calculatorContract, { port: fake.port, timeoutMs: 200 });
