@@ -273,6 +273,46 @@ describe('jsonrpc server: HTTP edge cases', () => {
     assert.deepEqual(bodies(out.text), [{ jsonrpc: '2.0', id: 1, result: 7 }]);
   });
 
+  it('headers over 16 KiB get 431', async () => {
+    const out = await rawExchange(server.port, [httpRequest(ADD, `X-Big: ${'b'.repeat(20_000)}\r\n`)], 2_000);
+    assert.match(out.text, /^HTTP\/1\.1 431 /);
+    assert.deepEqual((await rpc(server.port, ADD)).json, { jsonrpc: '2.0', id: 1, result: 7 });
+  });
+
+  it('a client pipelining echo calls without reading the replies is throttled; others are served', async () => {
+    const data = Buffer.alloc(32 * 1024, 7).toString('base64');
+    const one = httpRequest(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'echo', params: [data] }));
+    const socket = net.connect({ port: server.port, host: '127.0.0.1' });
+    socket.on('error', () => undefined);
+    socket.pause(); // never reads
+    await new Promise((r) => socket.once('connect', r));
+    let written = 0;
+    const attempts = 3_000; // ~130 MB if nothing pushed back
+    await new Promise<void>((resolve) => {
+      const pump = () => {
+        while (written < attempts) {
+          written++;
+          if (!socket.write(one)) {
+            socket.once('drain', pump);
+            return;
+          }
+        }
+        resolve();
+      };
+      pump();
+      setTimeout(resolve, 1_000);
+    });
+    try {
+      assert.ok(
+        written < attempts,
+        `the server took all ${written} requests without their replies being read`,
+      );
+      assert.deepEqual((await rpc(server.port, ADD)).json, { jsonrpc: '2.0', id: 1, result: 7 });
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it('Content-Type variations, none included, are all served', async () => {
     for (const type of [
       '',
