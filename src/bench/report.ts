@@ -164,8 +164,9 @@ function charts(results: BenchResults): Record<string, string> {
   return out;
 }
 
-function table(header: string[], lines: string[][]): string {
-  const align = header.map((_, i) => (i === 0 ? ':--' : '--:'));
+/** A markdown table: the first `textColumns` columns left-aligned, the (numeric) rest right-aligned. */
+function table(header: string[], lines: string[][], textColumns = 1): string {
+  const align = header.map((_, i) => (i < textColumns ? ':--' : '--:'));
   return [header, align, ...lines].map((l) => `| ${l.join(' | ')} |`).join('\n');
 }
 
@@ -190,6 +191,22 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
   );
   notes.push(...cellErrors.map((c) => `${c.row} in ${c.scenario}: ${c.error}`));
   if (notes.length > 0) out.push('**Left out or failed:**', '', ...notes.map((n) => `- ${n}`), '');
+  out.push('## Rows', '');
+  out.push(
+    table(
+      ['Row', 'id', 'kind', 'server', 'variant', 'pipelines calls'],
+      rows.map((r) => [
+        label(r),
+        `\`${r.id}\``,
+        r.kind,
+        r.kind === 'python' ? `peers/python/${r.protocol}/full_server.py` : 'TypeScript (Node)',
+        r.variant,
+        r.pipelining && r.kind !== 'python' ? 'yes' : 'no',
+      ]),
+      6,
+    ),
+    '',
+  );
 
   const floorCpu = (scenario: string) => cell(results, FLOOR, scenario)?.serverCpuUsPerCall;
   const summaryScenario = results.scenarios.find((x) => x.id === 'add-16')?.id ?? results.scenarios[0]?.id;
@@ -379,6 +396,7 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
             fmt(h.selfMs),
             fmt(h.selfPercent, 2),
           ]),
+          2,
         ),
         '',
       );
