@@ -25,7 +25,7 @@ import {
   type RunningServer,
   type ServeOptions,
 } from '../../protocols/types.js';
-import { encodeFrame, FrameReader } from './frames.js';
+import { FRAME_HEADER_BYTES, FrameReader } from './frames.js';
 
 const OK = 0;
 const FAILED = 1;
@@ -40,24 +40,37 @@ function checkTypes(method: string, types: readonly ValueType[]): void {
   });
 }
 
-function encodeValues(prefix: number, types: readonly ValueType[], values: readonly unknown[]): Buffer {
-  let size = 1;
-  types.forEach((t, i) => {
-    size += t === 'i32' ? 4 : t === 'double' ? 8 : (values[i] as Uint8Array).byteLength;
-  });
-  const out = Buffer.allocUnsafe(size);
-  out[0] = prefix;
+/**
+ * Encodes a body as parts: the prefix byte and fixed-width values in one small buffer, a
+ * trailing binary value as its own part (a view, not a copy), so a 1 MiB echo is not copied to
+ * be sent.
+ */
+function encodeValues(prefix: number, types: readonly ValueType[], values: readonly unknown[]): Uint8Array[] {
+  let fixed = 1;
+  for (const t of types) fixed += t === 'i32' ? 4 : t === 'double' ? 8 : 0;
+  const head = Buffer.allocUnsafe(fixed);
+  head[0] = prefix;
   let at = 1;
+  const parts: Uint8Array[] = [head];
   types.forEach((t, i) => {
     const v = values[i];
-    if (t === 'i32') at = out.writeInt32BE(v as number, at);
-    else if (t === 'double') at = out.writeDoubleBE(v as number, at);
-    else {
-      out.set(v as Uint8Array, at);
-      at += (v as Uint8Array).byteLength;
-    }
+    if (t === 'i32') at = head.writeInt32BE(v as number, at);
+    else if (t === 'double') at = head.writeDoubleBE(v as number, at);
+    else parts.push(v as Uint8Array);
   });
-  return out;
+  return parts;
+}
+
+/** Writes one frame (length header, then the parts) with a single writev. */
+function writeFrame(socket: net.Socket, parts: readonly Uint8Array[]): void {
+  let length = 0;
+  for (const p of parts) length += p.byteLength;
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  header.writeUInt32BE(length, 0);
+  socket.cork();
+  socket.write(header);
+  for (const p of parts) if (p.byteLength > 0) socket.write(p);
+  socket.uncork();
 }
 
 function decodeValues(body: Buffer, types: readonly ValueType[]): unknown[] {
@@ -92,9 +105,9 @@ function methodTable(contract: Contract): MethodTable {
   return { names, params, results };
 }
 
-function errorBody(err: unknown): Buffer {
+function errorBody(err: unknown): Uint8Array[] {
   const e = toRpcError(err);
-  return Buffer.concat([Buffer.of(FAILED), Buffer.from(`${e.code}\n${e.message}`)]);
+  return [Buffer.of(FAILED), Buffer.from(`${e.code}\n${e.message}`)];
 }
 
 async function serve<C extends Contract>(
@@ -108,7 +121,7 @@ async function serve<C extends Contract>(
   const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const sockets = new Set<net.Socket>();
 
-  const answer = (body: Buffer): Buffer | Promise<Buffer> => {
+  const answer = (body: Buffer): Uint8Array[] | Promise<Uint8Array[]> => {
     const index = body[0] ?? 255;
     const fn = fns[index];
     if (fn === undefined) return errorBody(new ProtocolError(`no method with index ${index}`));
@@ -151,10 +164,10 @@ async function serve<C extends Contract>(
           tail = tail.then(async () => {
             const b = await reply;
             pendingAsync--;
-            if (!socket.destroyed) socket.write(encodeFrame(b));
+            if (!socket.destroyed) writeFrame(socket, b);
           });
         } else {
-          socket.write(encodeFrame(reply));
+          writeFrame(socket, reply);
         }
       }
     });
@@ -234,7 +247,7 @@ async function connect<C extends Contract>(contract: C, options: ConnectOptions 
       const call = new Promise<unknown>((resolve, reject) => {
         pending.push({ type: table.results[index]!, resolve, reject });
       });
-      socket.write(encodeFrame(encodeValues(index, table.params[index]!, args)));
+      writeFrame(socket, encodeValues(index, table.params[index]!, args));
       // Without ids a late reply would be matched to the wrong call, so a timeout drops the connection.
       return withTimeout(call, timeoutMs, `raw-tcp ${method}`, () => socket.destroy());
     },
