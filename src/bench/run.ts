@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { CalculatorClient } from '../contract/calculator.js';
 import { calculatorContract } from '../contract/calculator.js';
+import { RpcError } from '../contract/errors.js';
 import { peersInstalled, peersPython, repoRoot } from '../peers/python.js';
 import { collectGarbage, type Histogram, measureWindow, newHistogram } from './load.js';
 import { peakRssBytes, procAvailable } from './proc-stats.js';
@@ -115,7 +116,9 @@ async function measureWithRetry(l: LiveRow, scenario: Scenario, settings: RunSet
   };
   try {
     return await attempt();
-  } catch {
+  } catch (err) {
+    // A timeout means the server cannot keep up (or never answers): trying again would only wait again.
+    if (err instanceof RpcError && err.code === 'TIMEOUT') throw err;
     await closeClients(l);
     return attempt();
   }

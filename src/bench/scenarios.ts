@@ -82,8 +82,8 @@ export interface RunSettings {
 
 export const QUICK_SETTINGS: RunSettings = {
   quick: true,
-  warmupMs: 80,
-  windowMs: 200,
+  warmupMs: 60,
+  windowMs: 150,
   minCalls: 3,
   maxWindowMs: 5_000,
   repetitions: 1,
