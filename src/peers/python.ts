@@ -3,11 +3,12 @@
  * that scripts/setup-peers.sh creates in .venv-peers. Peer scripts take the port as their
  * first argument (defaulting to the survey's port when run by hand).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitForPort } from '../net/free-port.js';
+import { type ProcessRun, runToCompletion, stopChild } from './child-process.js';
 
 /** Repository root, found from this file's location (works from src/ under tsx and from dist/src/). */
 export const repoRoot: string = (() => {
@@ -76,34 +77,18 @@ export async function startPythonPeer(
   try {
     await Promise.race([waitForPort(port, '127.0.0.1', options.readyTimeoutMs ?? 20_000), exited]);
   } catch (e) {
-    await killChild(child);
+    await stopChild(child);
     throw e instanceof Error && e.message.includes('exited early') ? e : new Error(`${String(e)}\n${err}`);
   }
   return {
     pid: child.pid!,
     port,
     stderr: () => err,
-    stop: () => killChild(child),
+    stop: () => stopChild(child),
   };
 }
 
-function killChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill('SIGKILL'), 3_000);
-    child.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-export interface PythonRun {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type PythonRun = ProcessRun;
 
 /** Runs a peer client script to completion (killed after timeoutMs) and returns its output. */
 export function runPythonScript(
@@ -112,28 +97,9 @@ export function runPythonScript(
   options: { timeoutMs?: number; cwd?: string } = {},
 ): Promise<PythonRun> {
   assertInstalled();
-  return new Promise((resolve, reject) => {
-    const child = spawn(peersPython, ['-u', script, ...args], {
-      cwd: options.cwd ?? path.dirname(script),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr?.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  return runToCompletion(peersPython, ['-u', script, ...args], {
+    cwd: options.cwd ?? path.dirname(script),
+    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    timeoutMs: options.timeoutMs ?? 30_000,
   });
 }

@@ -4,35 +4,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { freePort } from '../../src/net/free-port.js';
+import { type ProcessRun, runToCompletion } from '../../src/peers/child-process.js';
 import { repoRoot } from '../../src/peers/python.js';
 import { protocols } from '../../src/protocols/index.js';
 
 const main = path.join(repoRoot, 'src', 'cli', 'main.ts');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function rpclab(args: readonly string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], { cwd: repoRoot });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function rpclab(args: readonly string[], timeoutMs = 60_000): Promise<ProcessRun> {
+  return runToCompletion(process.execPath, ['--import', 'tsx', main, ...args], { cwd: repoRoot, timeoutMs });
 }
 
 /** Starts `rpclab serve` and resolves with its port once it prints its JSON address line. */
