@@ -12,8 +12,14 @@ export interface SplitMessage {
 }
 
 export function splitEnvelope(frames: readonly Buffer[]): SplitMessage {
+  const at = bodyStart(frames);
+  return { envelope: frames.slice(0, at), body: frames.slice(at) };
+}
+
+/** Index of the first body frame (the envelope is every frame before it). */
+export function bodyStart(frames: readonly Buffer[]): number {
   for (let i = 1; i < frames.length; i++) {
-    if (frames[i]!.length === 0) return { envelope: frames.slice(0, i + 1), body: frames.slice(i + 1) };
+    if (frames[i]!.length === 0) return i + 1;
   }
-  return { envelope: frames.slice(0, 1), body: frames.slice(1) };
+  return 1;
 }

@@ -8,14 +8,15 @@ import net from 'node:net';
 import { Router } from 'zeromq';
 import { createDispatcher } from '../../contract/dispatch.js';
 import { ProtocolError, TransportError, toRpcError } from '../../contract/errors.js';
-import { type Contract, getMethod, type Implementation } from '../../contract/spec.js';
+import { type Contract, getMethod, type Implementation, type ValueType } from '../../contract/spec.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type ServeOptions } from '../types.js';
-import { splitEnvelope } from './envelope.js';
-import { SerialSender } from './serial-sender.js';
+import { bodyStart } from './envelope.js';
 import { endpointPort, HIGH_WATER_MARK, ZEROMQ_DEFAULT_PORT, zmqEndpoint } from './socket-options.js';
 import { encodeError, encodeResult, NO_ID, parseRequest } from './wire.js';
 
 const MAX_CONCURRENT_REQUESTS = 10_000;
+
+const ignore = (): void => undefined;
 
 export async function serveZeromq<C extends Contract>(
   contract: C,
@@ -31,6 +32,7 @@ export async function serveZeromq<C extends Contract>(
     maxMessageSize: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     sendHighWaterMark: HIGH_WATER_MARK,
     receiveHighWaterMark: HIGH_WATER_MARK,
+    sendTimeout: 0,
   });
   try {
     await router.bind(zmqEndpoint(host, options.port ?? ZEROMQ_DEFAULT_PORT));
@@ -45,40 +47,76 @@ export async function serveZeromq<C extends Contract>(
     );
   }
   const port = endpointPort(router.lastEndpoint);
-  const sender = new SerialSender(router);
   let closed = false;
 
-  const reply = (envelope: Buffer[], body: Buffer): void => {
-    // A ROUTER silently drops replies to peers that left; only a closed socket rejects.
-    sender.send([...envelope, body]).catch(() => undefined);
-  };
+  // The result type of each method (doubles are encoded as floats), looked up once.
+  const resultTypes = new Map<string, ValueType>();
+  for (const name of Object.keys(contract.methods)) {
+    const spec = getMethod(contract, name);
+    if (spec !== undefined) resultTypes.set(name, spec.result);
+  }
 
-  const handle = async (frames: Buffer[]): Promise<void> => {
-    const { envelope, body } = splitEnvelope(frames);
-    if (body.length !== 1) {
-      reply(envelope, encodeError(new ProtocolError(`expected one body frame, got ${body.length}`), NO_ID));
-      return;
-    }
-    const parsed = parseRequest(body[0]!);
-    if (!parsed.ok) {
-      reply(envelope, encodeError(parsed.error, parsed.id));
-      return;
-    }
-    const { method, params, id } = parsed.request;
-    let out: Buffer;
+  /**
+   * Sends `body` back behind the request's envelope (frames before `at`), reusing the
+   * request's frame array. With sendTimeout 0 a ROUTER send is synchronous in zeromq.js: it
+   * never waits for "writable" (a ROUTER drops what it cannot route rather than block), so no
+   * send is ever in progress and replies need no queue. Only a closed socket fails.
+   */
+  const reply = (frames: Buffer[], at: number, body: Buffer): void => {
+    if (closed) return;
+    frames.length = at;
+    frames.push(body);
     try {
-      const result = await dispatch(method, params);
-      out = encodeResult(result, getMethod(contract, method)?.result, id);
-    } catch (err) {
-      out = encodeError(toRpcError(err), id);
+      router.send(frames).then(undefined, ignore);
+    } catch {
+      // closed under us
     }
-    if (!closed) reply(envelope, out);
   };
 
   // Requests being handled at once; past the cap the server stops reading, so libzmq's
   // high-water marks push back on senders instead of memory growing without bound.
   let active = 0;
   let slotFreed: (() => void) | undefined;
+  const done = (): void => {
+    active--;
+    const wake = slotFreed;
+    slotFreed = undefined;
+    wake?.();
+  };
+
+  /** Answers one request; never awaits, so the loop goes straight back to receiving. */
+  const handle = (frames: Buffer[]): void => {
+    const at = bodyStart(frames);
+    if (frames.length - at !== 1) {
+      const error = new ProtocolError(`expected one body frame, got ${frames.length - at}`);
+      reply(frames, at, encodeError(error, NO_ID));
+      return;
+    }
+    const parsed = parseRequest(frames[at]!);
+    if (!parsed.ok) {
+      reply(frames, at, encodeError(parsed.error, parsed.id));
+      return;
+    }
+    const { method, params, id } = parsed.request;
+    active++;
+    dispatch(method, params).then(
+      (result) => {
+        done();
+        let out: Buffer;
+        try {
+          out = encodeResult(result, resultTypes.get(method), id);
+        } catch (err) {
+          out = encodeError(toRpcError(err), id);
+        }
+        reply(frames, at, out);
+      },
+      (err: unknown) => {
+        done();
+        reply(frames, at, encodeError(toRpcError(err), id));
+      },
+    );
+  };
+
   const loop = (async () => {
     while (!closed) {
       if (active >= MAX_CONCURRENT_REQUESTS) {
@@ -96,15 +134,11 @@ export async function serveZeromq<C extends Contract>(
         console.error('zeromq server: receive failed:', err);
         continue;
       }
-      active++;
-      handle(frames)
-        .catch((err: unknown) => console.error('zeromq server: cannot answer:', err))
-        .finally(() => {
-          active--;
-          const wake = slotFreed;
-          slotFreed = undefined;
-          wake?.();
-        });
+      try {
+        handle(frames);
+      } catch (err) {
+        console.error('zeromq server: cannot answer:', err);
+      }
     }
   })();
 
