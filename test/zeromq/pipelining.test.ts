@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type Calculator, calculator, calculatorContract } from '../../src/contract/index.js';
+import { Dealer } from 'zeromq';
+import { type Calculator, calculator, calculatorContract, TimeoutError } from '../../src/contract/index.js';
 import type { RunningServer } from '../../src/protocols/types.js';
 import { connectZeromq, serveZeromq, ZEROMQ_VARIANTS } from '../../src/protocols/zeromq/index.js';
+import { decodeValue, encodeValue } from '../../src/protocols/zeromq/msgpack.js';
 
 describe('zeromq pipelining', () => {
   let server: RunningServer;
@@ -129,6 +131,54 @@ describe('zeromq pipelining', () => {
       releaseGate();
       await blocked.close();
       await Promise.all(others.map((c) => c.close()));
+    }
+  });
+
+  it('a raw DEALER burst of 5,000 requests, good and bad, gets exactly one reply each', async () => {
+    // The server sends each reply the moment it is ready (no send queue): none may be lost.
+    const dealer = new Dealer({ linger: 0, receiveTimeout: 20_000, sendHighWaterMark: 0 });
+    dealer.connect(server.address);
+    try {
+      const n = 5_000;
+      for (let id = 1; id <= n; id++) {
+        const request =
+          id % 7 === 0 ? { method: 'nope', params: [], id } : { method: 'add', params: [id, 1], id };
+        await dealer.send(['', encodeValue(request)]);
+      }
+      const seen = new Set<number>();
+      for (let k = 0; k < n; k++) {
+        const frames = await dealer.receive();
+        assert.equal(frames.length, 2, 'delimiter and body');
+        const reply = decodeValue(frames[1]!) as { id: number; result?: number; error?: { code: string } };
+        assert.ok(!seen.has(reply.id), `reply ${reply.id} came twice`);
+        seen.add(reply.id);
+        if (reply.id % 7 === 0) assert.equal(reply.error?.code, 'NO_SUCH_METHOD');
+        else assert.equal(reply.result, reply.id + 1);
+      }
+      assert.equal(seen.size, n);
+    } finally {
+      dealer.close();
+    }
+  });
+
+  it('closing the server while a call is being handled drops its reply quietly', async () => {
+    resetGate();
+    const own = await serveZeromq(calculatorContract, impl, { port: 0 });
+    const client = await connectZeromq(calculatorContract, {
+      port: own.port,
+      variant: 'dealer',
+      timeoutMs: 500,
+    });
+    try {
+      const slow = client.add(0, 0);
+      await reached;
+      await own.close();
+      releaseGate(); // the handler finishes after close(): its reply must go nowhere, without error
+      await assert.rejects(slow, TimeoutError);
+    } finally {
+      releaseGate();
+      await client.close();
+      await own.close();
     }
   });
 });
