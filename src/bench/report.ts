@@ -181,7 +181,7 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
     `- **Command:** \`${results.command}\`${results.commit ? ` at commit \`${results.commit}\`` : ''}`,
     `- **Machine:** ${m.cpuModel}, ${m.cpus} CPUs, ${(m.memoryMiB / 1024).toFixed(1)} GiB, ${m.os} (${m.arch}); Node ${m.node}${m.python ? `; ${m.python}` : ''}`,
     `- **Settings:** ${s.quick ? 'quick run (smoke test: short windows, figures are rough)' : 'full run'}; warm-up ${s.warmupMs} ms, window ${s.windowMs} ms (at least ${s.minCalls} calls), ${s.repetitions} repetition(s) interleaved across rows`,
-    "- **Method:** every server runs in its own process, the load generator in another (closed loop, N calls in flight). CPU time per call comes from each process's /proc accounting over the measuring window; latency from an HDR histogram; bytes on the wire from a separate pass through a counting TCP relay. Connections: one per row when the protocol pipelines calls (our servers), else one per call in flight; the Python peers always get one connection per call in flight, as the survey's clients use them.",
+    "- **Method:** every server runs in its own process, the load generator in another (closed loop, N calls in flight). CPU time per call comes from each process's /proc accounting over the measuring window; latency from an HDR histogram; bytes on the wire from a separate pass through a counting TCP relay. Connections: one per call in flight, except in add-64-pipelined, where all 64 calls share one connection (only for protocols that pipeline calls).",
     '',
   );
   const failed = rows.filter((r) => r.error !== undefined);
@@ -201,7 +201,7 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
         r.kind,
         r.kind === 'python' ? `peers/python/${r.protocol}/full_server.py` : 'TypeScript (Node)',
         r.variant,
-        r.pipelining && r.kind !== 'python' ? 'yes' : 'no',
+        r.pipelining ? 'yes' : 'no',
       ]),
       6,
     ),

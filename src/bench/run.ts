@@ -61,15 +61,11 @@ export function clientsNeeded(scenario: Pick<Scenario, 'inFlight' | 'connections
   return scenario.connections === 'one' ? 1 : scenario.inFlight;
 }
 
-/**
- * Why a row sits a scenario out, if it does: one pipelined connection needs a protocol that
- * pipelines, and the survey's Python servers are used one call per connection, as the survey's
- * clients use them (thriftpy2's server drops pipelined requests).
- */
+/** Why a row sits a scenario out, if it does: one pipelined connection needs a protocol that pipelines. */
 export function skipReason(row: BenchRow, scenario: Scenario): string | undefined {
-  if (scenario.connections !== 'one') return undefined;
-  if (row.kind === 'python') return 'Python peers are measured one call per connection';
-  if (!row.protocol.traits.pipelining) return 'the protocol does not pipeline calls on one connection';
+  if (scenario.connections === 'one' && !row.protocol.traits.pipelining) {
+    return 'the protocol does not pipeline calls on one connection';
+  }
   return undefined;
 }
 
