@@ -421,12 +421,15 @@ async function profilePass(
 
 /** How many progress steps a run takes (for the progress display). */
 export function plannedSteps(
-  rows: number,
+  rows: readonly BenchRow[],
   options: Pick<BenchOptions, 'scenarios' | 'settings' | 'timing'>,
 ): number {
-  const timing =
-    options.timing === false ? 0 : rows * options.scenarios.length * options.settings.repetitions;
-  return rows + timing + rows;
+  const windows = rows.reduce(
+    (n, row) => n + options.scenarios.filter((s) => skipReason(row, s) === undefined).length,
+    0,
+  );
+  const timing = options.timing === false ? 0 : windows * options.settings.repetitions;
+  return rows.length + timing + rows.length;
 }
 
 export async function runBench(options: BenchOptions): Promise<BenchResults> {

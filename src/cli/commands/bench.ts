@@ -100,7 +100,7 @@ options:
     const chosen = picked ?? [...scenarios];
     const timing = !values['bytes-only'];
     const progress = createProgress(
-      plannedSteps(plan.rows.length, { scenarios: chosen, settings, timing }),
+      plannedSteps(plan.rows, { scenarios: chosen, settings, timing }),
       process.stderr,
       values.quiet,
     );
