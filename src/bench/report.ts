@@ -51,9 +51,9 @@ function scenarioCaption(results: BenchResults, id: string): string {
   const s = results.scenarios.find((x) => x.id === id);
   if (s === undefined) return id;
   const what = s.method === 'add' ? 'add(20, 22)' : `echo of ${binarySize(s.payloadBytes)}`;
-  const where =
-    s.connections === 'one' ? 'on one connection' : s.inFlight === 1 ? '' : ', one connection each';
-  return `${what}, ${s.inFlight} call${s.inFlight === 1 ? '' : 's'} in flight${where === 'on one connection' ? ` ${where}` : where}`;
+  const calls = `${s.inFlight} call${s.inFlight === 1 ? '' : 's'} in flight`;
+  if (s.connections === 'one') return `${what}, ${calls} on one connection`;
+  return `${what}, ${calls}${s.inFlight === 1 ? '' : ', one connection each'}`;
 }
 
 function charts(results: BenchResults): Record<string, string> {

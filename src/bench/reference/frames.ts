@@ -4,13 +4,6 @@
  */
 export const FRAME_HEADER_BYTES = 4;
 
-export function encodeFrame(body: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.byteLength);
-  out.writeUInt32BE(body.byteLength, 0);
-  out.set(body, FRAME_HEADER_BYTES);
-  return out;
-}
-
 /** Collects chunks and hands out whole frame bodies; concatenates once per frame, not per chunk. */
 export class FrameReader {
   private chunks: Buffer[] = [];
