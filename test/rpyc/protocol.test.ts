@@ -3,6 +3,7 @@
  * release, attribute refusal, exceptions, timeouts, and hostile bytes on a raw socket.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -307,17 +308,37 @@ describe('rpyc server: hostile and odd input on a raw socket', () => {
   });
 });
 
-describe('rpyc client limits', () => {
-  it('a reply larger than maxMessageBytes closes the connection with the calls failing', async () => {
+describe('rpyc size limits', () => {
+  // Incompressible bytes: the frame itself is announced over the limit.
+  const random = (n: number) => new Uint8Array(randomBytes(n));
+
+  it('a reply over the limit fails its call with MESSAGE_TOO_LARGE; the connection goes on', async () => {
     const server = await serveRpyc(calculatorContract, calculator, { port: 0 });
-    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000, maxMessageBytes: 1024 });
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000, maxMessageBytes: 64 * 1024 });
     try {
-      await assert.rejects(
-        c.call(
-          'echo',
-          new Uint8Array(100_000).map((_, i) => i * 7),
-        ),
-        (e: unknown) => ['MESSAGE_TOO_LARGE', 'TRANSPORT'].includes(codeOf(e) ?? ''),
+      // Announced over the limit (incompressible), and inflating past it (zeros).
+      for (const data of [random(100_000), new Uint8Array(100_000)]) {
+        await assert.rejects(c.call('echo', data), (e: unknown) => codeOf(e) === 'MESSAGE_TOO_LARGE');
+        assert.equal(c.connection.closed, false);
+        assert.equal(await c.call('add', 2, 5), 7);
+      }
+    } finally {
+      await c.close();
+      await server.close();
+    }
+  });
+
+  it('a request over the limit is answered MESSAGE_TOO_LARGE; the connection goes on', async () => {
+    const server = await serveRpyc(calculatorContract, calculator, { port: 0, maxMessageBytes: 64 * 1024 });
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
+      for (const data of [random(100_000), new Uint8Array(100_000)]) {
+        await assert.rejects(c.call('echo', data), (e: unknown) => codeOf(e) === 'MESSAGE_TOO_LARGE');
+        assert.equal(await c.call('add', 2, 5), 7);
+      }
+      // More than 4 times the limit is not read past: the connection closes.
+      await assert.rejects(c.call('echo', random(300_000)), (e: unknown) =>
+        ['MESSAGE_TOO_LARGE', 'TRANSPORT'].includes(codeOf(e) ?? ''),
       );
       assert.ok(c.connection.closed);
     } finally {

@@ -18,7 +18,7 @@ import {
 } from '../../contract/errors.js';
 import { type BrineValue, dumpFramed, isDumpable, load, NotImplemented } from './brine.js';
 import { Handle, handleNames, Label, Msg } from './consts.js';
-import { FrameDecoder, frameInPlace } from './framing.js';
+import { FrameDecoder, frameInPlace, type OversizedFrame } from './framing.js';
 import {
   attributeError,
   BoundMethod,
@@ -148,7 +148,7 @@ export class RpycConnection implements RefOwner {
     readonly socket: net.Socket,
     private readonly options: ConnectionOptions,
   ) {
-    this.decoder = new FrameDecoder(options.maxMessageBytes);
+    this.decoder = new FrameDecoder(options.maxMessageBytes, (frame) => this.onOversized(frame));
     this.envelope = options.envelope ?? 6;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -321,7 +321,8 @@ export class RpycConnection implements RefOwner {
     if (parts.length === 1) this.socket.write(parts[0]!, done);
     else {
       this.socket.cork();
-      for (let i = 0; i < parts.length; i++) this.socket.write(parts[i]!, i === parts.length - 1 ? done : undefined);
+      for (let i = 0; i < parts.length; i++)
+        this.socket.write(parts[i]!, i === parts.length - 1 ? done : undefined);
       this.socket.uncork();
     }
     if (this.replyBacklog > REPLY_BACKLOG_PAUSE) this.socket.pause();
@@ -346,6 +347,24 @@ export class RpycConnection implements RefOwner {
         return;
       }
     }
+  }
+
+  /**
+   * A message over maxMessageBytes was read past without buffering it. When its start says which
+   * message it was, only that one fails (a request gets a MESSAGE_TOO_LARGE exception, a reply
+   * fails its call) and the connection stays; otherwise the connection closes.
+   */
+  private onOversized(frame: OversizedFrame): void {
+    if (this.closedFlag) return;
+    const err = new MessageTooLargeError(frame.size, this.options.maxMessageBytes);
+    const id = messageIdOf(frame.head, this.envelope);
+    if (id === undefined) {
+      this.teardown(err);
+      return;
+    }
+    if (this.envelope === 'auto') this.envelope = id.envelope;
+    if (id.msg === Msg.REQUEST) this.reply(id.seq, err, true);
+    else this.takePending(id.seq)?.reject(err);
   }
 
   private onFrame(payload: Buffer): void {
@@ -645,6 +664,35 @@ export class RpycConnection implements RefOwner {
     this.finalizer.register(ref, { key, weak, state: ref.state, idPack: ref.idPack }, ref);
     return ref;
   }
+}
+
+/** Reads a brine int starting at `at` (one-byte or INT_L1 forms): [value, next offset]. */
+function peekInt(head: Buffer, at: number): [number, number] | undefined {
+  const tag = head[at];
+  if (tag === undefined) return undefined;
+  if (tag >= 0x20 && tag <= 0xef) return [tag - 0x50, at + 1];
+  if (tag !== 0x16) return undefined; // INT_L1: length, then decimal digits
+  const n = head[at + 1];
+  if (n === undefined || n > 20 || head.length < at + 2 + n) return undefined;
+  const text = head.toString('latin1', at + 2, at + 2 + n);
+  return /^-?\d+$/.test(text) ? [Number(text), at + 2 + n] : undefined;
+}
+
+/** The type and seq of a message from its first bytes, without decoding the rest. */
+function messageIdOf(
+  head: Buffer,
+  envelope: Envelope,
+): { msg: number; seq: number; envelope: 5 | 6 } | undefined {
+  if (head[0] === LEGACY_ENVELOPE_TAG && envelope !== 6) {
+    const msg = peekInt(head, 1);
+    const seq = msg && peekInt(head, msg[1]);
+    return msg && seq ? { msg: msg[0], seq: seq[0], envelope: 5 } : undefined;
+  }
+  const msg = head[0];
+  if (envelope === 5 || msg === undefined || msg < Msg.REQUEST || msg > Msg.EXCEPTION || head[1] !== 0x11)
+    return undefined;
+  const seq = peekInt(head, 2);
+  return seq ? { msg, seq: seq[0], envelope: 6 } : undefined;
 }
 
 function keyOf(idPack: IdPack): string {

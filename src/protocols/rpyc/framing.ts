@@ -42,15 +42,58 @@ export function frameInPlace(buf: Buffer, compress = true): Buffer[] {
   return [buf];
 }
 
+/** A frame over the size limit, skipped without being buffered; `head` starts its payload. */
+export interface OversizedFrame {
+  /** Its announced length, or for a compressed frame that inflates past the limit, the limit + 1. */
+  readonly size: number;
+  /** The first bytes of its (inflated) payload, enough to read the message's seq; may be empty. */
+  readonly head: Buffer;
+}
+
+/** Bytes kept from the start of an oversized frame to find its seq. */
+const HEAD_BYTES = 64;
+/** Compressed bytes kept for the same purpose. */
+const COMPRESSED_HEAD_BYTES = 256;
 /**
- * Splits a byte stream into payloads. A frame announcing more than `maxBytes` (or inflating
- * past it) throws before it is buffered; the connection is then closed by the caller.
+ * Frames announcing more than this many times the limit are not read past: no rpyc peer sends
+ * them by mistake, and reading gigabytes to answer one message is not worth it.
+ */
+const SKIP_FACTOR = 4;
+
+/** The start of a payload: a compressed one inflated from its first bytes only (bounded output). */
+function headOf(bytes: Buffer, compressed: boolean): Buffer {
+  if (!compressed) return bytes.subarray(0, HEAD_BYTES);
+  try {
+    // Sync-flush finishing: a truncated stream gives what it has instead of failing. 256 input
+    // bytes cannot inflate to more than ~260 KB.
+    const out = zlib.inflateSync(bytes.subarray(0, COMPRESSED_HEAD_BYTES), {
+      finishFlush: zlib.constants.Z_SYNC_FLUSH,
+    });
+    return out.subarray(0, HEAD_BYTES);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+/**
+ * Splits a byte stream into payloads. A frame announcing more than `maxBytes` is never
+ * buffered: without `onOversized` it throws (the caller closes the connection); with it, the
+ * frame is reported as soon as its first bytes are in (so the caller can answer that one
+ * message) and read past, and the connection goes on. A compressed frame inflating past the
+ * limit is reported alike. Frames announcing more than 4 times the limit always throw.
  */
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** An oversized frame being read past: bytes still to drop, and its head as it comes in. */
+  private skip:
+    | { left: number; size: number; compressed: boolean; head: Buffer[]; headLen: number; reported: boolean }
+    | undefined;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(
+    private readonly maxBytes: number,
+    private readonly onOversized?: (frame: OversizedFrame) => void,
+  ) {}
 
   /** Feeds bytes; returns the complete payloads now available (decompressed). */
   push(chunk: Buffer): Buffer[] {
@@ -58,12 +101,29 @@ export class FrameDecoder {
     this.buffered += chunk.length;
     const out: Buffer[] = [];
     for (;;) {
+      if (this.skip !== undefined) {
+        if (!this.skipSome()) break;
+        continue;
+      }
       if (this.buffered < HEADER) break;
       const head = this.peek(HEADER);
       const length = head.readUInt32BE(0);
       const flag = head[4];
-      if (length > this.maxBytes) throw new MessageTooLargeError(length, this.maxBytes);
       if (flag !== 0 && flag !== 1) throw new ProtocolError(`rpyc frame: bad compression flag ${flag}`);
+      if (length > this.maxBytes) {
+        if (this.onOversized === undefined || length > this.maxBytes * SKIP_FACTOR)
+          throw new MessageTooLargeError(length, this.maxBytes);
+        this.take(HEADER);
+        this.skip = {
+          left: length + 1,
+          size: length,
+          compressed: flag === 1,
+          head: [],
+          headLen: 0,
+          reported: false,
+        };
+        continue;
+      }
       if (this.buffered < HEADER + length + 1) break;
       const frame = this.take(HEADER + length + 1);
       // rpyc drops the trailing byte without looking at it; so do we.
@@ -72,9 +132,12 @@ export class FrameDecoder {
         try {
           payload = zlib.inflateSync(payload, { maxOutputLength: this.maxBytes });
         } catch (err) {
-          if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+          if ((err as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE')
+            throw new ProtocolError(`rpyc frame: bad zlib payload (${(err as Error).message})`);
+          if (this.onOversized === undefined)
             throw new MessageTooLargeError(this.maxBytes + 1, this.maxBytes);
-          throw new ProtocolError(`rpyc frame: bad zlib payload (${(err as Error).message})`);
+          this.onOversized({ size: this.maxBytes + 1, head: headOf(payload, true) });
+          continue;
         }
       }
       out.push(payload);
@@ -82,6 +145,30 @@ export class FrameDecoder {
     return out;
   }
 
+  /** Drops what is buffered of the frame being skipped; true once it is wholly gone. */
+  private skipSome(): boolean {
+    const skip = this.skip!;
+    const wanted = skip.compressed ? COMPRESSED_HEAD_BYTES : HEAD_BYTES;
+    while (skip.left > 0 && this.buffered > 0) {
+      const first = this.chunks[0]!;
+      const n = Math.min(first.length, skip.left);
+      if (skip.headLen < wanted) {
+        const keep = first.subarray(0, Math.min(n, wanted - skip.headLen));
+        skip.head.push(Buffer.from(keep));
+        skip.headLen += keep.length;
+      }
+      this.take(n);
+      skip.left -= n;
+      if (!skip.reported && (skip.headLen >= wanted || skip.left === 0)) {
+        // Reported as soon as its start is known: the peer need not wait for the rest to go by.
+        skip.reported = true;
+        this.onOversized!({ size: skip.size, head: headOf(Buffer.concat(skip.head), skip.compressed) });
+      }
+    }
+    if (skip.left > 0) return false;
+    this.skip = undefined;
+    return true;
+  }
   private peek(n: number): Buffer {
     const first = this.chunks[0]!;
     if (first.length >= n) return first;
