@@ -67,4 +67,38 @@ describe('rpyc channel framing', () => {
       (e: unknown) => code(e) === 'PROTOCOL',
     );
   });
+
+  it('with onOversized, reads past an oversized frame unbuffered and reports its start once', () => {
+    const seen: Array<{ size: number; head: string }> = [];
+    const dec = new FrameDecoder(1024, (f) => seen.push({ size: f.size, head: f.head.toString('latin1') }));
+    const big = Buffer.alloc(2000, 0x62);
+    big.write('start-of-the-message', 0, 'latin1');
+    const all = Buffer.concat([frame(big, false), frame(Buffer.from('next'))]);
+    const got: Buffer[] = [];
+    for (let i = 0; i < all.length; i += 7) got.push(...dec.push(all.subarray(i, i + 7)));
+    assert.deepEqual(seen, [{ size: 2000, head: `start-of-the-message${'b'.repeat(44)}` }]);
+    assert.deepEqual(
+      got.map((b) => b.toString()),
+      ['next'],
+    );
+  });
+
+  it('with onOversized, reports a frame inflating past the limit with its inflated start', () => {
+    const seen: Buffer[] = [];
+    const dec = new FrameDecoder(1024, (f) => seen.push(f.head));
+    const payload = Buffer.concat([Buffer.from('HEAD'), Buffer.alloc(64 * 1024)]);
+    assert.deepEqual(dec.push(Buffer.concat([frame(payload), frame(Buffer.from('ok'))])), [
+      Buffer.from('ok'),
+    ]);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]!.subarray(0, 4).toString(), 'HEAD');
+  });
+
+  it('with onOversized, still refuses a frame announcing more than 4 times the limit', () => {
+    const dec = new FrameDecoder(1024, () => assert.fail('not reported'));
+    assert.throws(
+      () => dec.push(Buffer.from('0000100100', 'hex')),
+      (e: unknown) => code(e) === 'MESSAGE_TOO_LARGE',
+    );
+  });
 });

@@ -330,12 +330,16 @@ describe('rpyc size limits', () => {
 
   it('a request over the limit is answered MESSAGE_TOO_LARGE; the connection goes on', async () => {
     const server = await serveRpyc(calculatorContract, calculator, { port: 0, maxMessageBytes: 64 * 1024 });
-    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
-    try {
+    for (const rpycVersion of [5, 6] as const) {
+      const c = await connectRpyc({ port: server.port, timeoutMs: 5_000, rpycVersion });
       for (const data of [random(100_000), new Uint8Array(100_000)]) {
         await assert.rejects(c.call('echo', data), (e: unknown) => codeOf(e) === 'MESSAGE_TOO_LARGE');
         assert.equal(await c.call('add', 2, 5), 7);
       }
+      await c.close();
+    }
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
       // More than 4 times the limit is not read past: the connection closes.
       await assert.rejects(c.call('echo', random(300_000)), (e: unknown) =>
         ['MESSAGE_TOO_LARGE', 'TRANSPORT'].includes(codeOf(e) ?? ''),
