@@ -167,7 +167,9 @@ function charts(results: BenchResults): Record<string, string> {
 /** A markdown table: the first `textColumns` columns left-aligned, the (numeric) rest right-aligned. */
 function table(header: string[], lines: string[][], textColumns = 1): string {
   const align = header.map((_, i) => (i < textColumns ? ':--' : '--:'));
-  return [header, align, ...lines].map((l) => `| ${l.join(' | ')} |`).join('\n');
+  // GitHub tables split cells on '|', even inside code spans, unless it is escaped.
+  const cellText = (c: string) => c.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  return [header, align, ...lines].map((l) => `| ${l.map(cellText).join(' | ')} |`).join('\n');
 }
 
 export function markdown(results: BenchResults, chartFiles: readonly string[], chartDir = 'charts'): string {
@@ -292,11 +294,7 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
         .map((r) => {
           const c = results.cells.find((x) => x.row === r.id && x.scenario === sc.id);
           if (c === undefined || c.error !== undefined) {
-            return [
-              `${label(r)}`,
-              `failed: ${(c?.error ?? r.error ?? 'no data').replace(/\|/g, '/')}`,
-              ...Array(12).fill(''),
-            ];
+            return [`${label(r)}`, `failed: ${c?.error ?? r.error ?? 'no data'}`, ...Array(12).fill('')];
           }
           const py = pythonOf(results, r);
           const pc = py ? cell(results, py.id, sc.id) : undefined;
