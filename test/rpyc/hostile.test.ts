@@ -283,6 +283,30 @@ describe('rpyc server: hostile requests', () => {
     await drained();
   });
 
+  it('50,000 references in one request are given back without a pending call each', async () => {
+    const peer = await RawPeer.connect(server.port);
+    const root = await peer.getRoot(0);
+    const refs = Array.from({ length: 50_000 }, (_, i) => [Label.REMOTE_REF, ['evil.Thing', 7, i + 1]]);
+    peer.request(1, Handle.CALLATTR, [
+      Label.TUPLE,
+      [
+        [Label.LOCAL_REF, root],
+        [Label.VALUE, 'add'],
+        [Label.TUPLE, refs],
+        [Label.VALUE, []],
+      ],
+    ]);
+    const reply = await peer.next();
+    assert.equal(reply.msg, Msg.EXCEPTION);
+    assert.equal(server.stats().pending, 0, 'DELs are sent without waiting for answers');
+    // Then one DEL per reference follows, as rpyc would send them.
+    const del = await peer.next();
+    assert.equal(del.msg, Msg.REQUEST);
+    assert.equal((del.body as [number, unknown])[0], Handle.DEL);
+    peer.socket.destroy();
+    await drained();
+  });
+
   it('a DEL with a huge count drops the object; a later GETROOT sends it again', async () => {
     const peer = await RawPeer.connect(server.port);
     const root = await peer.getRoot(0);

@@ -233,22 +233,29 @@ export class RpycConnection implements RefOwner {
   }
 
   private sendDel(idPack: IdPack, count: number): Promise<unknown> {
-    // Boxed by hand: the netref is already marked released, which box() refuses.
-    const boxed: BrineValue = [
-      Label.TUPLE,
-      [
-        [Label.LOCAL_REF, idPack],
-        [Label.VALUE, count],
-      ],
-    ];
-    return this.requestBoxed(Handle.DEL, boxed, this.options.timeoutMs);
+    return this.requestBoxed(Handle.DEL, delArgs(idPack, count), this.options.timeoutMs);
+  }
+
+  /**
+   * HANDLE_DEL without waiting for its answer, as rpyc sends it (an async request): no pending
+   * entry or timer, so a peer that hands us many references in one message (each given back
+   * when the call ends) cannot make us hold one timer per reference. The answer is ignored as a
+   * reply to an unknown seq.
+   */
+  private sendDelNoWait(idPack: IdPack, count: number): void {
+    if (this.closedFlag) return;
+    try {
+      this.send(Msg.REQUEST, this.nextSeq++, [Handle.DEL, delArgs(idPack, count)]);
+    } catch {
+      // The connection is going away: the peer drops everything anyway.
+    }
   }
 
   private finalize(held: Held): void {
     if (held.state.released) return;
     held.state.released = true;
     this.forget(held.idPack, held.weak);
-    if (!this.closedFlag) this.sendDel(held.idPack, held.state.count).catch(() => undefined);
+    this.sendDelNoWait(held.idPack, held.state.count);
   }
 
   private forget(idPack: IdPack, weak: WeakRef<RemoteRef> | undefined): void {
@@ -475,7 +482,7 @@ export class RpycConnection implements RefOwner {
         this.finalizer.unregister(ref);
         this.forget(ref.idPack, this.proxies.get(keyOf(ref.idPack)));
       }
-      this.sendDel(ref.idPack, n).catch(() => undefined);
+      this.sendDelNoWait(ref.idPack, n);
     }
   }
 
@@ -693,6 +700,17 @@ function messageIdOf(
     return undefined;
   const seq = peekInt(head, 2);
   return seq ? { msg, seq: seq[0], envelope: 6 } : undefined;
+}
+
+/** DEL's arguments, boxed by hand: the netref is already marked released, which box() refuses. */
+function delArgs(idPack: IdPack, count: number): BrineValue {
+  return [
+    Label.TUPLE,
+    [
+      [Label.LOCAL_REF, idPack],
+      [Label.VALUE, count],
+    ],
+  ];
 }
 
 function keyOf(idPack: IdPack): string {
