@@ -307,6 +307,55 @@ describe('rpyc server: hostile requests', () => {
     await drained();
   });
 
+  it('a well-formed request refused for its size (too many values, a huge int) fails alone', async () => {
+    const peer = await RawPeer.connect(server.port);
+    const root = await peer.getRoot(0);
+    const callAdd = (seq: number, args: unknown) =>
+      peer.request(seq, Handle.CALLATTR, [
+        Label.TUPLE,
+        [
+          [Label.LOCAL_REF, root],
+          [Label.VALUE, 'add'],
+          [Label.VALUE, args],
+          [Label.VALUE, []],
+        ],
+      ]);
+    callAdd(
+      300,
+      Array.from({ length: 300_000 }, () => 'a'),
+    );
+    // An int of 5001 digits, spliced in by hand (our own dump refuses to write one).
+    const withMarker = request(301, Handle.CALLATTR, [
+      Label.TUPLE,
+      [
+        [Label.LOCAL_REF, root],
+        [Label.VALUE, 'add'],
+        [Label.VALUE, ['HUGE', 1]],
+        [Label.VALUE, []],
+      ],
+    ]);
+    const marker = withMarker.indexOf(Buffer.from('080d48554745', 'hex'));
+    const hugeInt = Buffer.concat([Buffer.of(0x17, 0, 0, 0x13, 0x89), Buffer.from(`1${'0'.repeat(5000)}`)]);
+    peer.sendPayload(
+      Buffer.concat([withMarker.subarray(0, marker), hugeInt, withMarker.subarray(marker + 6)]),
+    );
+    for (const [seq, why] of [
+      [300, /more than 262144 values/],
+      [301, /more than 4300 digits/],
+    ] as const) {
+      const reply = await peer.next();
+      assert.equal(reply.msg, Msg.EXCEPTION);
+      assert.equal(reply.seq, seq);
+      const [type, args] = reply.body as [unknown, [string]];
+      assert.deepEqual(type, ['builtins', 'ValueError']);
+      assert.match(args[0], why);
+    }
+    callAdd(302, [2, 5]);
+    assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 302, body: [Label.VALUE, 7] });
+    peer.socket.destroy();
+    await drained();
+  });
+
   it('a DEL with a huge count drops the object; a later GETROOT sends it again', async () => {
     const peer = await RawPeer.connect(server.port);
     const root = await peer.getRoot(0);
@@ -448,6 +497,13 @@ describe('rpyc client: a hostile server', () => {
     [
       'a vinegar tuple of the wrong types',
       (seq) => frame(replyPayload(Msg.EXCEPTION, seq, [[1, 2], 'x', [], 5])),
+      'PROTOCOL',
+      false,
+    ],
+    [
+      'a reply of more values than one message may hold',
+      (seq) =>
+        frame(replyPayload(Msg.REPLY, seq, [Label.VALUE, Array.from({ length: 300_000 }, () => 'a')]), true),
       'PROTOCOL',
       false,
     ],

@@ -353,6 +353,12 @@ export interface LoadOptions {
   maxObjects?: number;
 }
 
+/**
+ * Well-formed brine refused for its size (too many values, too long an int): unlike corrupt
+ * input, the rest of the stream can still be trusted, so only the message it was in fails.
+ */
+export class BrineLimitError extends ProtocolError {}
+
 /** Shared results for the empty values (frozen: one input byte must not cost an allocation). */
 const EMPTY_BYTES: Uint8Array = Object.freeze(new Uint8Array(0)) as Uint8Array;
 const EMPTY_TUPLE: readonly BrineValue[] = Object.freeze([]);
@@ -400,10 +406,10 @@ class Reader {
 function loadInt(text: Uint8Array): number | bigint {
   // A sign may precede the digits (Python's int() also allows a "+").
   if (text.length > MAX_INT_DIGITS + 1)
-    throw new ProtocolError(`brine: int of more than ${MAX_INT_DIGITS} digits (Python refuses them too)`);
+    throw new BrineLimitError(`brine: int of more than ${MAX_INT_DIGITS} digits (Python refuses them too)`);
   const s = Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('latin1');
   if (s.length > MAX_INT_DIGITS && /^\d/.test(s))
-    throw new ProtocolError(`brine: int of more than ${MAX_INT_DIGITS} digits (Python refuses them too)`);
+    throw new BrineLimitError(`brine: int of more than ${MAX_INT_DIGITS} digits (Python refuses them too)`);
   if (!INT_TEXT.test(s)) throw new ProtocolError(`brine: malformed int ${JSON.stringify(s.slice(0, 40))}`);
   const big = BigInt(s);
   const small = Number(big);
@@ -423,7 +429,7 @@ function loadValue(r: Reader, opts: Required<LoadOptions>, depth: number): Brine
   const tag = r.byte();
   if (tag >= IMM_MIN + IMM_OFFSET && tag <= IMM_MAX + IMM_OFFSET) return tag - IMM_OFFSET;
   if (tag > Tag.ELLIPSIS && tag !== Tag.INT_L1 && tag !== Tag.INT_L4 && ++r.objects > opts.maxObjects)
-    throw new ProtocolError(`brine: more than ${opts.maxObjects} values in one message`);
+    throw new BrineLimitError(`brine: more than ${opts.maxObjects} values in one message`);
   switch (tag) {
     case Tag.NONE:
       return null;

@@ -16,7 +16,7 @@ import {
   TransportError,
   toRpcError,
 } from '../../contract/errors.js';
-import { type BrineValue, dumpFramed, isDumpable, load, NotImplemented } from './brine.js';
+import { BrineLimitError, type BrineValue, dumpFramed, isDumpable, load, NotImplemented } from './brine.js';
 import { Handle, handleNames, Label, Msg } from './consts.js';
 import { FrameDecoder, frameInPlace, type OversizedFrame } from './framing.js';
 import {
@@ -377,6 +377,19 @@ export class RpycConnection implements RefOwner {
   private onFrame(payload: Buffer): void {
     if (payload.length < 2) throw new ProtocolError('rpyc: empty message');
     if (this.envelope === 'auto') this.envelope = payload[0] === LEGACY_ENVELOPE_TAG ? 5 : 6;
+    try {
+      this.onMessage(payload);
+    } catch (err) {
+      // A message refused for its size fails alone when its start says which one it was.
+      const id =
+        err instanceof BrineLimitError ? messageIdOf(payload.subarray(0, 64), this.envelope) : undefined;
+      if (id === undefined) throw err;
+      if (id.msg === Msg.REQUEST) this.reply(id.seq, err, true);
+      else this.takePending(id.seq)?.reject(err as BrineLimitError);
+    }
+  }
+
+  private onMessage(payload: Buffer): void {
     let msg: unknown;
     let seq: unknown;
     let args: BrineValue;
