@@ -403,6 +403,32 @@ describe('thrift client: hostile replies', () => {
     }
   });
 
+  it('a reply stalled mid-message does not poison the connection: later calls reconnect', async () => {
+    let calls = 0;
+    const fake = await fakeServer((chunk, s) => {
+      calls++;
+      // First call: a reply whose result string claims 1000 bytes, of which 3 arrive.
+      if (calls === 1)
+        s.write(
+          binaryReply(
+            'add',
+            seqOf(chunk),
+            Buffer.concat([Buffer.from([11]), i16(0), i32(1000), Buffer.from('abc')]),
+          ),
+        );
+      else s.write(binaryReply('add', seqOf(chunk), addArgs(i32Field(0, 7), Buffer.alloc(0))));
+    });
+    const c = await thrift.connect(calculatorContract, { port: fake.port, timeoutMs: 150 });
+    try {
+      await expectCode(c.add(3, 4), ['TIMEOUT', 'PROTOCOL']);
+      await sleep(250); // the stalled reply has now failed that connection
+      assert.equal(await c.add(3, 4), 7);
+    } finally {
+      await c.close();
+      await fake.close();
+    }
+  });
+
   it('a server that accepts and never answers gives TIMEOUT', async () => {
     const fake = await fakeServer(() => undefined);
     const c = await thrift.connect(calculatorContract, { port: fake.port, timeoutMs: 200 });

@@ -90,6 +90,7 @@ class Connection {
     private readonly binding: Binding,
     maxBytes: number,
     private readonly where: string,
+    private readonly stallMs: number,
   ) {
     this.reader = new MessageReader(variant, maxBytes);
     socket.setNoDelay(true);
@@ -100,6 +101,34 @@ class Connection {
     socket.on('close', () =>
       this.fail(new TransportError(`thrift connection to ${where} closed while the call was pending`)),
     );
+  }
+
+  /**
+   * A reply begun but not finished within the call timeout means the stream is broken (a
+   * garbled length in buffered mode waits for bytes that never come): without this, every
+   * later call on the connection would time out too. Re-armed by each completed message.
+   */
+  private stall: NodeJS.Timeout | undefined;
+
+  private watchStall(progressed: boolean): void {
+    if (progressed || this.reader.pendingBytes === 0) {
+      clearTimeout(this.stall);
+      this.stall = undefined;
+    }
+    if (
+      this.stall === undefined &&
+      this.reader.pendingBytes > 0 &&
+      Number.isFinite(this.stallMs) &&
+      this.stallMs > 0
+    ) {
+      this.stall = setTimeout(() => {
+        this.fail(
+          new ProtocolError(
+            `a reply from ${this.where} stalled mid-message for ${this.stallMs} ms (${this.reader.pendingBytes} bytes of it received)`,
+          ),
+        );
+      }, this.stallMs);
+    }
   }
 
   get usable(): boolean {
@@ -134,6 +163,7 @@ class Connection {
   }
 
   fail(err: RpcError): void {
+    clearTimeout(this.stall);
     this.failure ??= err;
     const calls = [...this.pending.values()];
     this.pending.clear();
@@ -151,7 +181,9 @@ class Connection {
 
   private onData(chunk: Buffer): void {
     try {
-      for (const message of this.reader.push(chunk)) {
+      const messages = this.reader.push(chunk);
+      this.watchStall(messages.length > 0);
+      for (const message of messages) {
         const p = messageReader(this.variant.encoding, message);
         const header = readHeader(p);
         const call = this.pending.get(header.seqid);
@@ -192,7 +224,7 @@ export async function connectThrift<C extends Contract>(
   const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const where = `${host}:${port}`;
   const open = async () =>
-    new Connection(await openSocket(host, port, timeoutMs), variant, binding, maxBytes, where);
+    new Connection(await openSocket(host, port, timeoutMs), variant, binding, maxBytes, where, timeoutMs);
 
   // The first connection is opened now, so an unreachable server fails connect() itself.
   let current: Promise<Connection> = Promise.resolve(await open());
