@@ -127,6 +127,12 @@ describe('rpyc: our client against our server', () => {
       assert.equal(add.typeName, 'builtins.method');
       assert.equal(server.stats().localObjects, before + 1);
       assert.equal(await add.call(2, 5), 7);
+      // f"{root.add}" in Python: __format__ with an empty spec is str().
+      assert.equal(await add.callAttr('__format__', ''), '<bound method CalculatorService.add>');
+      await assert.rejects(
+        add.callAttr('__format__', '>20'),
+        (e: unknown) => codeOf(e) === 'INVALID_ARGUMENT',
+      );
       assert.equal(await add.callWithKeywords([], { a: 1, b: 2 }), 3);
       assert.equal(await await root.getAttr('exposed_add'), add, 'the same reference comes back');
       await add.release();

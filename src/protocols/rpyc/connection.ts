@@ -596,6 +596,13 @@ export class RpycConnection implements RefOwner {
   }
 
   private getattr(obj: Servable, name: string): unknown {
+    // Python calls __format__ for f"{netref}" on netrefs whose class it knows (our methods and
+    // functions): the empty spec formats as str(), as object.__format__ does.
+    if (name === '__format__')
+      return (spec: unknown) => {
+        if (spec === '' || spec === undefined) return this.describe(obj);
+        throw typeError(`unsupported format string passed to ${pythonTypeName(obj)}.__format__`);
+      };
     if (obj instanceof ExposedObject) {
       if (name === '__doc__') return null;
       return obj.getattr(name);
