@@ -40,6 +40,7 @@ describe('rpyc: our client against our server', () => {
       extras: {
         apply: (fn: RemoteRef, a: unknown, b: unknown) => fn.call(a, b),
         twice: async (fn: RemoteRef, x: unknown) => fn.call(await fn.call(x)),
+        huge: () => 10n ** 5000n,
         counter: () => {
           let n = 0;
           return expose('Counter', { increment: (by: number) => (n += by), value: () => n });
@@ -119,6 +120,7 @@ describe('rpyc: our client against our server', () => {
         'exposed_echo',
         'exposed_get_service_aliases',
         'exposed_get_service_name',
+        'exposed_huge',
         'exposed_twice',
       ]);
       const before = server.stats().localObjects;
@@ -205,6 +207,19 @@ describe('rpyc: our client against our server', () => {
       await assert.rejects(c.call('add', 'x', 1), (e: unknown) => codeOf(e) === 'INVALID_ARGUMENT');
       await assert.rejects(c.call('add', 1), (e: unknown) => codeOf(e) === 'INVALID_ARGUMENT');
       await assert.rejects(c.call('add', { a: 1 }, 1), (e: unknown) => codeOf(e) === 'INVALID_ARGUMENT');
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('a result that cannot be written (an int Python would refuse) is still answered, as an error', async () => {
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
+      await assert.rejects(
+        c.call('huge'),
+        (e: unknown) => e instanceof RpcError && /4300 digits/.test(e.message),
+      );
+      assert.equal(await c.call('add', 2, 5), 7);
     } finally {
       await c.close();
     }

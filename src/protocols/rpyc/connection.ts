@@ -511,8 +511,15 @@ export class RpycConnection implements RefOwner {
     }
     try {
       this.send(msg, seq, body, true);
-    } catch {
-      // The socket went away while we were working; nothing left to answer.
+    } catch (err) {
+      // Either the socket went away (nothing left to answer), or the value could not be written
+      // (an int Python would refuse, a frame too big to build): the caller must still get an answer.
+      if (this.closedFlag || msg === Msg.EXCEPTION) return;
+      try {
+        this.send(Msg.EXCEPTION, seq, dumpException(err, this.exceptionOptions()), true);
+      } catch {
+        // Nothing more we can do for this call.
+      }
     }
   }
 
