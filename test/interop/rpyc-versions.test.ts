@@ -35,7 +35,7 @@ function serveFull(): Promise<RpycServer> {
 
 /** Waits (bounded) until every client has gone and their references with them. */
 async function drained(server: RpycServer): Promise<void> {
-  for (let i = 0; i < 100 && server.stats().connections > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 500 && server.stats().connections > 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(server.stats(), {
     connections: 0,
     localObjects: 0,
