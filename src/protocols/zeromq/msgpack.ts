@@ -42,3 +42,12 @@ function containerHeader(size: number, fix: number, c16: number, c32: number): U
 export function concat(parts: readonly Uint8Array[]): Buffer {
   return Buffer.concat(parts);
 }
+
+/**
+ * Encodes a whole message (a map) in one pass, for messages without `double` values: one
+ * copy of a large bytes value instead of three (encoder, per-part result, concat).
+ */
+export function encodeMessage(map: Record<string, unknown>): Buffer {
+  const bytes = plain.encode(map);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a view, not a copy
+}

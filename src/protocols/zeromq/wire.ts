@@ -18,7 +18,7 @@ import {
   type RpcError,
 } from '../../contract/errors.js';
 import type { ValueType } from '../../contract/spec.js';
-import { arrayHeader, concat, decodeValue, encodeValue, mapHeader } from './msgpack.js';
+import { arrayHeader, concat, decodeValue, encodeMessage, encodeValue, mapHeader } from './msgpack.js';
 
 /** An id is echoed back verbatim, whatever msgpack value the peer chose. */
 export type MessageId = { readonly present: false } | { readonly present: true; readonly value: unknown };
@@ -48,6 +48,10 @@ export function encodeRequest(
   types: readonly (ValueType | undefined)[],
   id: MessageId,
 ): Buffer {
+  if (!types.includes('double')) {
+    // Same bytes as the parts below (keys in this order), built in one pass.
+    return encodeMessage(id.present ? { method, params, id: id.value } : { method, params });
+  }
   const parts: Uint8Array[] = [mapHeader(id.present ? 3 : 2), KEY_METHOD, encodeValue(method)];
   parts.push(KEY_PARAMS, arrayHeader(params.length));
   params.forEach((p, i) => {
@@ -92,6 +96,9 @@ export function parseRequest(body: Uint8Array): RequestParse {
 }
 
 export function encodeResult(value: unknown, type: ValueType | undefined, id: MessageId): Buffer {
+  if (type !== 'double') {
+    return encodeMessage(id.present ? { result: value, id: id.value } : { result: value });
+  }
   const parts: Uint8Array[] = [mapHeader(id.present ? 2 : 1), KEY_RESULT, encodeValue(value, type)];
   if (id.present) parts.push(KEY_ID, encodeValue(id.value));
   return concat(parts);
