@@ -48,6 +48,9 @@ describe('zeromq wire: byte-exact with Python msgpack', () => {
     assert.equal(hex(encodeResult(7, 'i32', NO_ID)), py.result7);
     assert.equal(hex(encodeResult(2, 'double', { present: true, value: 300 })), py.result2WithId);
     assert.equal(hex(encodeError(new DivideByZeroError(), NO_ID)), py.divideByZero);
+    // {'result': b'\x01' * 70000, 'id': 5}: bin32 (c6, length 0x00011170), then the id.
+    const big = encodeResult(new Uint8Array(70_000).fill(1), 'binary', { present: true, value: 5 });
+    assert.equal(hex(big), `82a6726573756c74c600011170${'01'.repeat(70_000)}a2696405`);
   });
 
   it('parses what Python sends', () => {
