@@ -98,24 +98,26 @@ describe('brine edge cases', () => {
     );
   });
 
-  it('bounds the objects one load allocates; empty bytes and tuples cost nothing', () => {
+  it('bounds the objects one load allocates (ints cost nothing)', () => {
     const tupleOf = (n: number, item: Buffer) => {
       const head = Buffer.alloc(5);
       head[0] = 0x15;
       head.writeUInt32BE(n, 1);
       return Buffer.concat([head, Buffer.concat(Array.from({ length: n }, () => item))]);
     };
-    // A million one-byte values that allocate nothing load fine...
-    const empties = load(tupleOf(1_000_000, Buffer.of(0x01))) as readonly Uint8Array[];
-    assert.equal(empties.length, 1_000_000);
-    assert.equal(empties[0], empties[1]);
-    assert.equal((load(tupleOf(1_000_000, Buffer.of(0x02))) as unknown[]).length, 1_000_000);
-    // ...a million one-byte strs do not (each would be a JavaScript object).
-    assert.throws(
-      () => load(tupleOf(1_000_000, Buffer.of(0x0a, 0x61))),
-      (e: unknown) =>
-        e instanceof RpcError && e.code === 'PROTOCOL' && /values in one message/.test(e.message),
-    );
+    // A million one-byte values that allocate nothing (ints, None) load fine...
+    assert.equal((load(tupleOf(1_000_000, Buffer.of(0x50))) as unknown[]).length, 1_000_000);
+    assert.equal((load(tupleOf(1_000_000, Buffer.of(0x00))) as unknown[]).length, 1_000_000);
+    // ...a million one-byte strs, empty bytes or empty tuples do not (each is a JavaScript object).
+    for (const item of [Buffer.of(0x0a, 0x61), Buffer.of(0x01), Buffer.of(0x02)])
+      assert.throws(
+        () => load(tupleOf(1_000_000, item)),
+        (e: unknown) =>
+          e instanceof RpcError && e.code === 'PROTOCOL' && /values in one message/.test(e.message),
+      );
+    const empties = load(tupleOf(2, Buffer.of(0x02))) as unknown[][];
+    assert.notEqual(empties[0], empties[1], 'fresh, mutable arrays');
+    empties[0]!.push(1);
     assert.equal(
       (load(tupleOf(1000, Buffer.of(0x0a, 0x61)), { maxObjects: 1001 }) as unknown[]).length,
       1000,

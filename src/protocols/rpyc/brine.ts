@@ -53,8 +53,8 @@ export const DEFAULT_MAX_DEPTH = 256;
 /**
  * Bound on the objects (tuples, non-empty bytes and str, floats boxed as PyFloat, slices, ...)
  * one load may allocate. A byte of brine can become a ~200-byte JavaScript object (a one-byte
- * str), so without it one small compressed frame could allocate gigabytes. Ints, None, bools,
- * empty bytes and empty tuples cost nothing and are not counted.
+ * str), so without it one small compressed frame could allocate gigabytes. Ints, None, bools
+ * and the other singletons cost nothing and are not counted.
  */
 export const DEFAULT_MAX_OBJECTS = 1 << 18;
 
@@ -359,10 +359,6 @@ export interface LoadOptions {
  */
 export class BrineLimitError extends ProtocolError {}
 
-/** Shared results for the empty values (frozen: one input byte must not cost an allocation). */
-const EMPTY_BYTES: Uint8Array = Object.freeze(new Uint8Array(0)) as Uint8Array;
-const EMPTY_TUPLE: readonly BrineValue[] = Object.freeze([]);
-
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const INT_TEXT = /^[+-]?\d+$/;
 
@@ -428,15 +424,20 @@ function loadValue(r: Reader, opts: Required<LoadOptions>, depth: number): Brine
   if (depth > opts.maxDepth) throw new ProtocolError(`brine: nesting deeper than ${opts.maxDepth}`);
   const tag = r.byte();
   if (tag >= IMM_MIN + IMM_OFFSET && tag <= IMM_MAX + IMM_OFFSET) return tag - IMM_OFFSET;
-  if (tag > Tag.ELLIPSIS && tag !== Tag.INT_L1 && tag !== Tag.INT_L4 && ++r.objects > opts.maxObjects)
+  // Empty bytes and tuples are fresh objects too (callers may mutate what they get).
+  const allocates =
+    tag === Tag.EMPTY_STR ||
+    tag === Tag.EMPTY_TUPLE ||
+    (tag > Tag.ELLIPSIS && tag !== Tag.INT_L1 && tag !== Tag.INT_L4);
+  if (allocates && ++r.objects > opts.maxObjects)
     throw new BrineLimitError(`brine: more than ${opts.maxObjects} values in one message`);
   switch (tag) {
     case Tag.NONE:
       return null;
     case Tag.EMPTY_STR:
-      return EMPTY_BYTES;
+      return new Uint8Array(0);
     case Tag.EMPTY_TUPLE:
-      return EMPTY_TUPLE;
+      return [];
     case Tag.TRUE:
       return true;
     case Tag.FALSE:
