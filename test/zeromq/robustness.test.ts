@@ -104,6 +104,34 @@ describe('zeromq server robustness', () => {
     });
   });
 
+  it('an id too deeply nested to echo gets a PROTOCOL error without it, on every path', async () => {
+    // 150 nested one-element arrays: the decoder accepts them, the encoder stops at depth 100.
+    const deepId = Buffer.concat([Buffer.alloc(150, 0x91), Buffer.from([1])]);
+    const request = (fields: Buffer[]) =>
+      Buffer.concat([Buffer.from([0x80 | (fields.length / 2)]), ...fields]);
+    const key = (k: string) => Buffer.from(encodeValue(k));
+    const cases = [
+      // a good call, a call the dispatcher refuses, and a request that fails to parse
+      request([
+        key('method'),
+        key('add'),
+        key('params'),
+        Buffer.from(encodeValue([2, 5])),
+        key('id'),
+        deepId,
+      ]),
+      request([key('method'), key('nope'), key('params'), Buffer.from(encodeValue([])), key('id'), deepId]),
+      request([key('method'), Buffer.from(encodeValue(7)), key('id'), deepId]),
+    ];
+    for (const bytes of cases) {
+      const reply = await exchange(server.port, bytes);
+      assert.equal(errorOf(reply).code, 'PROTOCOL');
+      assert.match(errorOf(reply).message, /id cannot be sent back/);
+      assert.ok(!Object.hasOwn(reply as object, 'id'));
+    }
+    await stillServes(server.port);
+  });
+
   it('a request split over several body frames gets a PROTOCOL error', async () => {
     const dealer = new Dealer({ linger: 0, receiveTimeout: 10_000 });
     dealer.connect(server.address);

@@ -12,11 +12,29 @@ import { type Contract, getMethod, type Implementation, type ValueType } from '.
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type ServeOptions } from '../types.js';
 import { bodyStart } from './envelope.js';
 import { endpointPort, HIGH_WATER_MARK, ZEROMQ_DEFAULT_PORT, zmqEndpoint } from './socket-options.js';
-import { encodeError, encodeResult, NO_ID, parseRequest } from './wire.js';
+import { encodeError, encodeResult, type MessageId, NO_ID, parseRequest } from './wire.js';
 
 const MAX_CONCURRENT_REQUESTS = 10_000;
 
 const ignore = (): void => undefined;
+
+/**
+ * An error reply that cannot fail to encode, so no reply handler ever throws: an id the
+ * encoder refuses to write back (msgpack nested past its depth limit of 100, which the decoder
+ * accepts) is left out and the error says why.
+ */
+function errorReply(err: unknown, id: MessageId): Buffer {
+  const error = toRpcError(err);
+  try {
+    return encodeError(error, id);
+  } catch (cause) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    return encodeError(
+      new ProtocolError(`the request's id cannot be sent back (${why}); ${error.message}`),
+      NO_ID,
+    );
+  }
+}
 
 export async function serveZeromq<C extends Contract>(
   contract: C,
@@ -94,7 +112,7 @@ export async function serveZeromq<C extends Contract>(
     }
     const parsed = parseRequest(frames[at]!);
     if (!parsed.ok) {
-      reply(frames, at, encodeError(parsed.error, parsed.id));
+      reply(frames, at, errorReply(parsed.error, parsed.id));
       return;
     }
     const { method, params, id } = parsed.request;
@@ -106,13 +124,13 @@ export async function serveZeromq<C extends Contract>(
         try {
           out = encodeResult(result, resultTypes.get(method), id);
         } catch (err) {
-          out = encodeError(toRpcError(err), id);
+          out = errorReply(err, id);
         }
         reply(frames, at, out);
       },
       (err: unknown) => {
         done();
-        reply(frames, at, encodeError(toRpcError(err), id));
+        reply(frames, at, errorReply(err, id));
       },
     );
   };
