@@ -13,8 +13,10 @@ export interface Traits {
   readonly transport: string;
   /** The server can call functions the client passes in. */
   readonly callbacks: boolean;
-  /** Many calls can be in flight on one connection. */
+  /** Many calls can be in flight on one connection (in some variant: see pipelinedVariant). */
   readonly pipelining: boolean;
+  /** The variant that pipelines, when the default one does not (ZeroMQ's lock-step REQ vs DEALER). */
+  readonly pipelinedVariant?: string;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';

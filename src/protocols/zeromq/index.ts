@@ -19,7 +19,8 @@ export const zeromq: Protocol = {
     encoding: 'binary',
     transport: 'ZMTP over TCP',
     callbacks: false,
-    pipelining: true, // the "dealer" variant; "req" is lock-step
+    pipelining: true,
+    pipelinedVariant: 'dealer', // the default "req" is the survey's lock-step REQ/REP
   },
   variants: ZEROMQ_VARIANTS,
   serve<C extends Contract>(
