@@ -13,7 +13,7 @@ import {
   TType,
   type WireProtocol,
 } from '../../src/protocols/thrift/library.js';
-import { scanMessage } from '../../src/protocols/thrift/scan.js';
+import { messageScanner, scanMessage } from '../../src/protocols/thrift/scan.js';
 
 const MAX = 16 * 1024 * 1024;
 
@@ -108,6 +108,18 @@ for (const encoding of ['binary', 'compact'] as Encoding[]) {
             `prefix ${n}: need ${r.needAtLeast}`,
           );
         }
+      }
+    });
+
+    it('resumed over the message in chunks of every size, ends exactly like one scan', () => {
+      for (let step = 1; step <= 16; step++) {
+        const scanner = messageScanner(encoding, message.subarray(0, 0), MAX);
+        let result = scanner.run(message.subarray(0, 0));
+        for (let end = step; !result.complete; end = Math.min(end + step, message.length)) {
+          if (!result.complete) assert.ok(result.needAtLeast <= message.length, `step ${step}`);
+          result = scanner.run(message.subarray(0, end));
+        }
+        assert.deepEqual(result, { complete: true, length: message.length }, `step ${step}`);
       }
     });
 

@@ -8,7 +8,7 @@
  */
 import { MessageTooLargeError, ProtocolError } from '../../contract/errors.js';
 import type { Encoding } from './library.js';
-import { scanMessage } from './scan.js';
+import { type MessageScanner, messageScanner, scanMessage } from './scan.js';
 
 export interface Variant {
   readonly encoding: Encoding;
@@ -30,6 +30,8 @@ export class MessageReader {
   private buffered = 0;
   /** Bytes needed before another attempt can succeed (avoids rescanning on every chunk). */
   private needAtLeast = 1;
+  /** Buffered transport: the walk of the message being received, resumed as bytes arrive. */
+  private scanner: MessageScanner | undefined;
 
   constructor(
     private readonly variant: Variant,
@@ -69,6 +71,7 @@ export class MessageReader {
     this.chunks = rest.length > 0 ? [rest] : [];
     this.buffered = rest.length;
     this.needAtLeast = 1;
+    this.scanner = undefined;
   }
 
   private nextFrame(): Buffer | undefined {
@@ -99,7 +102,9 @@ export class MessageReader {
 
   private nextBuffered(): Buffer | undefined {
     const buf = this.contiguous();
-    const scanned = scanMessage(this.variant.encoding, buf, this.maxBytes);
+    // Resumed, not restarted: each byte of a message arriving in many chunks is walked once.
+    this.scanner ??= messageScanner(this.variant.encoding, buf, this.maxBytes);
+    const scanned = this.scanner.run(buf);
     if (!scanned.complete) {
       this.needAtLeast = scanned.needAtLeast;
       return undefined;

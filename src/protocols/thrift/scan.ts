@@ -82,21 +82,68 @@ const COMPACT_VERSION = 1;
 const BINARY_VERSION_1 = 0x80010000 | 0;
 const BINARY_VERSION_MASK = 0xffff0000 | 0;
 
+/**
+ * A container being walked element by element: `total` values of `types`, taken in turn (a
+ * map's key and value alternate).
+ */
+interface ElementsFrame {
+  readonly kind: 'elements';
+  readonly depth: number;
+  readonly types: readonly number[];
+  readonly total: number;
+  done: number;
+}
+
+interface StructFrame {
+  readonly kind: 'struct';
+  readonly depth: number;
+}
+
+type Frame = StructFrame | ElementsFrame;
+
+/**
+ * Walks a message with an explicit stack, one atomic step at a time (a step reads all it needs
+ * before changing the stack), so a walk that runs out of bytes can resume later where it
+ * stopped. A buffered-transport message arriving in many chunks is thus walked once in all,
+ * not once per chunk: re-walking from the start made a 16 MiB list of empty structs cost
+ * minutes of CPU.
+ */
 abstract class Walker {
   protected pos: number;
+  protected buf: Uint8Array;
+  protected end: number;
+  private headerDone = false;
+  private readonly stack: Frame[] = [];
 
   constructor(
-    protected readonly buf: Uint8Array,
+    buf: Uint8Array,
     protected readonly start: number,
-    protected readonly end: number,
+    end: number,
     protected readonly maxBytes: number,
   ) {
+    this.buf = buf;
+    this.end = end;
     this.pos = start;
   }
 
-  run(): ScanResult {
+  /**
+   * Walks on with the bytes up to `end` of `buf`, which must hold the same message bytes at
+   * the same offsets as before (it may be a new, longer buffer).
+   */
+  run(buf: Uint8Array = this.buf, end: number = buf.byteLength): ScanResult {
+    this.buf = buf;
+    this.end = end;
     try {
-      this.message();
+      if (!this.headerDone) {
+        this.atomic(() => this.header());
+        this.headerDone = true;
+        this.depth(1);
+        this.stack.push({ kind: 'struct', depth: 1 });
+      }
+      while (this.stack.length > 0) {
+        const top = this.stack[this.stack.length - 1]!;
+        this.atomic(() => (top.kind === 'struct' ? this.structStep(top) : this.elementStep(top)));
+      }
       return { complete: true, length: this.pos - this.start };
     } catch (err) {
       if (err instanceof Incomplete) return { complete: false, needAtLeast: err.needAtLeast };
@@ -104,7 +151,61 @@ abstract class Walker {
     }
   }
 
-  protected abstract message(): void;
+  /** Runs one step; when the bytes run out midway, rewinds so the step can run again later. */
+  private atomic(step: () => void): void {
+    const at = this.pos;
+    try {
+      step();
+    } catch (err) {
+      this.pos = at;
+      throw err;
+    }
+  }
+
+  /** Reads the message header (method name, type, seqid), up to the argument/result struct. */
+  protected abstract header(): void;
+
+  /** Reads the next field header of a struct and the start of its value. */
+  protected abstract structField(depth: number): { stop: true } | { stop: false; child: Frame | undefined };
+
+  /**
+   * Reads a value of `type` at nesting `depth`: scalars and strings entirely, a struct or
+   * container up to its header. Returns the frame to walk its contents with, if any.
+   */
+  protected abstract value(type: number, depth: number): Frame | undefined;
+
+  private structStep(frame: StructFrame): void {
+    const field = this.structField(frame.depth);
+    if (field.stop) {
+      this.stack.pop();
+      return;
+    }
+    if (field.child) this.stack.push(field.child);
+  }
+
+  private elementStep(frame: ElementsFrame): void {
+    const child = this.value(frame.types[frame.done % frame.types.length]!, frame.depth + 1);
+    frame.done++;
+    if (frame.done === frame.total) this.stack.pop();
+    if (child) this.stack.push(child);
+  }
+
+  /** The frame for `n` elements of `types`, or none when they are skipped in one step. */
+  protected elements(
+    n: number,
+    types: readonly number[],
+    depth: number,
+    fixedSize: Readonly<Record<number, number>>,
+  ): Frame | undefined {
+    if (n === 0) return undefined;
+    const sizes = types.map((t) => fixedSize[t]);
+    if (sizes.every((size) => size !== undefined)) {
+      // Fixed-size elements: one bounds check instead of n (count() already bounded n).
+      this.take(n * sizes.reduce((a, b) => a! + b!, 0)!);
+      return undefined;
+    }
+    return { kind: 'elements', depth, types, total: n * types.length, done: 0 };
+  }
 
   /** Ensures n more bytes are (or will be, within the limit) available, then advances. */
   protected take(n: number): number {
@@ -163,7 +264,7 @@ abstract class Walker {
 }
 
 class BinaryWalker extends Walker {
-  protected message(): void {
+  protected header(): void {
     const first = this.i32();
     if (first < 0) {
       // Strict header: version | type, name, seqid.
@@ -178,56 +279,45 @@ class BinaryWalker extends Walker {
       this.messageType(this.u8());
       this.take(4);
     }
-    this.value(TType.STRUCT, 1);
   }
 
-  private value(type: number, depth: number): void {
+  protected structField(depth: number): { stop: true } | { stop: false; child: Frame | undefined } {
+    const ftype = this.u8();
+    if (ftype === TType.STOP) return { stop: true };
+    this.take(2); // field id
+    return { stop: false, child: this.value(ftype, depth + 1) };
+  }
+
+  protected value(type: number, depth: number): Frame | undefined {
     const fixed = BINARY_FIXED_SIZE[type];
     if (fixed !== undefined) {
       this.take(fixed);
-      return;
+      return undefined;
     }
     switch (type) {
       case TType.STRING:
         this.take(this.length(this.i32(), 'string/binary'));
-        return;
+        return undefined;
       case TType.STRUCT:
         this.depth(depth);
-        for (;;) {
-          const ftype = this.u8();
-          if (ftype === TType.STOP) return;
-          this.take(2);
-          this.value(ftype, depth + 1);
-        }
+        return { kind: 'struct', depth };
       case TType.MAP: {
         this.depth(depth);
         const k = this.elemType(this.u8());
         const v = this.elemType(this.u8());
         const n = this.count(this.i32(), BINARY_MIN_SIZE[k]! + BINARY_MIN_SIZE[v]!, 'map');
-        this.elements(n, [k, v], depth);
-        return;
+        return this.elements(n, [k, v], depth, BINARY_FIXED_SIZE);
       }
       case TType.SET:
       case TType.LIST: {
         this.depth(depth);
         const e = this.elemType(this.u8());
         const n = this.count(this.i32(), BINARY_MIN_SIZE[e]!, 'list/set');
-        this.elements(n, [e], depth);
-        return;
+        return this.elements(n, [e], depth, BINARY_FIXED_SIZE);
       }
       default:
         throw new ProtocolError(`unknown field type ${type}`);
     }
-  }
-
-  private elements(n: number, types: readonly number[], depth: number): void {
-    const sizes = types.map((t) => BINARY_FIXED_SIZE[t]);
-    if (sizes.every((s) => s !== undefined)) {
-      // Fixed-size elements: one bounds check instead of n (count() already bounded n).
-      this.take(n * sizes.reduce((a, b) => a! + b!, 0)!);
-      return;
-    }
-    for (let i = 0; i < n; i++) for (const t of types) this.value(t, depth + 1);
   }
 
   private elemType(t: number): number {
@@ -237,14 +327,13 @@ class BinaryWalker extends Walker {
 }
 
 class CompactWalker extends Walker {
-  protected message(): void {
+  protected header(): void {
     if (this.u8() !== COMPACT_PROTOCOL_ID) throw new ProtocolError('bad compact protocol id');
     const vt = this.u8();
     if ((vt & 0x1f) !== COMPACT_VERSION) throw new ProtocolError(`bad compact protocol version ${vt & 0x1f}`);
     this.messageType((vt >> 5) & 0x07);
     this.varint(5);
     this.take(this.nameLength(this.size()));
-    this.value(CT.STRUCT, 1);
   }
 
   /** A varint of at most maxBytes bytes, as an unsigned number (lengths and counts). */
@@ -266,41 +355,43 @@ class CompactWalker extends Walker {
     return n >= 2 ** 31 && n < 2 ** 32 ? n - 2 ** 32 : n;
   }
 
-  private value(type: number, depth: number, inField = false): void {
+  protected structField(depth: number): { stop: true } | { stop: false; child: Frame | undefined } {
+    const header = this.u8();
+    const ftype = header & 0x0f;
+    if (ftype === CT.STOP) return { stop: true };
+    if (header >> 4 === 0) this.varint(3); // explicit zigzag i16 field id
+    // In a field header a bool's value lives in the type nibble.
+    if (ftype === CT.BOOLEAN_TRUE || ftype === CT.BOOLEAN_FALSE) return { stop: false, child: undefined };
+    return { stop: false, child: this.value(ftype, depth + 1) };
+  }
+
+  protected value(type: number, depth: number): Frame | undefined {
     switch (type) {
       case CT.BOOLEAN_TRUE:
       case CT.BOOLEAN_FALSE:
-        // In a field header the value lives in the type nibble; in a container it is a byte.
-        if (!inField) this.take(1);
-        return;
       case CT.BYTE:
+        // In a container a bool is one byte.
         this.take(1);
-        return;
+        return undefined;
       case CT.I16:
       case CT.I32:
         this.varint(5);
-        return;
+        return undefined;
       case CT.I64:
         this.varint(10);
-        return;
+        return undefined;
       case CT.DOUBLE:
         this.take(8);
-        return;
+        return undefined;
       case CT.UUID:
         this.take(16);
-        return;
+        return undefined;
       case CT.BINARY:
         this.take(this.length(this.size(), 'string/binary'));
-        return;
+        return undefined;
       case CT.STRUCT:
         this.depth(depth);
-        for (;;) {
-          const header = this.u8();
-          const ftype = header & 0x0f;
-          if (ftype === CT.STOP) return;
-          if (header >> 4 === 0) this.varint(3); // explicit zigzag i16 field id
-          this.value(ftype, depth + 1, true);
-        }
+        return { kind: 'struct', depth };
       case CT.LIST:
       case CT.SET: {
         this.depth(depth);
@@ -308,36 +399,49 @@ class CompactWalker extends Walker {
         const e = this.elemType(header & 0x0f);
         const n = header >> 4 === 15 ? this.size() : header >> 4;
         this.count(n, e === CT.DOUBLE ? 8 : e === CT.UUID ? 16 : 1, 'list/set');
-        this.elements(n, [e], depth);
-        return;
+        return this.elements(n, [e], depth, COMPACT_FIXED_SIZE);
       }
       case CT.MAP: {
         this.depth(depth);
         const n = this.size();
-        if (n === 0) return;
+        if (n === 0) return undefined;
         this.count(n, 2, 'map');
         const kv = this.u8();
-        this.elements(n, [this.elemType(kv >> 4), this.elemType(kv & 0x0f)], depth);
-        return;
+        return this.elements(
+          n,
+          [this.elemType(kv >> 4), this.elemType(kv & 0x0f)],
+          depth,
+          COMPACT_FIXED_SIZE,
+        );
       }
       default:
         throw new ProtocolError(`unknown compact type ${type}`);
     }
   }
 
-  private elements(n: number, types: readonly number[], depth: number): void {
-    const sizes = types.map((t) => COMPACT_FIXED_SIZE[t]);
-    if (sizes.every((s) => s !== undefined)) {
-      this.take(n * sizes.reduce((a, b) => a! + b!, 0)!);
-      return;
-    }
-    for (let i = 0; i < n; i++) for (const t of types) this.value(t, depth + 1);
-  }
-
   private elemType(t: number): number {
     if (t === CT.STOP || t > CT.UUID) throw new ProtocolError(`unknown compact element type ${t}`);
     return t;
   }
+}
+
+/** A walk of one message that can be continued as more of its bytes arrive. */
+export interface MessageScanner {
+  /** Walks on with `buf` (the same bytes as before at the same offsets, maybe more) up to `end`. */
+  run(buf: Uint8Array, end?: number): ScanResult;
+}
+
+/** Starts a resumable walk of the message beginning at `start`. */
+export function messageScanner(
+  encoding: 'binary' | 'compact',
+  buf: Uint8Array,
+  maxBytes: number,
+  start = 0,
+): MessageScanner {
+  const end = buf.byteLength;
+  return encoding === 'binary'
+    ? new BinaryWalker(buf, start, end, maxBytes)
+    : new CompactWalker(buf, start, end, maxBytes);
 }
 
 /**
@@ -351,9 +455,5 @@ export function scanMessage(
   start = 0,
   end = buf.byteLength,
 ): ScanResult {
-  const walker =
-    encoding === 'binary'
-      ? new BinaryWalker(buf, start, end, maxBytes)
-      : new CompactWalker(buf, start, end, maxBytes);
-  return walker.run();
+  return messageScanner(encoding, buf, maxBytes, start).run(buf, end);
 }
