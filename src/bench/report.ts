@@ -203,7 +203,7 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
         r.kind,
         r.kind === 'python' ? `peers/python/${r.protocol}/full_server.py` : 'TypeScript (Node)',
         r.variant,
-        r.pipelining ? 'yes' : 'no',
+        r.pipelining ? (r.pipelinedVariant ? `yes (variant ${r.pipelinedVariant})` : 'yes') : 'no',
       ]),
       6,
     ),

@@ -53,6 +53,8 @@ export interface RowInfo {
   readonly protocol: string;
   readonly variant: string;
   readonly pipelining: boolean;
+  /** The client variant used on one pipelined connection, when not the default. */
+  readonly pipelinedVariant?: string;
   readonly error?: string;
 }
 

@@ -51,6 +51,7 @@ interface LiveRow {
   readonly row: BenchRow;
   server?: ServerHandle;
   clients: CalculatorClient[];
+  clientsVariant?: string;
   error?: string;
 }
 
@@ -75,8 +76,17 @@ async function warmUpRow(live: LiveRow, settings: RunSettings): Promise<void> {
     { id: 'warm-add', method: 'add', inFlight: 4, payloadBytes: 0, connections: 'per-call' },
     { id: 'warm-echo', method: 'echo', inFlight: 2, payloadBytes: 1024, connections: 'per-call' },
   ];
+  // The pipelined path (possibly another client variant) gets warmed up too.
+  const pipelined: Scenario = {
+    id: 'warm-pipelined',
+    method: 'add',
+    inFlight: 8,
+    payloadBytes: 0,
+    connections: 'one',
+  };
+  if (skipReason(live.row, pipelined) === undefined) warm.unshift(pipelined);
   for (const scenario of warm) {
-    const clients = await ensureClients(live, clientsNeeded(scenario), settings.callTimeoutMs);
+    const clients = await ensureClients(live, scenario, settings.callTimeoutMs);
     await measureWindow(clients, scenario, live.server!.pid, {
       ...settings,
       warmupMs: 0,
@@ -86,12 +96,30 @@ async function warmUpRow(live: LiveRow, settings: RunSettings): Promise<void> {
   }
 }
 
-async function ensureClients(live: LiveRow, count: number, timeoutMs: number): Promise<CalculatorClient[]> {
+/**
+ * The client variant a scenario uses: the row's default, except on one pipelined connection,
+ * where a protocol whose default variant is lock-step names the one that pipelines (ZeroMQ's
+ * DEALER instead of REQ); the same server answers both.
+ */
+export function variantFor(row: BenchRow, scenario: Pick<Scenario, 'connections'>): string {
+  return scenario.connections === 'one' ? (row.protocol.traits.pipelinedVariant ?? row.variant) : row.variant;
+}
+
+async function ensureClients(
+  live: LiveRow,
+  scenario: Pick<Scenario, 'inFlight' | 'connections'>,
+  timeoutMs: number,
+): Promise<CalculatorClient[]> {
+  const variant = variantFor(live.row, scenario);
+  const count = clientsNeeded(scenario);
+  // Clients of another variant are closed rather than kept: a row holds one pool at a time.
+  if (live.clientsVariant !== variant) await closeClients(live);
+  live.clientsVariant = variant;
   while (live.clients.length < count) {
     live.clients.push(
       await live.row.protocol.connect(calculatorContract, {
         port: live.server!.port,
-        variant: live.row.variant,
+        variant,
         timeoutMs,
       }),
     );
@@ -106,7 +134,7 @@ async function ensureClients(live: LiveRow, count: number, timeoutMs: number): P
  */
 async function measureWithRetry(l: LiveRow, scenario: Scenario, settings: RunSettings) {
   const attempt = async () => {
-    const clients = await ensureClients(l, clientsNeeded(scenario), settings.callTimeoutMs);
+    const clients = await ensureClients(l, scenario, settings.callTimeoutMs);
     collectGarbage();
     return measureWindow(clients, scenario, l.server!.pid, settings);
   };
@@ -396,7 +424,7 @@ async function profilePass(
     const l: LiveRow = { row, clients: [] };
     try {
       l.server = await row.start({ cpuProfileDir: profDir });
-      const clients = await ensureClients(l, clientsNeeded(scenario), options.settings.callTimeoutMs);
+      const clients = await ensureClients(l, scenario, options.settings.callTimeoutMs);
       const ms = options.profileMs ?? 3_000;
       await measureWindow(clients, scenario, l.server.pid, {
         ...options.settings,
@@ -465,6 +493,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     protocol: l.row.protocol.name,
     variant: l.row.variant,
     pipelining: l.row.protocol.traits.pipelining,
+    ...(l.row.protocol.traits.pipelinedVariant
+      ? { pipelinedVariant: l.row.protocol.traits.pipelinedVariant }
+      : {}),
     ...(l.error ? { error: l.error } : {}),
   }));
   const finishedAt = new Date();
