@@ -3,7 +3,7 @@
 // Type-checks first so a type error fails the run. Extra arguments are passed to node --test
 // (e.g. `npm test -- --test-name-pattern=jsonrpc`); files named as arguments narrow the run.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 function find(dir) {
@@ -17,8 +17,11 @@ function find(dir) {
 }
 
 const args = process.argv.slice(2);
-const named = args.filter((a) => a.endsWith('.test.ts'));
-const flags = args.filter((a) => !a.endsWith('.test.ts'));
+// Test files and folders narrow the run; anything else is passed to node --test as a flag.
+const isPath = (a) =>
+  a.endsWith('.test.ts') || (!a.startsWith('-') && existsSync(a) && statSync(a).isDirectory());
+const named = args.filter(isPath).flatMap((a) => (a.endsWith('.test.ts') ? [a] : find(a)));
+const flags = args.filter((a) => !isPath(a));
 const files = named.length > 0 ? named : find('test');
 
 if (!process.env.RPCLAB_SKIP_TYPECHECK) {

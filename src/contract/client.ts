@@ -1,4 +1,5 @@
 /** Builds a typed client object from a protocol's untyped call function. */
+import { ProtocolError } from './errors.js';
 import { type Client, type Contract, getMethod, type UntypedCall } from './spec.js';
 import { validateResult } from './validate.js';
 
@@ -19,7 +20,15 @@ export function createClient<C extends Contract>(contract: C, transport: ClientT
   };
   for (const name of Object.keys(contract.methods)) {
     const spec = getMethod(contract, name)!;
-    client[name] = async (...args: unknown[]) => validateResult(name, spec, await transport.call(name, args));
+    client[name] = async (...args: unknown[]) => {
+      const result = await transport.call(name, args);
+      try {
+        return validateResult(name, spec, result);
+      } catch (err) {
+        // A result the contract cannot hold is the server's fault, not the caller's argument.
+        throw new ProtocolError(`server sent an invalid result: ${(err as Error).message}`, { cause: err });
+      }
+    };
   }
   return client as Client<C>;
 }

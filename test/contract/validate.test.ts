@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   calculator,
   calculatorContract,
+  createClient,
   createDispatcher,
   DivideByZeroError,
   ErrorCodes,
@@ -114,5 +115,20 @@ describe('errors', () => {
       assert.ok(err instanceof RpcError);
     }
     assert.ok(errorFromCode('DIVIDE_BY_ZERO', 'x') instanceof DivideByZeroError);
+  });
+});
+
+describe('createClient', () => {
+  it('turns a result the contract cannot hold into PROTOCOL, not INVALID_ARGUMENT', async () => {
+    const client = createClient(calculatorContract, {
+      call: async () => '7',
+      close: async () => undefined,
+    });
+    await assert.rejects(client.add(2, 5), { code: 'PROTOCOL' });
+  });
+
+  it('passes valid results through', async () => {
+    const client = createClient(calculatorContract, { call: async () => 7, close: async () => undefined });
+    assert.equal(await client.add(2, 5), 7);
   });
 });
