@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every test file (test/**/*.test.ts) with Node's test runner, TypeScript loaded by tsx.
-// Type-checks first so a type error fails the run. Extra arguments are passed to node --test
+// Type-checks and lints first so a type or lint error fails the run. Extra arguments are passed to node --test
 // (e.g. `npm test -- --test-name-pattern=jsonrpc`); files named as arguments narrow the run.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -31,6 +31,13 @@ if (!process.env.RPCLAB_SKIP_TYPECHECK) {
   if (tsc.status !== 0) {
     console.error('type check failed');
     process.exit(tsc.status ?? 1);
+  }
+  const lint = spawnSync('npx', ['--no-install', 'biome', 'check', 'src', 'test', 'examples', 'scripts'], {
+    stdio: 'inherit',
+  });
+  if (lint.status !== 0) {
+    console.error('lint failed (npm run format fixes formatting)');
+    process.exit(lint.status ?? 1);
   }
 }
 
