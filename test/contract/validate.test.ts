@@ -119,12 +119,14 @@ describe('errors', () => {
 });
 
 describe('createClient', () => {
-  it('turns a result the contract cannot hold into PROTOCOL, not INVALID_ARGUMENT', async () => {
+  // A result outside the contract (e.g. a Python server whose add returns 2**31) is reported
+  // as the contract's own INVALID_ARGUMENT, the same error our servers raise for that call.
+  it('rejects a result the contract cannot hold with INVALID_ARGUMENT', async () => {
     const client = createClient(calculatorContract, {
-      call: async () => '7',
+      call: async () => 2 ** 31,
       close: async () => undefined,
     });
-    await assert.rejects(client.add(2, 5), { code: 'PROTOCOL' });
+    await assert.rejects(client.add(2 ** 31 - 1, 1), { code: 'INVALID_ARGUMENT' });
   });
 
   it('passes valid results through', async () => {
