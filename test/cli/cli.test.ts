@@ -7,6 +7,7 @@ import { freePort } from '../../src/net/free-port.js';
 import { type ProcessRun, runToCompletion } from '../../src/peers/child-process.js';
 import { repoRoot } from '../../src/peers/python.js';
 import { protocols } from '../../src/protocols/index.js';
+import { requirePeers } from '../support/peers.js';
 
 const main = path.join(repoRoot, 'src', 'cli', 'main.ts');
 
@@ -114,6 +115,30 @@ describe('rpclab CLI', () => {
       });
     });
   }
+
+  it("interop: our client and server against the survey's Python code, both directions", async (t) => {
+    if (!requirePeers(t)) return;
+    const run = await rpclab(
+      ['interop', '--protocols', protocols.map((p) => p.name).join(','), '--json'],
+      240_000,
+    );
+    const checks = JSON.parse(run.stdout) as {
+      protocol: string;
+      direction: string;
+      ok: boolean;
+      detail: string;
+    }[];
+    for (const p of protocols) {
+      const mine = checks.filter((c) => c.protocol === p.name);
+      assert.deepEqual(
+        mine.map((c) => c.direction).sort(),
+        ['python→ts', 'python→ts', 'ts→python', 'ts→python'],
+        `${p.name}: survey and full peers, both directions`,
+      );
+      for (const c of mine) assert.ok(c.ok, `${p.name} ${c.direction}: ${c.detail}`);
+    }
+    assert.equal(run.code, 0, run.stderr);
+  });
 
   it('tour: every protocol answers add = 7, divide-by-zero as the typed error, echo ok', async () => {
     const run = await rpclab(['tour', '--json', '--calls', '20'], 240_000);
