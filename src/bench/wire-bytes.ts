@@ -2,7 +2,9 @@
  * Bytes on the wire per call, in a pass of its own so timing runs are undisturbed: a fresh client
  * talks to the row's server through a counting TCP relay, makes one uncounted call (connection
  * set-up, handshakes, first-call caches), then a fixed number of sequential calls that are counted.
- * Arguments, payloads and call counts are fixed, so the figures are the same in every run.
+ * Arguments, payloads and call counts are fixed, so the figures are the same in every run, but for
+ * one: gRPC's set-up bytes move by a byte with the clock, since its first reply's Date header is
+ * Huffman-coded (5- or 6-bit digits).
  */
 import { calculatorContract } from '../contract/calculator.js';
 import { startCountingRelay } from '../net/counting-relay.js';
