@@ -226,11 +226,11 @@ describe('jsonrpc client', () => {
       ...calculator,
       add: (a: number, b: number) => {
         if (a !== 0) slowCalls++;
-        return new Promise<number>((r) => setTimeout(() => r(a + b), a === 0 ? 0 : 1_000));
+        return new Promise<number>((r) => setTimeout(() => r(a + b), a === 0 ? 0 : 2_500));
       },
     };
     const slow = await jsonrpc.serve(calculatorContract, slowImpl, { port: 0 });
-    const client = await jsonrpc.connect(calculatorContract, { port: slow.port, timeoutMs: 200 });
+    const client = await jsonrpc.connect(calculatorContract, { port: slow.port, timeoutMs: 1_000 });
     try {
       assert.equal(await client.add(0, 1), 1); // leaves a keep-alive socket to reuse
       await expectCode(client.add(1, 2), 'TIMEOUT');

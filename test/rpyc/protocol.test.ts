@@ -36,7 +36,8 @@ describe('rpyc: our client against our server', () => {
   before(async () => {
     server = await serveRpyc(calculatorContract, calculator, {
       port: 0,
-      timeoutMs: 500,
+      // Callbacks must answer within this; generous, since a loaded CI machine can stall a while.
+      timeoutMs: 2_000,
       extras: {
         apply: (fn: RemoteRef, a: unknown, b: unknown) => fn.call(a, b),
         twice: async (fn: RemoteRef, x: unknown) => fn.call(await fn.call(x)),

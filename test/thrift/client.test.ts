@@ -127,15 +127,15 @@ describe('thrift client', () => {
     const slow: Calculator = {
       ...calculator,
       async add(a, b) {
-        if (a === 999) await sleep(300);
+        if (a === 999) await sleep(1_500);
         return a + b;
       },
     };
     const server = await thrift.serve(calculatorContract, slow, { port: 0 });
     try {
-      const c = await thrift.connect(calculatorContract, { port: server.port, timeoutMs: 100 });
+      const c = await thrift.connect(calculatorContract, { port: server.port, timeoutMs: 1_000 });
       await expectCode(c.add(999, 1), 'TIMEOUT');
-      await sleep(350); // the late reply arrives now and must be dropped
+      await sleep(700); // the late reply arrives now and must be dropped
       assert.equal(await c.add(2, 5), 7);
       await c.close();
     } finally {

@@ -455,10 +455,10 @@ describe('thrift client: hostile replies', () => {
         );
       else s.write(binaryReply('add', seqOf(chunk), addArgs(i32Field(0, 7), Buffer.alloc(0))));
     });
-    const c = await thrift.connect(calculatorContract, { port: fake.port, timeoutMs: 150 });
+    const c = await thrift.connect(calculatorContract, { port: fake.port, timeoutMs: 1_000 });
     try {
       await expectCode(c.add(3, 4), ['TIMEOUT', 'PROTOCOL']);
-      await sleep(250); // the stalled reply has now failed that connection
+      await sleep(1_100); // the stalled reply has now failed that connection
       assert.equal(await c.add(3, 4), 7);
     } finally {
       await c.close();
@@ -487,7 +487,7 @@ describe('thrift client: hostile replies', () => {
       s.write(binaryReply('add', seqOf(first), addArgs(i32Field(0, 3), Buffer.alloc(0))));
       s.write(binaryReply('add', seqOf(chunk), addArgs(i32Field(0, 7), Buffer.alloc(0))));
     });
-    const c = await thrift.connect(calculatorContract, { port: fake.port, timeoutMs: 150 });
+    const c = await thrift.connect(calculatorContract, { port: fake.port, timeoutMs: 1_000 });
     try {
       await expectCode(c.add(1, 2), ['TIMEOUT']);
       assert.equal(await c.add(3, 4), 7);

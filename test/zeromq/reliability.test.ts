@@ -125,7 +125,7 @@ for (const variant of ZEROMQ_VARIANTS) {
 
       it(`a lost reply: a non-idempotent call is not resent, fails with TIMEOUT, and the client goes on (${peer})`, async () => {
         const server = await startScriptedRouter({ echoIds, fate: (n) => (n === 2 ? 'drop' : 'answer') });
-        const client = await connectZeromq(onceContract, { port: server.port, variant, timeoutMs: 500 });
+        const client = await connectZeromq(onceContract, { port: server.port, variant, timeoutMs: 1_500 });
         try {
           assert.equal(await client.add(1, 1), 2);
           await assert.rejects(client.add(2, 5), hasCode('TIMEOUT'));
@@ -140,7 +140,7 @@ for (const variant of ZEROMQ_VARIANTS) {
       it(`a late reply is never taken for the next call's (${peer})`, async () => {
         // Request 2's reply is held past its timeout and sent just before request 3's reply.
         const server = await startScriptedRouter({ echoIds, fate: (n) => (n === 2 ? 'hold' : 'answer') });
-        const client = await connectZeromq(onceContract, { port: server.port, variant, timeoutMs: 400 });
+        const client = await connectZeromq(onceContract, { port: server.port, variant, timeoutMs: 1_500 });
         try {
           assert.equal(await client.add(1, 1), 2);
           await assert.rejects(client.add(100, 1), hasCode('TIMEOUT'));
