@@ -307,6 +307,54 @@ describe('rpyc server: hostile requests', () => {
     await drained();
   });
 
+  it('a client that sends references and reads nothing is paused by the DELs it is owed', async () => {
+    const peer = await RawPeer.connect(server.port);
+    const root = await peer.getRoot(0);
+    peer.socket.pause(); // read nothing
+    const calls = 30;
+    const perCall = 25_000; // ~1 MiB of DELs owed per call, 30 MiB in all
+    for (let k = 0; k < calls; k++) {
+      const refs = Array.from({ length: perCall }, (_, i) => [
+        Label.REMOTE_REF,
+        ['evil.Thing', 7, k * perCall + i + 1],
+      ]);
+      peer.request(k + 1, Handle.CALLATTR, [
+        Label.TUPLE,
+        [
+          [Label.LOCAL_REF, root],
+          [Label.VALUE, 'get_service_name'],
+          [Label.TUPLE, refs],
+          [Label.VALUE, []],
+        ],
+      ]);
+    }
+    // Unsent DELs count like unsent replies: the server stops reading instead of queueing them all.
+    let peak = 0;
+    for (let i = 0; i < 1500 && peak <= 4 * 1024 * 1024; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      peak = Math.max(peak, server.stats().unsentReplyBytes);
+    }
+    assert.ok(peak > 4 * 1024 * 1024, `the owed DELs reached the pause threshold (${peak})`);
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      peak = Math.max(peak, server.stats().unsentReplyBytes);
+    }
+    assert.ok(peak < 8 * 1024 * 1024, `the backlog stayed bounded (${peak} bytes)`);
+    // Once the client reads, everything comes: every reply and one DEL per reference.
+    peer.socket.resume();
+    let replies = 0;
+    let dels = 0;
+    while (replies < calls || dels < calls * perCall) {
+      const m = await peer.next();
+      if (m.msg === Msg.REPLY) replies++;
+      else if (m.msg === Msg.REQUEST && (m.body as [number])[0] === Handle.DEL) dels++;
+    }
+    assert.equal(replies, calls);
+    assert.equal(dels, calls * perCall);
+    peer.socket.destroy();
+    await drained();
+  });
+
   it('a well-formed request refused for its size (too many values, a huge int) fails alone', async () => {
     const peer = await RawPeer.connect(server.port);
     const root = await peer.getRoot(0);

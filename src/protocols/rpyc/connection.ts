@@ -61,7 +61,10 @@ export interface ConnectionStats {
   readonly remoteRefs: number;
   /** Requests sent and not answered yet. */
   readonly pending: number;
-  /** Bytes of our replies not yet taken by the peer (reading pauses above 4 MiB). */
+  /**
+   * Bytes of our replies (and of the DELs giving back references the peer sent) not yet taken by
+   * the peer; reading pauses above 4 MiB.
+   */
   readonly unsentReplyBytes: number;
 }
 
@@ -87,8 +90,9 @@ interface Held {
 /**
  * Flow control: while more than this many bytes of our replies wait unsent (the peer sends
  * requests but does not read the answers), we stop reading its requests; reading resumes once
- * they are down to REPLY_BACKLOG_RESUME. Only replies count: requests we queue ourselves must
- * never stop us from reading the peer's replies to them (that would deadlock two peers).
+ * they are down to REPLY_BACKLOG_RESUME. Only replies count, and the DELs that give back the
+ * peer's references (answers we do not wait for): requests we wait on must never stop us from
+ * reading the peer's replies to them (that would deadlock two peers).
  */
 const REPLY_BACKLOG_PAUSE = 4 * 1024 * 1024;
 const REPLY_BACKLOG_RESUME = 1024 * 1024;
@@ -237,15 +241,20 @@ export class RpycConnection implements RefOwner {
   }
 
   /**
-   * HANDLE_DEL without waiting for its answer, as rpyc sends it (an async request): no pending
-   * entry or timer, so a peer that hands us many references in one message (each given back
-   * when the call ends) cannot make us hold one timer per reference. The answer is ignored as a
-   * reply to an unknown seq.
+   * HANDLE_DELs without waiting for their answers, as rpyc sends them (async requests): no
+   * pending entry or timer, so a peer that hands us many references in one message (each given
+   * back when the call ends) cannot make us hold one timer per reference. The answers are ignored
+   * as replies to unknown seqs. They are written at once and count towards the backlog like
+   * replies: they answer references the peer sent, so a peer that sends many and reads nothing
+   * must be paused, not buffered for without bound (about 40 bytes of DEL per reference).
    */
-  private sendDelNoWait(idPack: IdPack, count: number): void {
-    if (this.closedFlag) return;
+  private sendDelsNoWait(dels: ReadonlyArray<readonly [IdPack, number]>): void {
+    if (this.closedFlag || dels.length === 0) return;
     try {
-      this.send(Msg.REQUEST, this.nextSeq++, [Handle.DEL, delArgs(idPack, count)]);
+      const parts: Buffer[] = [];
+      for (const [idPack, count] of dels)
+        parts.push(...this.frameOf(Msg.REQUEST, this.nextSeq++, [Handle.DEL, delArgs(idPack, count)]));
+      this.write(parts.length === 1 ? parts : [Buffer.concat(parts)], true);
     } catch {
       // The connection is going away: the peer drops everything anyway.
     }
@@ -255,7 +264,7 @@ export class RpycConnection implements RefOwner {
     if (held.state.released) return;
     held.state.released = true;
     this.forget(held.idPack, held.weak);
-    this.sendDelNoWait(held.idPack, held.state.count);
+    this.sendDelsNoWait([[held.idPack, held.state.count]]);
   }
 
   private forget(idPack: IdPack, weak: WeakRef<RemoteRef> | undefined): void {
@@ -308,7 +317,15 @@ export class RpycConnection implements RefOwner {
   // -------------------------------------------------------------------------------------------
   // wire
 
-  private send(msg: number, seq: number, body: BrineValue, isReply = false): void {
+  /**
+   * Sends one message. `counted` marks what we send because of the peer's own messages (replies,
+   * and the DELs giving back references it sent us): those count towards the flow-control backlog.
+   */
+  private send(msg: number, seq: number, body: BrineValue, counted = false): void {
+    this.write(this.frameOf(msg, seq, body), counted);
+  }
+
+  private frameOf(msg: number, seq: number, body: BrineValue): Buffer[] {
     if (this.closedFlag) throw new TransportError('rpyc connection is closed');
     let buf: Buffer;
     if (this.envelope === 5) buf = dumpFramed([msg, seq, body], 5, 1);
@@ -317,9 +334,12 @@ export class RpycConnection implements RefOwner {
       buf = dumpFramed([seq, body], 6, 1);
       buf[5] = msg;
     }
-    const parts = frameInPlace(buf, this.options.compress ?? true);
+    return frameInPlace(buf, this.options.compress ?? true);
+  }
+
+  private write(parts: readonly Buffer[], counted: boolean): void {
     let done: (() => void) | undefined;
-    if (isReply) {
+    if (counted) {
       let n = 0;
       for (const part of parts) n += part.length;
       this.replyBacklog += n;
@@ -486,6 +506,7 @@ export class RpycConnection implements RefOwner {
 
   /** Returns the references a served call borrowed (see RemoteRef.keep). */
   private giveBack(borrowed: Map<RemoteRef, number>): void {
+    const dels: Array<readonly [IdPack, number]> = [];
     for (const [ref, n] of borrowed) {
       const state = ref.state;
       if (state.released || state.kept || this.closedFlag) continue;
@@ -495,8 +516,9 @@ export class RpycConnection implements RefOwner {
         this.finalizer.unregister(ref);
         this.forget(ref.idPack, this.proxies.get(keyOf(ref.idPack)));
       }
-      this.sendDelNoWait(ref.idPack, n);
+      dels.push([ref.idPack, n]);
     }
+    this.sendDelsNoWait(dels);
   }
 
   private reply(seq: number, value: unknown, failed: boolean): void {
