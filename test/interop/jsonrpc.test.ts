@@ -72,6 +72,13 @@ describe('jsonrpc interop: our client -> Python servers', () => {
         return true;
       });
       assert.equal(await client.add(-3, 3), 0);
+      // Python's a + b has no 32-bit bound: the sum is refused on our side as the contract's
+      // INVALID_ARGUMENT (what our servers raise for the same call), not as PROTOCOL.
+      await assert.rejects(client.add(2147483647, 1), (err: unknown) => {
+        assert.ok(err instanceof RpcError);
+        assert.equal(err.code, 'INVALID_ARGUMENT', err.message);
+        return true;
+      });
     } finally {
       await client.close();
       await peer.stop();

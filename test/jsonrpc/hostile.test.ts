@@ -8,7 +8,13 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { calculator, calculatorContract, defineContract, RpcError } from '../../src/contract/index.js';
+import {
+  type CalculatorClient,
+  calculator,
+  calculatorContract,
+  defineContract,
+  RpcError,
+} from '../../src/contract/index.js';
 import { jsonrpc } from '../../src/protocols/jsonrpc/index.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
@@ -433,12 +439,20 @@ async function fakeServer(reply: (socket: net.Socket) => void) {
   };
 }
 
-function httpReply(body: string, headers = ''): string {
-  return `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${headers}\r\n${body}`;
+function httpReply(body: string | Buffer, headers = '', status = '200 OK'): Buffer {
+  const bytes = Buffer.from(body);
+  const head = `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${bytes.length}\r\n${headers}\r\n`;
+  return Buffer.concat([Buffer.from(head), bytes]);
 }
 
 describe('jsonrpc client: hostile servers', () => {
-  const cases: { name: string; code: string; reply: (s: net.Socket) => void }[] = [
+  const cases: {
+    name: string;
+    code: string;
+    message?: RegExp;
+    call?: (c: CalculatorClient) => Promise<unknown>;
+    reply: (s: net.Socket) => void;
+  }[] = [
     {
       name: 'raw garbage instead of HTTP',
       code: 'TRANSPORT',
@@ -494,17 +508,104 @@ describe('jsonrpc client: hostile servers', () => {
       reply: (s) => s.end(httpReply(`${'['.repeat(100_000)}${']'.repeat(100_000)}`)),
     },
     { name: 'a close without any reply', code: 'TRANSPORT', reply: (s) => s.destroy() },
+    {
+      name: 'an empty 200 body for a call',
+      code: 'PROTOCOL',
+      reply: (s) => s.end(httpReply('')),
+    },
+    {
+      // Python servers return a + b unbounded; the sum is the contract's INVALID_ARGUMENT, as
+      // our servers raise it for the same call, not a fault of the wire format.
+      name: 'an add result beyond the 32-bit range',
+      code: 'INVALID_ARGUMENT',
+      message: /out of the 32-bit integer range: 2147483648/,
+      reply: (s) => s.end(httpReply('{"jsonrpc":"2.0","id":1,"result":2147483648}')),
+    },
+    {
+      name: 'an integer where echo returns bytes',
+      code: 'PROTOCOL',
+      call: (c) => c.echo(new Uint8Array([1])),
+      reply: (s) => s.end(httpReply('{"jsonrpc":"2.0","id":1,"result":7}')),
+    },
+    {
+      name: 'a reply that is not UTF-8',
+      code: 'PROTOCOL',
+      message: /malformed JSON/,
+      reply: (s) =>
+        s.end(
+          httpReply(Buffer.from('{"jsonrpc":"2.0","id":1,"error":{"code":1001,"message":"\xff"}}', 'latin1')),
+        ),
+    },
+    {
+      // The old JSON-RPC-over-HTTP draft sends errors with 500 (and -32601 with 404): the
+      // error object for our id says more than the status.
+      name: 'HTTP 500 carrying an error object for our id',
+      code: 'DIVIDE_BY_ZERO',
+      message: /^division by zero$/,
+      reply: (s) =>
+        s.end(
+          httpReply(
+            '{"jsonrpc":"2.0","id":1,"error":{"code":1001,"message":"division by zero","data":{"code":"DIVIDE_BY_ZERO"}}}',
+            '',
+            '500 Internal Server Error',
+          ),
+        ),
+    },
+    {
+      name: 'HTTP 404 carrying -32601 for our id',
+      code: 'NO_SUCH_METHOD',
+      reply: (s) =>
+        s.end(
+          httpReply(
+            '{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"Method not found"}}',
+            '',
+            '404 Not Found',
+          ),
+        ),
+    },
+    {
+      name: 'HTTP 500 carrying an error object for another id',
+      code: 'TRANSPORT',
+      message: /replied HTTP 500/,
+      reply: (s) =>
+        s.end(
+          httpReply(
+            '{"jsonrpc":"2.0","id":9,"error":{"code":1001,"message":"x"}}',
+            '',
+            '500 Internal Server Error',
+          ),
+        ),
+    },
+    {
+      name: 'HTTP 500 carrying a result',
+      code: 'TRANSPORT',
+      message: /replied HTTP 500/,
+      reply: (s) => s.end(httpReply('{"jsonrpc":"2.0","id":1,"result":7}', '', '500 Internal Server Error')),
+    },
+    {
+      name: 'HTTP 500 with an HTML page',
+      code: 'TRANSPORT',
+      message: /replied HTTP 500/,
+      reply: (s) => s.end(httpReply('<html>Internal Server Error</html>', '', '500 Internal Server Error')),
+    },
+    {
+      name: 'a redirect (not followed)',
+      code: 'TRANSPORT',
+      message: /replied HTTP 307 \(redirect to \/elsewhere, not followed\)/,
+      reply: (s) => s.end(httpReply('', 'Location: /elsewhere\r\n', '307 Temporary Redirect')),
+    },
   ];
 
-  for (const { name, code, reply } of cases) {
+  for (const { name, code, message, call, reply } of cases) {
     it(`${name}: ${code}, without waiting for the timeout`, async () => {
       const fake = await fakeServer(reply);
       const c = await jsonrpc.connect(calculatorContract, { port: fake.port, timeoutMs: 5_000 });
       try {
         const started = Date.now();
-        await assert.rejects(c.add(2, 5), (err: unknown) => {
+        await assert.rejects(call === undefined ? c.add(2, 5) : call(c), (err: unknown) => {
           assert.ok(err instanceof RpcError, String(err));
           assert.equal(err.code, code, err.message);
+          if (message !== undefined) assert.match(err.message, message);
           return true;
         });
         assert.ok(Date.now() - started < 4_000, 'the call waited for its timeout');
@@ -514,6 +615,17 @@ describe('jsonrpc client: hostile servers', () => {
       }
     });
   }
+
+  it('a reply starting with a byte order mark is read (as the server reads requests)', async () => {
+    const fake = await fakeServer((s) => s.end(httpReply('\ufeff{"jsonrpc":"2.0","id":1,"result":7}')));
+    const c = await jsonrpc.connect(calculatorContract, { port: fake.port, timeoutMs: 5_000 });
+    try {
+      assert.equal(await c.add(2, 5), 7);
+    } finally {
+      await c.close();
+      await fake.close();
+    }
+  });
 
   it('headers then a stalled body: TIMEOUT', async () => {
     const fake = await fakeServer((s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"jsonrpc"'));

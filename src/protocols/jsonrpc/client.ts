@@ -9,6 +9,7 @@ import { JSONRPCClient, type JSONRPCResponse } from 'json-rpc-2.0';
 import { createClient } from '../../contract/client.js';
 import {
   errorFromCode,
+  InvalidArgumentError,
   NoSuchMethodError,
   ProtocolError,
   RpcError,
@@ -18,8 +19,8 @@ import { type Client, type Contract, getMethod, type MethodSpec } from '../../co
 import { validateResult } from '../../contract/validate.js';
 import { withTimeout } from '../../net/deadline.js';
 import { fromJsonRpcError } from './error-codes.js';
-import { type PendingPost, type PostTarget, post } from './http-post.js';
-import { parseJson } from './lenient-json.js';
+import { type PendingPost, type PostResult, type PostTarget, post } from './http-post.js';
+import { decodeJsonText, parseJson } from './lenient-json.js';
 import { decodeValue, encodeParams, jsonReplacer } from './wire-values.js';
 
 export interface JsonRpcConnectOptions {
@@ -64,31 +65,33 @@ export function connectJsonRpc<C extends Contract>(contract: C, options: JsonRpc
     }
   };
 
-  const receiveReply = async (
-    { status, body }: { status: number; body: Buffer },
-    ctx: CallContext,
-  ): Promise<void> => {
+  const receiveReply = async ({ status, body, location }: PostResult, ctx: CallContext): Promise<void> => {
     if (status === 413) {
       throw errorFromCode('MESSAGE_TOO_LARGE', `${target.url} refused the request as too large (HTTP 413)`);
     }
-    const text = body.toString('utf8');
+    const httpError = () =>
+      new TransportError(
+        `${target.url} replied HTTP ${status}${location === undefined ? '' : ` (redirect to ${location}, not followed)`}`,
+      );
     let parsed: unknown;
     try {
-      parsed = text.length === 0 ? undefined : parseJson(text);
+      parsed = body.length === 0 ? undefined : parseJson(decodeJsonText(body));
     } catch {
-      throw status === 200
-        ? new ProtocolError(`${target.url} replied with malformed JSON`)
-        : new TransportError(`${target.url} replied HTTP ${status}`);
+      throw status === 200 ? new ProtocolError(`${target.url} replied with malformed JSON`) : httpError();
     }
     if (!isResponse(parsed)) {
       throw status === 200
         ? new ProtocolError(`${target.url} replied with something that is not a JSON-RPC response`)
-        : new TransportError(`${target.url} replied HTTP ${status}`);
+        : httpError();
     }
     const reply = usableResponse(parsed, target.url);
-    // A reply without our id (e.g. a parse error, id null) cannot be matched: raise it here.
-    if (reply.id === null && reply.error !== undefined) throw fromJsonRpcError(reply.error);
-    if (status !== 200) throw new TransportError(`${target.url} replied HTTP ${status}`);
+    // An error for our id, or one without an id (e.g. a parse error, id null, which cannot be
+    // matched), is raised here whatever the status: servers following the old JSON-RPC-over-HTTP
+    // draft send -32601 with 404 and other errors with 500, and the error object says more.
+    if (reply.error !== undefined && (reply.id === null || reply.id === ctx.id)) {
+      throw fromJsonRpcError(reply.error);
+    }
+    if (status !== 200) throw httpError();
     // Matching is by id; a reply to another id would leave the call waiting for its timeout.
     if (reply.id !== ctx.id) {
       throw new ProtocolError(`${target.url} replied to id ${JSON.stringify(reply.id)}, expected ${ctx.id}`);
@@ -165,12 +168,23 @@ function usableResponse(reply: JSONRPCResponse, url: string): JSONRPCResponse {
  * type is a PROTOCOL error of that server, not an INVALID_ARGUMENT of the caller.
  */
 function checkedResult(method: string, spec: MethodSpec, value: unknown, url: string): unknown {
+  let decoded: unknown;
   try {
-    return validateResult(method, spec, decodeValue(spec.result, value, `${method}: result`));
+    decoded = decodeValue(spec.result, value, `${method}: result`);
+    return validateResult(method, spec, decoded);
   } catch (err) {
+    // An integer beyond the contract's range (a Python server's add returning 2**31) is the
+    // contract's INVALID_ARGUMENT, as our servers and the other protocols' clients raise it.
+    if (err instanceof InvalidArgumentError && outOfRange(spec, decoded)) throw err;
     const why = err instanceof Error ? err.message : String(err);
     throw new ProtocolError(`${url} sent a result that does not fit the contract: ${why}`, { cause: err });
   }
+}
+
+/** Whether a result the contract refused is an integer of an integer type (so only its range is wrong). */
+function outOfRange(spec: MethodSpec, value: unknown): boolean {
+  if (spec.result !== 'i32' && spec.result !== 'i64') return false;
+  return typeof value === 'bigint' || (typeof value === 'number' && Number.isInteger(value));
 }
 
 function isResponse(value: unknown): value is JSONRPCResponse {

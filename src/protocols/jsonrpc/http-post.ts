@@ -17,6 +17,8 @@ export interface PostTarget {
 export interface PostResult {
   readonly status: number;
   readonly body: Buffer;
+  /** The Location header of a redirect (never followed), for the error message. */
+  readonly location?: string;
 }
 
 /** A started exchange: its outcome, and a way to stop it with a given error. */
@@ -78,7 +80,11 @@ export function post(target: PostTarget, body: Buffer): PendingPost {
       res.on('end', () => {
         if (answered) return;
         answered = true;
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks, size) });
+        resolve({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks, size),
+          location: res.headers.location,
+        });
       });
     });
   });

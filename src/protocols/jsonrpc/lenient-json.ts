@@ -34,6 +34,21 @@ function closingQuote(text: string, open: number): number {
   }
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+/**
+ * A request or reply body as text. JSON between systems must be UTF-8 (RFC 8259 §8.1): invalid
+ * bytes are an error rather than U+FFFD, which would silently change strings and ids. A leading
+ * byte order mark is dropped (the RFC lets parsers ignore it; some Windows peers send one).
+ */
+export function decodeJsonText(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new SyntaxError('the body is not valid UTF-8');
+  }
+}
+
 /**
  * JSON parsing that also accepts the bare Infinity, -Infinity and NaN tokens Python's json
  * module writes for non-finite floats (json.dumps(float('inf')) == 'Infinity'), as the

@@ -21,7 +21,7 @@ import type { Contract, Implementation } from '../../contract/spec.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
 import { readBoundedBody } from './bounded-body.js';
 import { JsonRpcCodes, protocolError, toJsonRpcError } from './error-codes.js';
-import { parseJson } from './lenient-json.js';
+import { decodeJsonText, parseJson } from './lenient-json.js';
 import { decodeParams, encodeValue, jsonReplacer } from './wire-values.js';
 
 /**
@@ -145,21 +145,6 @@ function errorReply(id: JSONRPCID, error: JSONRPCError): JSONRPCResponse {
   return createJSONRPCErrorResponse(id, error.code, error.message, error.data);
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
-
-/**
- * The request body as text. JSON between systems must be UTF-8 (RFC 8259 §8.1): invalid bytes
- * are a parse error rather than U+FFFD, which would silently change strings and ids. A leading
- * byte order mark is dropped (the RFC lets parsers ignore it; some Windows clients send one).
- */
-function decodeUtf8(bytes: Buffer): string {
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    throw new Error('the body is not valid UTF-8');
-  }
-}
-
 function clientErrorStatus(code: string | undefined): string {
   switch (code) {
     case 'ERR_HTTP_REQUEST_TIMEOUT': // headersTimeout or requestTimeout passed
@@ -213,7 +198,7 @@ export async function serveJsonRpc<C extends Contract>(
     }
     let payload: unknown;
     try {
-      payload = parseJson(decodeUtf8(body.body));
+      payload = parseJson(decodeJsonText(body.body));
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       send(res, 200, errorReply(null, protocolError(JsonRpcCodes.PARSE_ERROR, `Parse error: ${why}`)));
