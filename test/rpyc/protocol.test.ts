@@ -74,6 +74,33 @@ describe('rpyc: our client against our server', () => {
     }
   });
 
+  it('keyword arguments to an extra are refused as Python does: a TypeError (INVALID_ARGUMENT)', async () => {
+    const peer = await RawPeer.connect(server.port);
+    try {
+      const root = await peer.getRoot(0);
+      peer.request(1, Handle.CALLATTR, [
+        Label.TUPLE,
+        [
+          [Label.LOCAL_REF, root],
+          [Label.VALUE, 'apply'],
+          [Label.VALUE, []],
+          [Label.VALUE, [['a', 1]]],
+        ],
+      ]);
+      const reply = await peer.next();
+      assert.equal(reply.msg, Msg.EXCEPTION);
+      const [type, args, attrs] = reply.body as [unknown, [string], Array<[string, unknown]>];
+      assert.deepEqual(type, ['builtins', 'TypeError']);
+      assert.equal(args[0], 'apply() takes no keyword arguments');
+      assert.deepEqual(
+        attrs.find(([k]) => k === 'rpclab_code'),
+        ['rpclab_code', 'INVALID_ARGUMENT'],
+      );
+    } finally {
+      peer.socket.destroy();
+    }
+  });
+
   it('an exposed object returned by reference: its methods are callable, and DEL drops it', async () => {
     const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
     try {

@@ -8,7 +8,7 @@
  * and the bound methods of an ExposedObject). Attribute access reaches exposed methods and
  * nothing else, which is rpyc's safe default (allow_public_attrs=False, allow_all_attrs=False).
  */
-import { NoSuchMethodError } from '../../contract/errors.js';
+import { InvalidArgumentError, NoSuchMethodError } from '../../contract/errors.js';
 import type { BrineValue } from './brine.js';
 import { asPythonException } from './vinegar.js';
 
@@ -100,8 +100,9 @@ export function expose(
   return new ExposedObject(typeName, table);
 }
 
+/** Python's own refusal (a TypeError, INVALID_ARGUMENT for us), not an internal error. */
 export function noKeywords(name: string): Error {
-  return new TypeError(`${name}() takes no keyword arguments`);
+  return asPythonException(new InvalidArgumentError(`${name}() takes no keyword arguments`), 'TypeError');
 }
 
 // ---------------------------------------------------------------------------------------------
