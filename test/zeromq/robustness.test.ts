@@ -104,8 +104,9 @@ describe('zeromq server robustness', () => {
     });
   });
 
-  it('an id too deeply nested to echo gets a PROTOCOL error without it, on every path', async () => {
-    // 150 nested one-element arrays: the decoder accepts them, the encoder stops at depth 100.
+  it('a value nested deeper than 100 levels is refused before decoding, on every path', async () => {
+    // 150 nested one-element arrays: past the encoder's depth limit, so such an id could not
+    // be echoed; the request is refused as a whole (PROTOCOL, no id) before it is decoded.
     const deepId = Buffer.concat([Buffer.alloc(150, 0x91), Buffer.from([1])]);
     const request = (fields: Buffer[]) =>
       Buffer.concat([Buffer.from([0x80 | (fields.length / 2)]), ...fields]);
@@ -122,11 +123,14 @@ describe('zeromq server robustness', () => {
       ]),
       request([key('method'), key('nope'), key('params'), Buffer.from(encodeValue([])), key('id'), deepId]),
       request([key('method'), Buffer.from(encodeValue(7)), key('id'), deepId]),
+      // deep params, and a bare deep value the size of the message limit
+      request([key('method'), key('echo'), key('params'), Buffer.concat([Buffer.from([0x91]), deepId])]),
+      Buffer.concat([Buffer.alloc(LIMIT - 1, 0x91), Buffer.from([0xc0])]),
     ];
     for (const bytes of cases) {
       const reply = await exchange(server.port, bytes);
       assert.equal(errorOf(reply).code, 'PROTOCOL');
-      assert.match(errorOf(reply).message, /id cannot be sent back/);
+      assert.match(errorOf(reply).message, /nested deeper than 100 levels/);
       assert.ok(!Object.hasOwn(reply as object, 'id'));
     }
     await stillServes(server.port);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DivideByZeroError, InternalError, NoSuchMethodError, RpcError } from '../../src/contract/index.js';
 import { splitEnvelope } from '../../src/protocols/zeromq/envelope.js';
+import { decodeValue, encodeValue } from '../../src/protocols/zeromq/msgpack.js';
 import {
   encodeError,
   encodeRequest,
@@ -117,6 +118,28 @@ describe('zeromq wire: errors', () => {
     const badParams = parseRequest(bin('82a66d6574686f64a3616464a6706172616d7303'));
     assert.ok(!badParams.ok);
     assert.match(badParams.error.message, /"params" must be an array/);
+  });
+
+  it('nesting is bounded at the encoder depth (100), so whatever is decoded can be sent back', () => {
+    // [[...[x]...]] with `arrays` levels of arrays around x: x sits at depth arrays + 1.
+    const nested = (arrays: number, inner: number[]) => Buffer.from([...Array(arrays).fill(0x91), ...inner]);
+    for (const inner of [[0x07], [0x90], [0xa1, 0x61], [0xc4, 0x01, 0xff]]) {
+      const deepest = decodeValue(nested(99, inner));
+      assert.ok(encodeValue(deepest).length > 0); // the encoder takes it back
+      assert.throws(() => decodeValue(nested(100, inner)), /nested deeper than 100 levels/);
+    }
+    // maps count like arrays; a deep value after a long flat one is still found
+    const deepMap = Buffer.from([...Array(100).fill([0x81, 0xa0]).flat(), 0xc0]);
+    assert.throws(() => decodeValue(deepMap), /nested deeper/);
+    const wideThenDeep = Buffer.concat([bin('92dc0400'), Buffer.alloc(1024, 0x07), nested(100, [0x07])]);
+    assert.throws(() => decodeValue(wideThenDeep), /nested deeper/);
+    // on both sides of the wire
+    const request = parseRequest(
+      Buffer.concat([bin('82a66d6574686f64a3616464a6706172616d73'), nested(150, [1])]),
+    );
+    assert.ok(!request.ok && /nested deeper/.test(request.error.message));
+    const reply = parseReply(Buffer.concat([bin('81a6726573756c74'), nested(150, [1])]));
+    assert.ok(!reply.ok && reply.error.code === 'PROTOCOL' && /nested deeper/.test(reply.error.message));
   });
 
   it('a reply with neither result nor error is a PROTOCOL error', () => {

@@ -20,9 +20,80 @@ export function encodeValue(value: unknown, type?: ValueType): Uint8Array {
   return (type === 'double' ? floats : plain).encode(value);
 }
 
-/** Decodes exactly one msgpack value; trailing bytes or bad input throw. */
+/**
+ * Deepest nesting accepted when decoding: the encoder's own limit (a top-level value is at
+ * depth 1), so whatever is decoded can be sent back (an echoed id, an echoed value).
+ */
+export const MAX_DEPTH = 100;
+
+/** Decodes exactly one msgpack value; trailing bytes, nesting past MAX_DEPTH or bad input throw. */
 export function decodeValue(bytes: Uint8Array): unknown {
+  checkDepth(bytes, MAX_DEPTH);
   return decoder.decode(bytes);
+}
+
+// Header kinds for bytes 0xc0-0xdf, with the size of the fixed payload (FIXED) or of the
+// length field (the others).
+const FIXED = 0;
+const SIZED = 1; // bin, str: length, then data
+const EXT = 2; // length, type byte, data
+const ARRAY = 3;
+const MAP = 4;
+const INVALID = 5;
+// biome-ignore format: one row per group of headers
+const HEADERS: readonly (readonly [number, number])[] = [
+  [FIXED, 0], [INVALID, 0], [FIXED, 0], [FIXED, 0], // nil, (never used), false, true
+  [SIZED, 1], [SIZED, 2], [SIZED, 4], // bin 8/16/32
+  [EXT, 1], [EXT, 2], [EXT, 4], // ext 8/16/32
+  [FIXED, 4], [FIXED, 8], // float 32/64
+  [FIXED, 1], [FIXED, 2], [FIXED, 4], [FIXED, 8], // uint 8-64
+  [FIXED, 1], [FIXED, 2], [FIXED, 4], [FIXED, 8], // int 8-64
+  [FIXED, 2], [FIXED, 3], [FIXED, 5], [FIXED, 9], [FIXED, 17], // fixext 1-16 (type + data)
+  [SIZED, 1], [SIZED, 2], [SIZED, 4], // str 8/16/32
+  [ARRAY, 2], [ARRAY, 4], [MAP, 2], [MAP, 4], // array 16/32, map 16/32
+];
+
+/**
+ * Walks the value's headers (skipping payloads, no allocation per item) and throws if it
+ * nests deeper than `maxDepth`. The decoder has no depth limit: 16 MiB of one-element arrays
+ * cost it >10 s and gigabytes of heap. Anything else odd (invalid byte, short data) is left
+ * for the decoder to report.
+ */
+export function checkDepth(bytes: Uint8Array, maxDepth: number): void {
+  const open: number[] = []; // items still to read in each open container, innermost last
+  let pos = 0;
+  while (pos < bytes.length) {
+    const b = bytes[pos]!;
+    let items = 0; // a container header's children
+    if (b <= 0x7f || b >= 0xe0) {
+      pos += 1; // fixint
+    } else if (b <= 0x9f) {
+      items = b <= 0x8f ? (b & 0x0f) * 2 : b & 0x0f; // fixmap, fixarray
+      pos += 1;
+    } else if (b <= 0xbf) {
+      pos += 1 + (b & 0x1f); // fixstr
+    } else {
+      const [kind, size] = HEADERS[b - 0xc0]!;
+      if (kind === INVALID || pos + 1 + size > bytes.length) return;
+      let n = 0;
+      if (kind !== FIXED) for (let i = 1; i <= size; i++) n = n * 256 + bytes[pos + i]!;
+      pos += 1 + size;
+      if (kind === SIZED) pos += n;
+      else if (kind === EXT) pos += 1 + n;
+      else if (kind === ARRAY) items = n;
+      else if (kind === MAP) items = n * 2;
+    }
+    if (items > 0) {
+      if (open.length + 2 > maxDepth) {
+        throw new RangeError(`msgpack value nested deeper than ${maxDepth} levels`);
+      }
+      open.push(items);
+      continue;
+    }
+    // One item complete: close every container it completes.
+    while (open.length > 0 && --open[open.length - 1]! === 0) open.pop();
+    if (open.length === 0) return;
+  }
 }
 
 export function mapHeader(size: number): Uint8Array {
