@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import zlib from 'node:zlib';
 import {
   type CalculatorClient,
   calculator,
@@ -444,6 +445,81 @@ function httpReply(body: string | Buffer, headers = '', status = '200 OK'): Buff
   const head = `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${bytes.length}\r\n${headers}\r\n`;
   return Buffer.concat([Buffer.from(head), bytes]);
 }
+
+describe('jsonrpc server: Content-Encoding', () => {
+  const limit = 64 * 1024;
+  let server: RunningServer;
+  before(async () => {
+    server = await jsonrpc.serve(calculatorContract, calculator, { port: 0, maxMessageBytes: limit });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it('gzip and deflate bodies (also chunked, or gzip twice) are decoded and served', async () => {
+    const cases: [string, Buffer, Record<string, string>][] = [
+      ['gzip', zlib.gzipSync(ADD), {}],
+      ['x-gzip', zlib.gzipSync(ADD), {}],
+      ['GZIP', zlib.gzipSync(ADD), {}],
+      ['deflate', zlib.deflateSync(ADD), {}],
+      ['gzip, gzip', zlib.gzipSync(zlib.gzipSync(ADD)), {}],
+      ['identity', Buffer.from(ADD), {}],
+    ];
+    for (const [coding, body, headers] of cases) {
+      const reply = await rawRequest(server.port, {
+        body,
+        headers: { 'Content-Encoding': coding, ...headers },
+      });
+      assert.equal(reply.status, 200, coding);
+      assert.deepEqual(reply.json, { jsonrpc: '2.0', id: 1, result: 7 }, coding);
+    }
+    const gz = zlib.gzipSync(ADD);
+    const chunked = await rawExchange(
+      server.port,
+      [
+        'POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n',
+        Buffer.concat([Buffer.from(`${gz.length.toString(16)}\r\n`), gz, Buffer.from('\r\n0\r\n\r\n')]),
+      ],
+      1_000,
+    );
+    assert.deepEqual(bodies(chunked.text), [{ jsonrpc: '2.0', id: 1, result: 7 }]);
+  });
+
+  it('an unknown coding gets 415 naming what is accepted, and the connection goes on', async () => {
+    const out = await rawExchange(
+      server.port,
+      [Buffer.concat([httpRequest(ADD, 'Content-Encoding: br\r\n'), httpRequest(ADD)])],
+      1_000,
+    );
+    assert.match(out.text, /^HTTP\/1\.1 415 /);
+    assert.match(out.text, /Accept-Encoding: gzip, deflate/i);
+    const [refusal, next] = bodies(out.text);
+    assert.equal(refusal?.error?.code, -32700);
+    assert.match(refusal?.error?.message ?? '', /Content-Encoding br is not supported/);
+    assert.deepEqual(next, { jsonrpc: '2.0', id: 1, result: 7 });
+  });
+
+  it('a body that is not what its coding says gets 400 with -32700', async () => {
+    for (const body of [Buffer.from(ADD), zlib.gzipSync(ADD).subarray(0, 20)]) {
+      const reply = await rawRequest(server.port, { body, headers: { 'Content-Encoding': 'gzip' } });
+      assert.equal(reply.status, 400);
+      assert.equal((reply.json as Reply).error?.code, -32700);
+      assert.match((reply.json as Reply).error?.message ?? '', /not valid gzip/);
+    }
+  });
+
+  it('a small compressed body that expands past the limit gets 413', async () => {
+    const bomb = zlib.gzipSync(Buffer.alloc(limit * 64, 0x20));
+    assert.ok(bomb.length < limit);
+    const reply = await rawRequest(server.port, { body: bomb, headers: { 'Content-Encoding': 'gzip' } });
+    assert.equal(reply.status, 413);
+    assert.match(
+      (reply.json as Reply).error?.message ?? '',
+      /decompressed body exceeds the limit of 65536 bytes/,
+    );
+    assert.deepEqual((await rpc(server.port, ADD)).json, { jsonrpc: '2.0', id: 1, result: 7 });
+  });
+});
 
 describe('jsonrpc client: hostile servers', () => {
   const cases: {

@@ -16,10 +16,11 @@ import {
   JSONRPCServer,
 } from 'json-rpc-2.0';
 import { createDispatcher } from '../../contract/dispatch.js';
-import { MessageTooLargeError, NoSuchMethodError, toRpcError } from '../../contract/errors.js';
+import { errorFromCode, MessageTooLargeError, NoSuchMethodError, toRpcError } from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
 import { readBoundedBody } from './bounded-body.js';
+import { ACCEPTED_CODINGS, contentCodings, decodeBody, unsupportedCoding } from './content-coding.js';
 import { JsonRpcCodes, protocolError, toJsonRpcError } from './error-codes.js';
 import { decodeJsonText, parseJson } from './lenient-json.js';
 import { decodeParams, encodeValue, jsonReplacer } from './wire-values.js';
@@ -189,6 +190,15 @@ export async function serveJsonRpc<C extends Contract>(
       send(res, 405, errorReply(null, error), { Allow: 'POST' });
       return;
     }
+    const codings = contentCodings(req.headers['content-encoding']);
+    const unsupported = unsupportedCoding(codings);
+    if (unsupported !== undefined) {
+      const why = `Content-Encoding ${unsupported} is not supported (use ${ACCEPTED_CODINGS} or none)`;
+      send(res, 415, errorReply(null, protocolError(JsonRpcCodes.PARSE_ERROR, why)), {
+        'Accept-Encoding': ACCEPTED_CODINGS,
+      });
+      return;
+    }
     const body = await readBoundedBody(req, limit);
     if (body.kind === 'aborted') return;
     if (body.kind === 'too-large') {
@@ -196,9 +206,24 @@ export async function serveJsonRpc<C extends Contract>(
       send(res, 413, errorReply(null, err));
       return;
     }
+    let bytes = body.body;
+    if (codings.length > 0) {
+      const decoded = await decodeBody(bytes, codings, limit);
+      if (decoded.kind === 'too-large') {
+        const why = `the decompressed body exceeds the limit of ${limit} bytes`;
+        send(res, 413, errorReply(null, toJsonRpcError(errorFromCode('MESSAGE_TOO_LARGE', why))));
+        return;
+      }
+      if (decoded.kind !== 'ok') {
+        const why = `Parse error: the body is not valid ${decoded.coding}`;
+        send(res, 400, errorReply(null, protocolError(JsonRpcCodes.PARSE_ERROR, why)));
+        return;
+      }
+      bytes = decoded.body;
+    }
     let payload: unknown;
     try {
-      payload = parseJson(decodeJsonText(body.body));
+      payload = parseJson(decodeJsonText(bytes));
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       send(res, 200, errorReply(null, protocolError(JsonRpcCodes.PARSE_ERROR, `Parse error: ${why}`)));
