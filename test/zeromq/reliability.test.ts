@@ -10,7 +10,9 @@ import { describe, it } from 'node:test';
 import { calculatorContract, defineContract, RpcError } from '../../src/contract/index.js';
 import { freePort } from '../../src/net/free-port.js';
 import { repoRoot } from '../../src/peers/python.js';
+import { CallEngine } from '../../src/protocols/zeromq/client.js';
 import { connectZeromq, ZEROMQ_VARIANTS } from '../../src/protocols/zeromq/index.js';
+import type { SerialSender } from '../../src/protocols/zeromq/serial-sender.js';
 import { startScriptedRouter } from './scripted-router.js';
 
 /** The same add, declared not idempotent: a client must never resend it. */
@@ -185,3 +187,31 @@ for (const variant of ZEROMQ_VARIANTS) {
     });
   });
 }
+
+describe('zeromq [dealer] client while its peer is away', () => {
+  it('calls that time out leave nothing behind in the send queue', async () => {
+    // The peer echoes ids (so timeouts do not reset the socket), then goes away: libzmq
+    // queues 10,000 messages for it (the high-water mark), then sends wait. Calls made
+    // meanwhile time out; their messages must not stay queued client-side.
+    const server = await startScriptedRouter({ echoIds: true });
+    const engine = new CallEngine({
+      variant: 'dealer',
+      endpoint: server.address,
+      contract: calculatorContract,
+      timeoutMs: 1_000,
+      retries: 0,
+    });
+    const sender = (engine as unknown as { sender: SerialSender }).sender;
+    try {
+      assert.equal(await engine.call('add', [2, 5]), 7);
+      await server.close();
+      const calls = Array.from({ length: 12_000 }, (_, i) => engine.call('echo', [new Uint8Array(i % 64)]));
+      assert.ok(sender.backlog > 0, 'sends wait once libzmq queue is full');
+      const outcomes = await Promise.allSettled(calls);
+      assert.ok(outcomes.every((o) => o.status === 'rejected' && hasCode('TIMEOUT')(o.reason)));
+      assert.equal(sender.backlog, 0);
+    } finally {
+      await engine.close();
+    }
+  });
+});

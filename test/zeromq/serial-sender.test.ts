@@ -71,4 +71,29 @@ describe('zeromq SerialSender', () => {
     await assert.rejects(sender.send(['c']), /closed/);
     assert.deepEqual(socket.sent, ['a']);
   });
+
+  it('a waiting send can be cancelled: never sent, its promise resolves at once', async () => {
+    const socket = new FakeSocket(true);
+    const sender = new SerialSender(socket);
+    const head = sender.enqueue(['head']);
+    const queued = Array.from({ length: 10_000 }, (_, i) => sender.enqueue([`m${i}`]));
+    assert.equal(sender.backlog, 10_000);
+    head.cancel(); // already on its way: nothing happens
+    queued.forEach((q, i) => {
+      if (i % 1000 !== 0) q.cancel();
+    });
+    assert.equal(sender.backlog, 10);
+    await Promise.all(queued.filter((_, i) => i % 1000 !== 0).map((q) => q.done));
+    const kept = queued.filter((_, i) => i % 1000 === 0);
+    socket.finish?.();
+    await head.done;
+    for (const q of kept) {
+      // Let queued continuations run until the next send has started (bounded).
+      for (let i = 0; i < 10 && socket.finish === undefined; i++) await Promise.resolve();
+      socket.finish?.();
+      await q.done;
+    }
+    assert.deepEqual(socket.sent, ['head', ...kept.map((_, k) => `m${k * 1000}`)]);
+    assert.equal(sender.backlog, 0);
+  });
 });

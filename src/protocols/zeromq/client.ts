@@ -59,6 +59,8 @@ interface Call {
   readonly deadlineTimer: NodeJS.Timeout;
   /** Ids of this call's attempts still awaiting a reply (any of them may answer). */
   readonly ids: number[];
+  /** Cancels this call's sends still waiting in the send queue (dropped once it settles). */
+  readonly unsent: (() => void)[];
   retryTimer: NodeJS.Timeout | undefined;
   attempts: number;
   settled: boolean;
@@ -111,6 +113,7 @@ export class CallEngine {
         reject,
         deadlineTimer: setTimeout(() => this.onDeadline(call), this.timeoutMs),
         ids: [],
+        unsent: [],
         retryTimer: undefined,
         attempts: 0,
         settled: false,
@@ -194,7 +197,9 @@ export class CallEngine {
     this.inFlight.set(id, call);
     // Errors only come from a socket closed under the send (reset, close()): the call's own
     // timers still decide its fate.
-    this.sender.send(this.variant === 'dealer' ? ['', body] : [body]).catch(() => undefined);
+    const queued = this.sender.enqueue(this.variant === 'dealer' ? ['', body] : [body]);
+    queued.done.catch(() => undefined);
+    call.unsent.push(queued.cancel);
     // The last attempt (or a non-idempotent call's only one) simply runs to the deadline.
     if (call.idempotent && call.attempts <= this.retries) {
       const share = Math.ceil(this.timeoutMs / (this.retries + 1));
@@ -264,6 +269,7 @@ export class CallEngine {
     const resend: Call[] = [];
     for (const call of stranded) {
       call.ids.length = 0;
+      call.unsent.length = 0; // the old socket's queue rejects them all
       clearTimeout(call.retryTimer);
       call.retryTimer = undefined;
       if (call.settled) continue;
@@ -292,6 +298,8 @@ export class CallEngine {
     clearTimeout(call.retryTimer);
     for (const id of call.ids) this.inFlight.delete(id);
     call.ids.length = 0;
+    for (const cancel of call.unsent) cancel();
+    call.unsent.length = 0;
     if ('error' in how) call.reject(how.error);
     else if (how.outcome.ok) call.resolve(how.outcome.value);
     else call.reject(errorFromWire(how.outcome.error, call.method));
