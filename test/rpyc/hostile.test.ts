@@ -404,6 +404,22 @@ describe('rpyc server: hostile requests', () => {
     await drained();
   });
 
+  it('a request nested deeper than we load (rpyc dumps ~500 deep) fails alone', async () => {
+    const peer = await RawPeer.connect(server.port);
+    const ping = request(5, Handle.PING, pingBody(0)); // ends with the int 0 (0x50)
+    peer.sendPayload(Buffer.concat([ping.subarray(0, -1), Buffer.alloc(300, 0x10), Buffer.of(0x50)]));
+    const reply = await peer.next();
+    assert.equal(reply.msg, Msg.EXCEPTION);
+    assert.equal(reply.seq, 5);
+    const [type, args] = reply.body as [unknown, [string]];
+    assert.deepEqual(type, ['builtins', 'ValueError']);
+    assert.match(args[0], /nesting deeper than 256/);
+    peer.request(6, Handle.PING, pingBody('still here'));
+    assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 6, body: [Label.VALUE, 'still here'] });
+    peer.socket.destroy();
+    await drained();
+  });
+
   it('a DEL with a huge count drops the object; a later GETROOT sends it again', async () => {
     const peer = await RawPeer.connect(server.port);
     const root = await peer.getRoot(0);
@@ -530,11 +546,20 @@ describe('rpyc client: a hostile server', () => {
       true,
     ],
     [
-      'deeply nested tuples',
-      () =>
-        frame(Buffer.concat([Buffer.of(Msg.REPLY, 0x11, 0x20), Buffer.alloc(5000, 0x10), Buffer.of(0x50)])),
+      'deeply nested tuples whose seq cannot be read',
+      () => frame(Buffer.concat([Buffer.of(Msg.REPLY), Buffer.alloc(5000, 0x10), Buffer.of(0x50)])),
       'PROTOCOL',
       true,
+    ],
+    [
+      // rpyc dumps tuples ~500 deep (Python's recursion limit): too deep for us fails the call only.
+      'a reply of tuples nested 300 deep',
+      (seq) => {
+        const p = replyPayload(Msg.REPLY, seq, [Label.VALUE, 0]); // ends with the int 0 (0x50)
+        return frame(Buffer.concat([p.subarray(0, -1), Buffer.alloc(300, 0x10), Buffer.of(0x50)]));
+      },
+      'PROTOCOL',
+      false,
     ],
     [
       'a malformed vinegar payload',

@@ -354,7 +354,7 @@ export interface LoadOptions {
 }
 
 /**
- * Well-formed brine refused for its size (too many values, too long an int): unlike corrupt
+ * Well-formed brine refused for its size (too many values, too long an int, too deep): unlike corrupt
  * input, the rest of the stream can still be trusted, so only the message it was in fails.
  */
 export class BrineLimitError extends ProtocolError {}
@@ -421,7 +421,8 @@ function loadTuple(r: Reader, opts: Required<LoadOptions>, depth: number, n: num
 }
 
 function loadValue(r: Reader, opts: Required<LoadOptions>, depth: number): BrineValue {
-  if (depth > opts.maxDepth) throw new ProtocolError(`brine: nesting deeper than ${opts.maxDepth}`);
+  // A limit, not corruption: the frame around it is sound, so only its message need fail.
+  if (depth > opts.maxDepth) throw new BrineLimitError(`brine: nesting deeper than ${opts.maxDepth}`);
   const tag = r.byte();
   if (tag >= IMM_MIN + IMM_OFFSET && tag <= IMM_MAX + IMM_OFFSET) return tag - IMM_OFFSET;
   // Empty bytes and tuples are fresh objects too (callers may mutate what they get).
