@@ -52,10 +52,10 @@ export function varint(n: number): Buffer {
   return Buffer.from(out);
 }
 
-/** Compact-protocol CALL header: protocol id, version|type, seqid, method name. */
+/** Compact-protocol CALL header: protocol id, version|type, seqid (a plain varint), method name. */
 export function compactCallHeader(method: string, seqid = 1): Buffer {
   const name = Buffer.from(method, 'utf8');
-  return Buffer.concat([Buffer.from([0x82, (1 << 5) | 1]), varint(seqid * 2), varint(name.length), name]);
+  return Buffer.concat([Buffer.from([0x82, (1 << 5) | 1]), varint(seqid >>> 0), varint(name.length), name]);
 }
 
 export interface RawOutcome {

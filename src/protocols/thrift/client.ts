@@ -44,7 +44,7 @@ interface Pending {
 /** Thrift sequence ids are i32; wrap before overflowing. */
 const MAX_SEQID = 2 ** 31 - 1;
 
-/** Timed-out calls remembered per connection, so their late replies are told from strays. */
+/** Timed-out and oneway calls remembered per connection, so their replies are told from strays. */
 const MAX_FORGOTTEN = 4096;
 
 function openSocket(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
@@ -79,7 +79,7 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<net.
 /** One TCP connection and the calls waiting for replies on it. */
 class Connection {
   private readonly pending = new Map<number, Pending>();
-  /** Sequence ids of calls that timed out: a late reply to one is dropped quietly. */
+  /** Sequence ids of calls that timed out or were oneway: a reply to one is dropped quietly. */
   private readonly forgotten = new Set<number>();
   private readonly reader: MessageReader;
   private failure: RpcError | undefined;
@@ -142,6 +142,10 @@ class Connection {
         this.failure ?? new TransportError(`thrift connection to ${this.where} is closed`),
       );
     if (plan.oneway) {
+      // Servers still answer a oneway call to a function they lack (UNKNOWN_METHOD, as Apache
+      // Thrift's and thriftpy2's processors do): that answer is dropped, not a stray reply
+      // that would fail the other calls of the connection.
+      this.remember(seqid);
       this.socket.write(bytes);
       return Promise.resolve(undefined);
     }
@@ -154,7 +158,11 @@ class Connection {
 
   /** Forgets a call (after its timeout): a late reply is then dropped. */
   forget(seqid: number): void {
-    if (!this.pending.delete(seqid)) return;
+    if (this.pending.delete(seqid)) this.remember(seqid);
+  }
+
+  /** Marks a sequence id whose reply, if one comes, is to be dropped quietly. */
+  private remember(seqid: number): void {
     this.forgotten.add(seqid);
     if (this.forgotten.size > MAX_FORGOTTEN) {
       const oldest = this.forgotten.values().next().value;

@@ -98,6 +98,10 @@ interface InMemoryTransport {
   write(bytes: Buffer): void;
 }
 
+interface ReadableTransport {
+  read(length: number): Buffer;
+}
+
 type TransportCtor = new (buffer?: Buffer, onFlush?: (msg: Buffer) => void) => InMemoryTransport;
 type ProtocolCtor = new (transport: InMemoryTransport) => WireProtocol;
 
@@ -161,7 +165,13 @@ function exactDoubleWriter(encoding: Encoding, transport: InMemoryTransport): (v
  * buffer reads in place: binary values come back as views of `message`, not copies.
  */
 export function messageReader(encoding: Encoding, message: Buffer): WireProtocol {
-  return new (protocolCtor(encoding))(new lib.TFramedTransport(message));
+  const transport = new lib.TFramedTransport(message) as InMemoryTransport & ReadableTransport;
+  const protocol = new (protocolCtor(encoding))(transport) as WireProtocol & { readUuid(): string };
+  // thrift 0.24 formats a uuid with the `uuid` package, which throws unless its version and
+  // variant bits are RFC 4122's; on the wire a Thrift uuid is any 16 bytes, and an unknown
+  // uuid field must be skippable (its skip() reads the value with readUuid).
+  protocol.readUuid = () => transport.read(16).toString('hex');
+  return protocol;
 }
 
 export const toBigInt = (value: Int64Like): bigint => lib.toBigInt(value);

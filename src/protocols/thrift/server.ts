@@ -81,7 +81,10 @@ export async function serveThrift<C extends Contract>(
         reply = encodeError(variant, header, plan, toRpcError(err), binding.structs);
       }
     }
-    return header.type === MessageType.ONEWAY ? undefined : reply;
+    // No reply to a ONEWAY message, nor to a function the IDL declares oneway whatever the
+    // message type (as generated processors decide): its caller never reads one, so a reply
+    // would be taken as the answer to its next call.
+    return header.type === MessageType.ONEWAY || plan?.oneway ? undefined : reply;
   }
 
   function accept(socket: net.Socket): void {
