@@ -332,7 +332,7 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
   if (kinds.length > 0) {
     out.push('## Bytes on the wire', '');
     out.push(
-      'Per call, request / response, counted through a TCP relay over a fixed number of sequential calls after one uncounted call; "set-up" is what connecting and the first call cost beyond one steady-state call (handshakes, greetings). These figures are deterministic: the same in every run.',
+      'Per call, request / response, counted through a TCP relay over a fixed number of sequential calls after one uncounted call; "set-up" is what connecting and the first call cost beyond one steady-state call (handshakes, greetings). These figures are deterministic, the same in every run, but for the gRPC set-up, which moves by a byte with the time of day (the Date header of its first reply is Huffman-coded).',
       '',
     );
     const header = ['Row', ...kinds.map((k) => `${k} req / resp`), 'set-up bytes'];
