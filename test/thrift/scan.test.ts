@@ -10,15 +10,15 @@ import {
   type Encoding,
   encodeMessage,
   fromBigInt,
+  type ProtocolWriter,
   TType,
-  type WireProtocol,
 } from '../../src/protocols/thrift/library.js';
 import { messageScanner, scanMessage } from '../../src/protocols/thrift/scan.js';
 
 const MAX = 16 * 1024 * 1024;
 
 /** A message exercising every wire type the scanner walks. */
-function rich(p: WireProtocol): void {
+function rich(p: ProtocolWriter): void {
   p.writeMessageBegin('everything', 1, 77);
   p.writeStructBegin('args');
   p.writeFieldBegin('t', TType.BOOL, 1);

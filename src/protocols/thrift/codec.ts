@@ -1,5 +1,6 @@
 /**
- * Reads and writes values by their IDL type with the library's protocol classes: what a
+ * Reads values by their IDL type with the library's protocol classes, and writes them with
+ * ours (writer.ts, the same bytes): what a
  * generated `*_args` / `*_result` class would do, driven by the loaded IDL instead.
  * Values map to TypeScript as the contract expects: i8/i16/i32/enum/double -> number,
  * i64 -> bigint, string -> string, binary -> Uint8Array, bool -> boolean; structs become plain
@@ -7,7 +8,14 @@
  */
 import { InvalidArgumentError } from '../../contract/errors.js';
 import type { ThriftField, ThriftStruct, ThriftType } from './idl.js';
-import { fromBigInt, TType, type TType as TTypeT, toBigInt, type WireProtocol } from './library.js';
+import {
+  fromBigInt,
+  type ProtocolWriter,
+  TType,
+  type TType as TTypeT,
+  toBigInt,
+  type WireProtocol,
+} from './library.js';
 
 type WireType = (typeof TTypeT)[keyof typeof TTypeT];
 
@@ -44,11 +52,6 @@ export function wireType(t: ThriftType): WireType {
   }
 }
 
-function asBuffer(value: Uint8Array): Buffer {
-  // The library's transports call Buffer#copy on what they are given: wrap, do not copy.
-  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-}
-
 function intIn(value: unknown, min: number, max: number, what: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
     throw new InvalidArgumentError(`${what} must be an integer in [${min}, ${max}], got ${String(value)}`);
@@ -56,7 +59,7 @@ function intIn(value: unknown, min: number, max: number, what: string): number {
 }
 
 export function writeValue(
-  p: WireProtocol,
+  p: ProtocolWriter,
   t: ThriftType,
   value: unknown,
   structs: StructLookup,
@@ -93,7 +96,7 @@ export function writeValue(
       p.writeString(value);
       return;
     case 'binary':
-      if (value instanceof Uint8Array) p.writeBinary(asBuffer(value));
+      if (value instanceof Uint8Array) p.writeBinary(value);
       else if (typeof value === 'string') p.writeBinary(Buffer.from(value, 'utf8'));
       else throw new InvalidArgumentError(`${what} must be bytes`);
       return;
@@ -141,7 +144,7 @@ export function writeValue(
 
 /** Writes a struct whose present (non-undefined, non-null) fields are taken from `values`. */
 export function writeStruct(
-  p: WireProtocol,
+  p: ProtocolWriter,
   name: string,
   fields: readonly ThriftField[],
   values: Readonly<Record<string, unknown>>,

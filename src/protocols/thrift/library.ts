@@ -1,12 +1,15 @@
 /**
  * The slice of the official `thrift` npm package (0.24) we use: its TBinaryProtocol and
- * TCompactProtocol classes encode and decode, over its TBufferedTransport / TFramedTransport
- * used as in-memory buffers. Sockets, framing and size limits are ours (see framing.ts):
+ * TCompactProtocol classes decode, over its TFramedTransport used as an in-memory buffer;
+ * encoding is ours (writer.ts), with the package's writers kept as its byte-exact reference. Sockets, framing and size limits are ours (see framing.ts):
  * the package's own connection classes accept any declared length by default.
  *
  * @types/thrift describes an older release, so the few members we call are typed here.
  */
 import thrift from 'thrift';
+import { type ProtocolWriter, writeMessage } from './writer.js';
+
+export type { ProtocolWriter } from './writer.js';
 
 /** Thrift wire type ids (TType), as in every Thrift library. */
 export const TType = {
@@ -47,6 +50,7 @@ export interface Int64Like {
   readonly buffer: Buffer;
 }
 
+/** A protocol of the library, reading (and, for reference, writing). */
 export interface WireProtocol {
   writeMessageBegin(name: string, type: number, seqid: number): void;
   writeMessageEnd(): void;
@@ -123,13 +127,27 @@ function protocolCtor(encoding: Encoding): ProtocolCtor {
 }
 
 /**
- * Encodes one message with the library's protocol and returns its bytes; `framed` prefixes
- * the 4-byte frame size (TFramedTransport's flush does that), buffered writes it bare.
+ * Encodes one message and returns its bytes; `framed` prefixes the 4-byte frame size,
+ * buffered writes it bare. Written by our own writers (writer.ts), which produce the
+ * library's bytes with one allocation and one copy of each payload.
  */
 export function encodeMessage(
   encoding: Encoding,
   framed: boolean,
-  write: (protocol: WireProtocol) => void,
+  write: (protocol: ProtocolWriter) => void,
+): Buffer {
+  return writeMessage(encoding, framed, write);
+}
+
+/**
+ * The same message written by the library's protocol over its TBufferedTransport /
+ * TFramedTransport (doubles excepted, see below): the reference writer.test.ts holds our
+ * writers to, byte for byte.
+ */
+export function encodeMessageWithLibrary(
+  encoding: Encoding,
+  framed: boolean,
+  write: (protocol: ProtocolWriter) => void,
 ): Buffer {
   let out: Buffer | undefined;
   const Transport = framed ? lib.TFramedTransport : lib.TBufferedTransport;
@@ -138,6 +156,10 @@ export function encodeMessage(
   });
   const protocol = new (protocolCtor(encoding))(transport);
   protocol.writeDouble = exactDoubleWriter(encoding, transport);
+  // Its transports call Buffer#copy on what they are given: wrap a plain Uint8Array.
+  const writeBinary = protocol.writeBinary.bind(protocol);
+  protocol.writeBinary = (v: Uint8Array) =>
+    writeBinary(Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
   write(protocol);
   protocol.flush();
   // An empty buffered write never flushes; a message is never empty, but stay total.
