@@ -1,7 +1,20 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { RpcError } from '../../src/contract/errors.js';
-import { dump, Ellipsis, load, PyFloat } from '../../src/protocols/rpyc/brine.js';
+import {
+  BrineLimitError,
+  type BrineValue,
+  DEFAULT_MAX_DEPTH,
+  dump,
+  Ellipsis,
+  isDumpable,
+  load,
+  PyFloat,
+  PyFrozenSet,
+  PySlice,
+} from '../../src/protocols/rpyc/brine.js';
+import { peersPython, requirePeers } from '../support/peers.js';
 import { fromTagged, loadVectors } from './brine-vectors.js';
 
 /** Uint8Array views and Buffers compare by content in these tests. */
@@ -129,10 +142,96 @@ describe('brine edge cases', () => {
     const deep = Buffer.concat([Buffer.alloc(10_000, 0x10), Buffer.from([0x50])]);
     assert.throws(
       () => load(deep),
-      (e: unknown) => e instanceof RpcError && e.code === 'PROTOCOL',
+      (e: unknown) => e instanceof BrineLimitError && e.code === 'PROTOCOL',
     );
-    let nested: unknown = 1;
-    for (let i = 0; i < 1000; i++) nested = [nested];
-    assert.throws(() => dump(nested as never), RpcError);
+    assert.throws(() => dump(nest(10_000, 1) as never), RpcError);
+  });
+
+  it('the deepest nesting accepted (1024) round-trips; one level deeper fails both ways', () => {
+    assert.equal(DEFAULT_MAX_DEPTH, 1024);
+    const leaves: unknown[] = [1, 'ü', [], new Uint8Array(300), 2n ** 100n];
+    for (const leaf of leaves) {
+      const deepest = nest(DEFAULT_MAX_DEPTH, leaf) as BrineValue;
+      assert.equal(isDumpable(deepest), true);
+      const bytes = dump(deepest);
+      assert.deepEqual(normalize(load(bytes)), normalize(deepest));
+      const deeper = nest(DEFAULT_MAX_DEPTH + 1, leaf) as BrineValue;
+      assert.equal(isDumpable(deeper), false);
+      assert.throws(() => dump(deeper), /nesting deeper than 1024/);
+      assert.throws(
+        () => load(Buffer.concat([Buffer.of(0x10), bytes])),
+        (e: unknown) => e instanceof BrineLimitError && /nesting deeper than 1024/.test(e.message),
+      );
+    }
+    // A slice and a frozenset are dumped as a tuple one level down: isDumpable agrees with dump.
+    for (const wrap of [
+      (v: BrineValue) => new PySlice(v, null, null),
+      (v: BrineValue) => new PyFrozenSet([v]),
+    ]) {
+      const fits = wrap(nest(DEFAULT_MAX_DEPTH - 2, 0) as BrineValue);
+      assert.equal(isDumpable(fits), true);
+      assert.deepEqual(normalize(load(dump(fits))), normalize(fits));
+      const over = wrap(nest(DEFAULT_MAX_DEPTH - 1, 0) as BrineValue);
+      assert.equal(isDumpable(over), false);
+      assert.throws(() => dump(over), /nesting deeper than 1024/);
+    }
+  });
+
+  it('running out of stack while loading is a limit error, not a crash', () => {
+    const deep = Buffer.concat([Buffer.alloc(200_000, 0x10), Buffer.from([0x50])]);
+    assert.throws(
+      () => load(deep, { maxDepth: Number.MAX_SAFE_INTEGER }),
+      (e: unknown) => e instanceof BrineLimitError && /too deep for the stack/.test(e.message),
+    );
+  });
+
+  it('a unicode tag must be followed by bytes', () => {
+    assert.equal(load(Buffer.of(0x08, 0x0a, 0x61)), 'a');
+    assert.equal(load(Buffer.of(0x08, 0x01)), '');
+    for (const bad of [Buffer.of(0x08, 0x08, 0x0a, 0x61), Buffer.of(0x08, 0x02), Buffer.of(0x08, 0x50)])
+      assert.throws(() => load(bad), /unicode tag not followed by bytes/);
+    assert.throws(
+      () => load(Buffer.of(0x11, 0x08, 0x0a, 0x61, 0x08, 0x0a, 0x62), { maxObjects: 3 }),
+      BrineLimitError,
+    );
+    assert.deepEqual(load(Buffer.of(0x11, 0x08, 0x0a, 0x61, 0x08, 0x0a, 0x62), { maxObjects: 5 }), [
+      'a',
+      'b',
+    ]);
+  });
+});
+
+function nest(levels: number, leaf: unknown): unknown {
+  let v = leaf;
+  for (let i = 0; i < levels; i++) v = [v];
+  return v;
+}
+
+describe('brine nesting against rpyc 6.0.2', () => {
+  it('the deepest tuple rpyc can dump, we load (and dump back byte for byte)', async (t) => {
+    if (!requirePeers(t)) return;
+    // Nest until rpyc's own dump gives up (Python's recursion limit), keep the deepest it managed.
+    const program = [
+      'from rpyc.core import brine',
+      "v, deepest = 'x', None",
+      'for depth in range(5000):',
+      '    try:',
+      '        data = brine.dump(v)',
+      '    except RecursionError:',
+      '        break',
+      '    deepest = (depth, data)',
+      '    v = (v,)',
+      'print(deepest[0], deepest[1].hex())',
+    ].join('\n');
+    const run = spawnSync(peersPython, ['-c', program], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(run.status, 0, run.stderr);
+    const [depthText, hex] = run.stdout.trim().split(' ') as [string, string];
+    const depth = Number(depthText);
+    // rpyc 6.0.2 on CPython 3.11 stops at 498; anything in this range proves the point.
+    assert.ok(depth > 256 && depth <= DEFAULT_MAX_DEPTH, `rpyc dumped ${depth} levels`);
+    const bytes = Buffer.from(hex, 'hex');
+    const value = load(bytes);
+    assert.deepEqual(value, nest(depth, 'x'));
+    assert.equal(dump(value).toString('hex'), hex);
   });
 });

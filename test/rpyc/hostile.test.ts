@@ -404,16 +404,23 @@ describe('rpyc server: hostile requests', () => {
     await drained();
   });
 
-  it('a request nested deeper than we load (rpyc dumps ~500 deep) fails alone', async () => {
+  it('a request nested deeper than we load (1024; rpyc dumps at most 498) fails alone', async () => {
     const peer = await RawPeer.connect(server.port);
-    const ping = request(5, Handle.PING, pingBody(0)); // ends with the int 0 (0x50)
-    peer.sendPayload(Buffer.concat([ping.subarray(0, -1), Buffer.alloc(300, 0x10), Buffer.of(0x50)]));
+    const ping = request(5, Handle.PING, pingBody(0)); // ends with the int 0 (0x50), 4 levels down
+    // 1016 more levels (1020 deep, what rpyc could never send) still pass and echo back.
+    peer.sendPayload(Buffer.concat([ping.subarray(0, -1), Buffer.alloc(1016, 0x10), Buffer.of(0x50)]));
+    const echoed = await peer.next();
+    assert.equal(echoed.msg, Msg.REPLY);
+    let inner = (echoed.body as [unknown, unknown])[1];
+    for (let i = 0; i < 1016; i++) inner = (inner as unknown[])[0];
+    assert.equal(inner, 0);
+    peer.sendPayload(Buffer.concat([ping.subarray(0, -1), Buffer.alloc(1100, 0x10), Buffer.of(0x50)]));
     const reply = await peer.next();
     assert.equal(reply.msg, Msg.EXCEPTION);
     assert.equal(reply.seq, 5);
     const [type, args] = reply.body as [unknown, [string]];
     assert.deepEqual(type, ['builtins', 'ValueError']);
-    assert.match(args[0], /nesting deeper than 256/);
+    assert.match(args[0], /nesting deeper than 1024/);
     peer.request(6, Handle.PING, pingBody('still here'));
     assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 6, body: [Label.VALUE, 'still here'] });
     peer.socket.destroy();
@@ -552,11 +559,11 @@ describe('rpyc client: a hostile server', () => {
       true,
     ],
     [
-      // rpyc dumps tuples ~500 deep (Python's recursion limit): too deep for us fails the call only.
-      'a reply of tuples nested 300 deep',
+      // Past our 1024 levels (rpyc itself dumps at most 498): too deep for us fails the call only.
+      'a reply of tuples nested 1100 deep',
       (seq) => {
         const p = replyPayload(Msg.REPLY, seq, [Label.VALUE, 0]); // ends with the int 0 (0x50)
-        return frame(Buffer.concat([p.subarray(0, -1), Buffer.alloc(300, 0x10), Buffer.of(0x50)]));
+        return frame(Buffer.concat([p.subarray(0, -1), Buffer.alloc(1100, 0x10), Buffer.of(0x50)]));
       },
       'PROTOCOL',
       false,

@@ -47,8 +47,13 @@ const IMM_MIN = -0x30;
 const IMM_MAX = 0x9f;
 const IMM_OFFSET = 0x50;
 
-/** Nesting bound for tuples/slices/frozensets: keeps hostile input from exhausting the stack. */
-export const DEFAULT_MAX_DEPTH = 256;
+/**
+ * Nesting bound for tuples/slices/frozensets, dumping and loading alike. rpyc 6 itself dumps
+ * tuples at most 498 deep (Python's recursion limit stops it), so anything it sends fits; the
+ * recursive loader needs ~330 bytes of stack a level, so 1024 levels stay well inside Node's
+ * default stack, and the bound keeps hostile input from exhausting it.
+ */
+export const DEFAULT_MAX_DEPTH = 1024;
 
 /**
  * Bound on the objects (tuples, non-empty bytes and str, floats boxed as PyFloat, slices, ...)
@@ -135,13 +140,14 @@ export function isDumpable(value: unknown, depth = 0): value is BrineValue {
         value === NotImplemented
       )
         return true;
+      // A slice or frozenset dumps as a tuple one level down, so its items sit two levels down.
       if (value instanceof PySlice)
         return (
-          isDumpable(value.start, depth + 1) &&
-          isDumpable(value.stop, depth + 1) &&
-          isDumpable(value.step, depth + 1)
+          isDumpable(value.start, depth + 2) &&
+          isDumpable(value.stop, depth + 2) &&
+          isDumpable(value.step, depth + 2)
         );
-      if (value instanceof PyFrozenSet) return value.items.every((v) => isDumpable(v, depth + 1));
+      if (value instanceof PyFrozenSet) return value.items.every((v) => isDumpable(v, depth + 2));
       if (Array.isArray(value)) return value.every((v) => isDumpable(v, depth + 1));
       return false;
     default:
@@ -420,6 +426,19 @@ function loadTuple(r: Reader, opts: Required<LoadOptions>, depth: number, n: num
   return out;
 }
 
+/** The bytes after a unicode tag (counted as one more value, as a bytes value would be). */
+function loadStrBytes(r: Reader, opts: Required<LoadOptions>): Uint8Array {
+  const tag = r.byte();
+  if (tag !== Tag.EMPTY_STR && (tag < Tag.STR1 || tag > Tag.STR_L4))
+    throw new ProtocolError('brine: unicode tag not followed by bytes');
+  if (++r.objects > opts.maxObjects)
+    throw new BrineLimitError(`brine: more than ${opts.maxObjects} values in one message`);
+  if (tag === Tag.EMPTY_STR) return new Uint8Array(0);
+  if (tag === Tag.STR_L1) return r.bytes(r.byte());
+  if (tag === Tag.STR_L4) return r.bytes(r.u32());
+  return r.bytes(tag - Tag.STR1 + 1);
+}
+
 function loadValue(r: Reader, opts: Required<LoadOptions>, depth: number): BrineValue {
   // A limit, not corruption: the frame around it is sound, so only its message need fail.
   if (depth > opts.maxDepth) throw new BrineLimitError(`brine: nesting deeper than ${opts.maxDepth}`);
@@ -448,8 +467,8 @@ function loadValue(r: Reader, opts: Required<LoadOptions>, depth: number): Brine
     case Tag.ELLIPSIS:
       return Ellipsis;
     case Tag.UNICODE: {
-      const raw = loadValue(r, opts, depth + 1);
-      if (!(raw instanceof Uint8Array)) throw new ProtocolError('brine: unicode tag not followed by bytes');
+      // The bytes are read here, not by recursing: a str is one level, as it is when dumped.
+      const raw = loadStrBytes(r, opts);
       try {
         return utf8.decode(raw);
       } catch {
@@ -510,7 +529,16 @@ export function load(data: Uint8Array, options: LoadOptions = {}): BrineValue {
     maxObjects: options.maxObjects ?? DEFAULT_MAX_OBJECTS,
   };
   const r = new Reader(data, new DataView(data.buffer, data.byteOffset, data.byteLength));
-  const value = loadValue(r, opts, 0);
+  let value: BrineValue;
+  try {
+    value = loadValue(r, opts, 0);
+  } catch (err) {
+    // A caller already deep in its own stack (or a huge maxDepth) can still run out of it: that
+    // is a size limit on this message, not a corrupt stream.
+    if (err instanceof RangeError && /call stack/i.test(err.message))
+      throw new BrineLimitError('brine: nesting too deep for the stack');
+    throw err;
+  }
   if (!r.done) throw new ProtocolError(`brine: ${r.remaining} trailing byte(s)`);
   return value;
 }
