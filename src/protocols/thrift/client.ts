@@ -21,6 +21,7 @@ import type { Client, Contract } from '../../contract/spec.js';
 import { validateArgs } from '../../contract/validate.js';
 import { withTimeout } from '../../net/deadline.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT_MS } from '../types.js';
+import { writeBatched } from './batch.js';
 import { type Binding, bindContract, type MethodPlan } from './binding.js';
 import { MessageReader, type Variant } from './framing.js';
 import { messageReader } from './library.js';
@@ -146,13 +147,16 @@ class Connection {
       // Thrift's and thriftpy2's processors do): that answer is dropped, not a stray reply
       // that would fail the other calls of the connection.
       this.remember(seqid);
-      this.socket.write(bytes);
+      writeBatched(this.socket, bytes, this.pending.size > 0);
       return Promise.resolve(undefined);
     }
+    // Calls made in the same tick (pipelining) go out in one write (batch.ts); the first of a
+    // burst, with nothing else pending, goes out at once.
+    const more = this.pending.size > 0;
     const reply = new Promise<unknown>((resolve, reject) => {
       this.pending.set(seqid, { plan, resolve, reject });
     });
-    this.socket.write(bytes);
+    writeBatched(this.socket, bytes, more);
     return reply;
   }
 
@@ -183,6 +187,9 @@ class Connection {
     if (this.socket.destroyed) return Promise.resolve();
     return new Promise<void>((resolve) => {
       this.socket.once('close', () => resolve());
+      // Hand calls sent this tick (a oneway one, say) to the kernel before closing, as an
+      // unbatched write would have.
+      while (this.socket.writableCorked > 0) this.socket.uncork();
       this.socket.destroy();
     });
   }

@@ -10,6 +10,7 @@ import { createDispatcher } from '../../contract/dispatch.js';
 import { InvalidArgumentError, NoSuchMethodError, toRpcError } from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
+import { writeBatched } from './batch.js';
 import { bindContract } from './binding.js';
 import { MessageReader, type Variant } from './framing.js';
 import { AppExceptionType, MessageType, messageReader } from './library.js';
@@ -135,7 +136,9 @@ export async function serveThrift<C extends Contract>(
         handle(message).then(
           (reply) => {
             inFlight--;
-            if (reply && !socket.destroyed && !socket.write(reply)) writeBlocked = true;
+            // Replies finishing in the same tick go out in one write (batch.ts); with no other
+            // call running, none can follow this one.
+            if (reply && !socket.destroyed && !writeBatched(socket, reply, inFlight > 0)) writeBlocked = true;
             flow();
           },
           () => {
