@@ -14,7 +14,14 @@ import { writeBatched } from './batch.js';
 import { bindContract } from './binding.js';
 import { MessageReader, type Variant } from './framing.js';
 import { AppExceptionType, MessageType, messageReader } from './library.js';
-import { decodeArgs, encodeAppException, encodeError, encodeReply, readHeader } from './messages.js';
+import {
+  decodeArgs,
+  encodeAppException,
+  encodeError,
+  encodeReply,
+  type MessageHeader,
+  readHeader,
+} from './messages.js';
 
 /** Calls of one connection running at once before the server stops reading more from it. */
 export const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
@@ -54,10 +61,24 @@ export async function serveThrift<C extends Contract>(
   const messageTimeoutMs = options.messageTimeoutMs ?? DEFAULT_MESSAGE_TIMEOUT_MS;
   const sockets = new Set<net.Socket>();
 
+  /**
+   * TMultiplexedProtocol clients name calls "Service:method". The served service answers to its
+   * own name (as if registered under it in a TMultiplexedProcessor) and the reply carries the
+   * bare method name, as Apache's multiplexed processors reply (the npm package's client
+   * dispatches replies by that name, so a prefixed one would never reach its caller).
+   */
+  function unmultiplex(header: MessageHeader): { header: MessageHeader; unknownService?: string } {
+    const colon = header.name.indexOf(':');
+    if (colon < 0) return { header };
+    const bare = { ...header, name: header.name.slice(colon + 1) };
+    const service = header.name.slice(0, colon);
+    return service === binding.service ? { header: bare } : { header: bare, unknownService: service };
+  }
+
   /** Decodes one call, runs it, and returns the reply to send (undefined for oneway calls). */
   async function handle(message: Buffer): Promise<Buffer | undefined> {
     const p = messageReader(variant.encoding, message);
-    const header = readHeader(p);
+    let header = readHeader(p);
     if (header.type !== MessageType.CALL && header.type !== MessageType.ONEWAY) {
       // Well-formed but not a call (a reply or exception sent our way): say so, as the C++ and
       // Java processors do; the stream is still in sync, so the connection goes on.
@@ -68,6 +89,17 @@ export async function serveThrift<C extends Contract>(
         `a server only accepts calls (message type 1 or 4), got message type ${header.type}`,
       );
     }
+    const call = unmultiplex(header);
+    if (call.unknownService !== undefined) {
+      if (header.type === MessageType.ONEWAY) return undefined;
+      return encodeAppException(
+        variant,
+        call.header,
+        AppExceptionType.UNKNOWN_METHOD,
+        `unknown service '${call.unknownService}' in '${header.name}' (this server serves ${binding.service}, with or without the 'Service:' prefix)`,
+      );
+    }
+    header = call.header;
     const plan = binding.plans.get(header.name);
     let reply: Buffer;
     if (!plan) {
