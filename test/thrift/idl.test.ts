@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -226,6 +227,42 @@ describe('thrift contract binding', () => {
       } finally {
         await server.close();
       }
+    }
+  });
+
+  it('a struct argument missing a required field is INVALID_ARGUMENT before anything is sent', async () => {
+    const schemaPath = path.join(dir, 'points.thrift');
+    writeFileSync(
+      schemaPath,
+      'struct Point {\n  1: required i32 x,\n  2: optional i32 y,\n}\nservice Points {\n  i32 norm(1: Point p),\n}\n',
+    );
+    const points = defineContract({
+      name: 'Points',
+      namespace: 'points',
+      methods: { norm: { params: [{ name: 'p', type: 'dynamic' }], result: 'dynamic' } },
+    });
+    // A listener that counts what arrives: a generated Java server would refuse the struct
+    // (TProtocolException: required field missing), so it must not be sent.
+    let received = 0;
+    const sink = net.createServer((s) => s.on('data', (d: Buffer) => (received += d.length)));
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const c = await thrift.connect(points, {
+      port: (sink.address() as net.AddressInfo).port,
+      schemaPath,
+      timeoutMs: 2_000,
+    });
+    try {
+      await assert.rejects(c.norm({ y: 1 }), (err: unknown) => {
+        assert.ok(err instanceof RpcError);
+        assert.equal(err.code, 'INVALID_ARGUMENT');
+        assert.match(err.message, /Point\.x is required/);
+        return true;
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(received, 0);
+    } finally {
+      await c.close();
+      await new Promise<void>((r) => sink.close(() => r()));
     }
   });
 

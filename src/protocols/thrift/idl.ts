@@ -62,6 +62,8 @@ export interface ThriftField {
   readonly id: number;
   readonly name: string;
   readonly type: ThriftType;
+  /** Declared `required`: generated readers refuse a struct without it. */
+  readonly required?: boolean;
 }
 
 export interface ThriftStruct {
@@ -244,7 +246,12 @@ class Loader {
       // Thrift assigns negative ids to fields declared without one; keep that convention.
       const id = f.fieldID?.value ?? --implicit;
       if (out.some((o) => o.id === id)) throw new IdlError(`${owner}: duplicate field id ${id}`);
-      out.push({ id, name: f.name.value, type: this.type(scope, f.fieldType, `${owner}.${f.name.value}`) });
+      out.push({
+        id,
+        name: f.name.value,
+        type: this.type(scope, f.fieldType, `${owner}.${f.name.value}`),
+        ...(f.requiredness === 'required' ? { required: true } : {}),
+      });
     }
     return out;
   }
