@@ -122,6 +122,31 @@ for (const variant of thrift.variants) {
   });
 }
 
+describe('thrift interop with Apache Thrift (Python): TMultiplexedProtocol client', () => {
+  for (const variant of ['binary-buffered', 'compact-framed']) {
+    it(`"Calculator:add" is served, another service is UNKNOWN_METHOD [${variant}]`, async (t) => {
+      if (!requirePeers(t)) return;
+      const server = await thrift.serve(calculatorContract, calculator, { port: 0, variant });
+      try {
+        const run = await runPythonScript(peerScript('thrift_apache', 'multiplexed_client.py'), [
+          String(server.port),
+          ...peerArgs(variant),
+        ]);
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(JSON.parse(run.stdout.trim()), {
+          add: 42,
+          divide_by_zero: 'DivideByZero: division by zero',
+          unknown_service:
+            "TApplicationException(1): unknown service 'Nope' in 'Nope:add' (this server serves Calculator, with or without the 'Service:' prefix)",
+          plain_add: 2,
+        });
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
+
 describe('thrift interop with Apache Thrift (Python): other server and protocol classes', () => {
   it('our client against TSimpleServer (binary-framed)', async (t) => {
     if (!requirePeers(t)) return;

@@ -497,3 +497,33 @@ describe('thrift client: hostile replies', () => {
     }
   });
 });
+
+describe('thrift server: why a connection was dropped', () => {
+  it('each dropped connection is reported once, with the reason and the peer; a peer closing is not', async () => {
+    const reports: { code: string; message: string; peer: string }[] = [];
+    const server = await serveThrift(calculatorContract, calculator, {
+      port: 0,
+      variant: { encoding: 'binary', framed: true },
+      messageTimeoutMs: 600,
+      onConnectionError: (err, peer) => reports.push({ code: err.code, message: err.message, peer }),
+    });
+    try {
+      assert.ok((await sendRaw(server.port, [i32(-5)])).closed);
+      assert.ok((await sendRaw(server.port, [i32(2 ** 31 - 1)])).closed);
+      assert.ok((await sendRaw(server.port, [framed(binaryAdd(1, 2)).subarray(0, 10)], 5_000)).closed);
+      // A peer that sends half a message and leaves on its own is not the server's doing.
+      await sendRaw(server.port, [framed(binaryAdd(1, 2)).subarray(0, 10)], 20);
+      await stillServes(server.port, 'binary-framed');
+      await sleep(700); // past messageTimeoutMs: the abandoned half message must not report late
+      assert.deepEqual(
+        reports.map((r) => r.code),
+        ['PROTOCOL', 'MESSAGE_TOO_LARGE', 'PROTOCOL'],
+      );
+      assert.match(reports[0]!.message, /negative frame size -5/);
+      assert.match(reports[2]!.message, /unfinished for 600 ms \(10 bytes of it received\)/);
+      for (const r of reports) assert.match(r.peer, /^127\.0\.0\.1:\d+$/);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -5,13 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { calculator, calculatorContract, defineContract, RpcError } from '../../src/contract/index.js';
 import { repoRoot } from '../../src/peers/python.js';
 import { bindContract, codeForException } from '../../src/protocols/thrift/binding.js';
-import { bundledIdlPath, loadIdl } from '../../src/protocols/thrift/idl.js';
+import { bundledIdlPath, IdlError, loadIdl, parseIdl } from '../../src/protocols/thrift/idl.js';
 import { thrift } from '../../src/protocols/thrift/index.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'rpclab-thrift-'));
@@ -103,6 +104,35 @@ describe('thrift IDL loader', () => {
     writeFileSync(bad, 'service Broken {\n  i32 add(1: i32 a, 2: i32 b\n}\n');
     assert.throws(() => loadIdl(bad), /bad\.thrift:3:1: FieldType expected/);
     assert.throws(() => loadIdl(path.join(dir, 'missing.thrift')), /cannot read Thrift IDL/);
+  });
+
+  it('an unknown top-level definition is an IdlError naming the file, not a parser crash', () => {
+    // The parser fails inside itself on these (no location): that was a TypeError before.
+    for (const text of ['this is not thrift', 'senum E { "a", "b" }', 'interaction I { void f() }']) {
+      assert.throws(
+        () => parseIdl(text, path.join(dir, 'odd.thrift')),
+        (err: unknown) =>
+          err instanceof IdlError &&
+          err.code === 'INVALID_ARGUMENT' &&
+          /odd\.thrift: unsupported or invalid Thrift definition/.test(err.message),
+      );
+    }
+    assert.throws(
+      () => parseIdl('service S { uuid id(1: i32 n) }'),
+      /S\.id: the uuid type \(Thrift 0\.19\+\) is not supported/,
+    );
+  });
+
+  it('accepts `namespace *` and `cpp_include`, which carry nothing on the wire', () => {
+    const idl = parseIdl(
+      'cpp_include "<unordered_map>"\nnamespace * calc\nnamespace cpp calc\nservice S {\n  i32 f(1: i32 n),\n}\n',
+    );
+    assert.deepEqual([...idl.services.get('S')!.functions.keys()], ['f']);
+    // Positions of later errors are unchanged by the rewrite.
+    assert.throws(
+      () => parseIdl('namespace * calc\ncpp_include "x"\nservice S {\n  i32 f(1: i32 n\n}\n', 'pos.thrift'),
+      /pos\.thrift:5:1: FieldType expected/,
+    );
   });
 
   it('maps exception names to contract error codes', () => {
@@ -197,6 +227,42 @@ describe('thrift contract binding', () => {
       } finally {
         await server.close();
       }
+    }
+  });
+
+  it('a struct argument missing a required field is INVALID_ARGUMENT before anything is sent', async () => {
+    const schemaPath = path.join(dir, 'points.thrift');
+    writeFileSync(
+      schemaPath,
+      'struct Point {\n  1: required i32 x,\n  2: optional i32 y,\n}\nservice Points {\n  i32 norm(1: Point p),\n}\n',
+    );
+    const points = defineContract({
+      name: 'Points',
+      namespace: 'points',
+      methods: { norm: { params: [{ name: 'p', type: 'dynamic' }], result: 'dynamic' } },
+    });
+    // A listener that counts what arrives: a generated Java server would refuse the struct
+    // (TProtocolException: required field missing), so it must not be sent.
+    let received = 0;
+    const sink = net.createServer((s) => s.on('data', (d: Buffer) => (received += d.length)));
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const c = await thrift.connect(points, {
+      port: (sink.address() as net.AddressInfo).port,
+      schemaPath,
+      timeoutMs: 2_000,
+    });
+    try {
+      await assert.rejects(c.norm({ y: 1 }), (err: unknown) => {
+        assert.ok(err instanceof RpcError);
+        assert.equal(err.code, 'INVALID_ARGUMENT');
+        assert.match(err.message, /Point\.x is required/);
+        return true;
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(received, 0);
+    } finally {
+      await c.close();
+      await new Promise<void>((r) => sink.close(() => r()));
     }
   });
 

@@ -134,7 +134,14 @@ export function writeValue(
       const def = structs(t.name);
       if (!def || typeof value !== 'object' || value === null)
         throw new InvalidArgumentError(`${what} must be a ${t.name} object`);
-      writeStruct(p, def.name, def.fields, value as Record<string, unknown>, structs);
+      const values = value as Record<string, unknown>;
+      // A struct the caller built: refuse it here rather than have the peer refuse it (generated
+      // readers fail on a missing required field, and some close the connection).
+      const missing = def.fields.find(
+        (f) => f.required && (values[f.name] === undefined || values[f.name] === null),
+      );
+      if (missing) throw new InvalidArgumentError(`${what}: ${def.name}.${missing.name} is required`);
+      writeStruct(p, def.name, def.fields, values, structs);
       return;
     }
     case 'void':

@@ -26,9 +26,27 @@ const { createParser, createScanner, SyntaxType } = thriftParser;
  */
 function parseThrift(text: string, file: string): ThriftDocument {
   const report = (err: ThriftError): never => {
-    throw new IdlError(`${file}:${err.loc.start.line}:${err.loc.start.column}: ${err.message}`);
+    // The parser reports a top-level keyword it does not know (senum, interaction, a stray
+    // word) by failing inside itself: no location, and a message about its own internals.
+    const loc = (err as { loc?: ThriftError['loc'] }).loc;
+    if (loc === undefined)
+      throw new IdlError(
+        `${file}: unsupported or invalid Thrift definition (expected include, cpp_include, namespace, typedef, const, enum, struct, union, exception or service)`,
+      );
+    throw new IdlError(`${file}:${loc.start.line}:${loc.start.column}: ${err.message}`);
   };
-  return createParser(createScanner(text, report).scan(), report).parse();
+  return createParser(createScanner(unsupportedNoOps(text), report).scan(), report).parse();
+}
+
+/**
+ * `namespace * name` (every language) and `cpp_include "..."` are standard Thrift the parser
+ * rejects; neither matters on the wire, so the `*` becomes an identifier of the same width and
+ * a cpp_include turns into spaces (line and column numbers of later errors stay right).
+ */
+function unsupportedNoOps(text: string): string {
+  return text
+    .replace(/^([ \t]*namespace[ \t]+)\*(?=[ \t])/gm, '$1_')
+    .replace(/^[ \t]*cpp_include[ \t]+"[^"\n]*"/gm, (m) => ' '.repeat(m.length));
 }
 
 /** A resolved Thrift type: typedefs are followed, identifiers name a struct-like or an enum. */
@@ -44,6 +62,8 @@ export interface ThriftField {
   readonly id: number;
   readonly name: string;
   readonly type: ThriftType;
+  /** Declared `required`: generated readers refuse a struct without it. */
+  readonly required?: boolean;
 }
 
 export interface ThriftStruct {
@@ -226,7 +246,12 @@ class Loader {
       // Thrift assigns negative ids to fields declared without one; keep that convention.
       const id = f.fieldID?.value ?? --implicit;
       if (out.some((o) => o.id === id)) throw new IdlError(`${owner}: duplicate field id ${id}`);
-      out.push({ id, name: f.name.value, type: this.type(scope, f.fieldType, `${owner}.${f.name.value}`) });
+      out.push({
+        id,
+        name: f.name.value,
+        type: this.type(scope, f.fieldType, `${owner}.${f.name.value}`),
+        ...(f.requiredness === 'required' ? { required: true } : {}),
+      });
     }
     return out;
   }
@@ -300,6 +325,8 @@ class Loader {
       case SyntaxType.Identifier: {
         const [defScope, bare] = this.lookup(scope, t.value);
         const def = defScope.defs.get(bare);
+        if (!def && t.value === 'uuid')
+          throw new IdlError(`${where}: the uuid type (Thrift 0.19+) is not supported`);
         if (!def) throw new IdlError(`${where}: unknown type ${t.value}`);
         if (def.kind === 'typedef') return this.type(def.scope, def.type, where, depth + 1);
         if (def.kind === 'enum') return { kind: 'enum', name: defScope.prefix + bare };

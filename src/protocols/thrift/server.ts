@@ -7,14 +7,27 @@
  */
 import net from 'node:net';
 import { createDispatcher } from '../../contract/dispatch.js';
-import { InvalidArgumentError, NoSuchMethodError, toRpcError } from '../../contract/errors.js';
+import {
+  InvalidArgumentError,
+  NoSuchMethodError,
+  ProtocolError,
+  type RpcError,
+  toRpcError,
+} from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
 import { writeBatched } from './batch.js';
 import { bindContract } from './binding.js';
 import { MessageReader, type Variant } from './framing.js';
 import { AppExceptionType, MessageType, messageReader } from './library.js';
-import { decodeArgs, encodeAppException, encodeError, encodeReply, readHeader } from './messages.js';
+import {
+  decodeArgs,
+  encodeAppException,
+  encodeError,
+  encodeReply,
+  type MessageHeader,
+  readHeader,
+} from './messages.js';
 
 /** Calls of one connection running at once before the server stops reading more from it. */
 export const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
@@ -34,6 +47,16 @@ export interface ThriftServeOptions {
   maxMessageBytes?: number;
   schemaPath?: string;
   messageTimeoutMs?: number;
+  /**
+   * Told why the server dropped a connection (bad input, a message over the limit, a stalled
+   * message), with the peer's address; the server goes on serving the others. Defaults to
+   * one `console.warn` line per dropped connection. A peer closing on its own is not reported.
+   */
+  onConnectionError?: (error: RpcError, peer: string) => void;
+}
+
+function warnDropped(error: RpcError, peer: string): void {
+  console.warn(`thrift server: dropped the connection from ${peer}: [${error.code}] ${error.message}`);
 }
 
 export interface ThriftRunningServer extends RunningServer {
@@ -53,11 +76,26 @@ export async function serveThrift<C extends Contract>(
   const host = options.host ?? DEFAULT_HOST;
   const messageTimeoutMs = options.messageTimeoutMs ?? DEFAULT_MESSAGE_TIMEOUT_MS;
   const sockets = new Set<net.Socket>();
+  const report = options.onConnectionError ?? warnDropped;
+
+  /**
+   * TMultiplexedProtocol clients name calls "Service:method". The served service answers to its
+   * own name (as if registered under it in a TMultiplexedProcessor) and the reply carries the
+   * bare method name, as Apache's multiplexed processors reply (the npm package's client
+   * dispatches replies by that name, so a prefixed one would never reach its caller).
+   */
+  function unmultiplex(header: MessageHeader): { header: MessageHeader; unknownService?: string } {
+    const colon = header.name.indexOf(':');
+    if (colon < 0) return { header };
+    const bare = { ...header, name: header.name.slice(colon + 1) };
+    const service = header.name.slice(0, colon);
+    return service === binding.service ? { header: bare } : { header: bare, unknownService: service };
+  }
 
   /** Decodes one call, runs it, and returns the reply to send (undefined for oneway calls). */
   async function handle(message: Buffer): Promise<Buffer | undefined> {
     const p = messageReader(variant.encoding, message);
-    const header = readHeader(p);
+    let header = readHeader(p);
     if (header.type !== MessageType.CALL && header.type !== MessageType.ONEWAY) {
       // Well-formed but not a call (a reply or exception sent our way): say so, as the C++ and
       // Java processors do; the stream is still in sync, so the connection goes on.
@@ -68,6 +106,17 @@ export async function serveThrift<C extends Contract>(
         `a server only accepts calls (message type 1 or 4), got message type ${header.type}`,
       );
     }
+    const call = unmultiplex(header);
+    if (call.unknownService !== undefined) {
+      if (header.type === MessageType.ONEWAY) return undefined;
+      return encodeAppException(
+        variant,
+        call.header,
+        AppExceptionType.UNKNOWN_METHOD,
+        `unknown service '${call.unknownService}' in '${header.name}' (this server serves ${binding.service}, with or without the 'Service:' prefix)`,
+      );
+    }
+    header = call.header;
     const plan = binding.plans.get(header.name);
     let reply: Buffer;
     if (!plan) {
@@ -90,8 +139,20 @@ export async function serveThrift<C extends Contract>(
 
   function accept(socket: net.Socket): void {
     sockets.add(socket);
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.setNoDelay(true);
     const reader = new MessageReader(variant, maxBytes);
+    // A byte stream cannot be resynchronised after bad input: drop this connection only, and
+    // say why (once: later failures of calls still running on it are consequences).
+    const fail = (error: RpcError) => {
+      if (socket.destroyed) return;
+      socket.destroy();
+      try {
+        report(error, peer);
+      } catch {
+        // A throwing reporter must not take the server down.
+      }
+    };
     // Flow control: stop reading while the peer does not take our replies, or while too many
     // of its calls are still running, so a flooding client cannot grow our memory unboundedly.
     let inFlight = 0;
@@ -106,7 +167,15 @@ export async function serveThrift<C extends Contract>(
     const armDeadline = () => {
       if (socket.destroyed || socket.isPaused() || reader.pendingBytes === 0) stopDeadline();
       else if (deadline === undefined && Number.isFinite(messageTimeoutMs) && messageTimeoutMs > 0)
-        deadline = setTimeout(() => socket.destroy(), messageTimeoutMs);
+        deadline = setTimeout(
+          () =>
+            fail(
+              new ProtocolError(
+                `a message stayed unfinished for ${messageTimeoutMs} ms (${reader.pendingBytes} bytes of it received)`,
+              ),
+            ),
+          messageTimeoutMs,
+        );
     };
     const flow = () => {
       if (socket.destroyed) return;
@@ -118,15 +187,13 @@ export async function serveThrift<C extends Contract>(
       writeBlocked = false;
       flow();
     });
-    // A byte stream cannot be resynchronised after bad input: drop this connection only.
-    const fail = () => socket.destroy();
 
     socket.on('data', (chunk: Buffer) => {
       let messages: Buffer[];
       try {
         messages = reader.push(chunk);
-      } catch {
-        fail();
+      } catch (err) {
+        fail(toRpcError(err));
         return;
       }
       // A completed message is progress: the next one gets a fresh deadline.
@@ -141,9 +208,10 @@ export async function serveThrift<C extends Contract>(
             if (reply && !socket.destroyed && !writeBatched(socket, reply, inFlight > 0)) writeBlocked = true;
             flow();
           },
-          () => {
+          (err: unknown) => {
             inFlight--;
-            fail();
+            // The scan passed but the library could not decode the call.
+            fail(new ProtocolError(`undecodable call: ${toRpcError(err).message}`, { cause: err }));
           },
         );
       }
