@@ -184,6 +184,22 @@ describe('jsonrpc server robustness (raw HTTP)', () => {
     await stillServes();
   });
 
+  it('a request carrying "result" or "error" gets our -32600 (with data.code), like every other invalid request', async () => {
+    for (const extra of [
+      { result: null },
+      { error: null },
+      { result: 3, error: { code: 1, message: 'x' } },
+    ]) {
+      const reply = await rpc(server.port, { ...call(6, 'add', [1, 2]), ...extra });
+      const error = errorOf(reply.json);
+      assert.equal(error.code, -32600, JSON.stringify(extra));
+      assert.equal(error.data?.code, 'PROTOCOL', JSON.stringify(extra));
+      assert.match(error.message, /"result" or "error"/);
+      assert.equal((reply.json as ErrorReply).id, 6);
+    }
+    await stillServes();
+  });
+
   it('an unknown method gets -32601 with NO_SUCH_METHOD in data', async () => {
     const reply = await rpc(server.port, call(3, 'multiply', [2, 3]));
     const error = errorOf(reply.json);

@@ -115,6 +115,8 @@ function requestProblem(entry: unknown): string | undefined {
   if ('params' in r && (typeof r.params !== 'object' || r.params === null)) {
     return 'Invalid Request: "params" must be an array or an object';
   }
+  // The library refuses these itself, with a bare -32600 lacking our data.code.
+  if ('result' in r || 'error' in r) return 'Invalid Request: a request must not carry "result" or "error"';
   return undefined;
 }
 
