@@ -312,3 +312,48 @@ describe('jsonrpc server robustness (raw HTTP)', () => {
     }
   });
 });
+
+describe('jsonrpc server: requests from web pages', () => {
+  // A page on any site can POST a "simple" cross-origin request (text/plain, form types: no
+  // CORS preflight) to a server on 127.0.0.1, and a DNS-rebinding page can even do it as the
+  // same origin; the browser hides the reply but the method runs. Browsers always send Origin.
+  it('a request with an Origin header gets 403 and runs nothing; the same call without it is served', async () => {
+    let runs = 0;
+    const server = await jsonrpc.serve(
+      calculatorContract,
+      {
+        ...calculator,
+        add: (a: number, b: number) => {
+          runs++;
+          return a + b;
+        },
+      },
+      { port: 0 },
+    );
+    try {
+      for (const [type, origin] of [
+        ['text/plain', 'https://evil.example'],
+        ['application/x-www-form-urlencoded', 'null'],
+        ['application/json', 'http://127.0.0.1:8080'],
+      ]) {
+        const reply = await rawRequest(server.port, {
+          body: JSON.stringify(call(1, 'add', [2, 5])),
+          headers: { 'Content-Type': type, Origin: origin },
+        });
+        assert.equal(reply.status, 403, `${type} from ${origin}`);
+        const error = errorOf(reply.json);
+        assert.equal(error.code, -32600);
+        assert.match(error.message, /Origin/);
+      }
+      assert.equal(runs, 0, 'a refused request ran the method');
+      const plain = await rawRequest(server.port, {
+        body: JSON.stringify(call(2, 'add', [2, 5])),
+        headers: { 'Content-Type': 'text/plain' },
+      });
+      assert.deepEqual(plain.json, { jsonrpc: '2.0', id: 2, result: 7 });
+      assert.equal(runs, 1);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -192,6 +192,16 @@ export async function serveJsonRpc<C extends Contract>(
       send(res, 405, errorReply(null, error), { Allow: 'POST' });
       return;
     }
+    // Cross-site request forgery: any web page can make a browser POST a "simple" request
+    // (text/plain, no preflight) to 127.0.0.1, and a DNS-rebinding page can do so as the same
+    // origin; the method runs though the page cannot read the reply. Browsers always send
+    // Origin with a POST and other clients do not, and we serve no pages (nor CORS), so a
+    // request carrying one is refused before its body is read.
+    if (req.headers.origin !== undefined) {
+      const why = `requests from web pages (Origin: ${req.headers.origin}) are refused`;
+      send(res, 403, errorReply(null, protocolError(JsonRpcCodes.INVALID_REQUEST, why)));
+      return;
+    }
     const codings = contentCodings(req.headers['content-encoding']);
     const unsupported = unsupportedCoding(codings);
     if (unsupported !== undefined) {
