@@ -345,6 +345,7 @@ describe('jsonrpc server: slow-loris timeouts and abandoned connections', () => 
       port: 0,
       headersTimeoutMs: 300,
       requestTimeoutMs: 600,
+      replyTimeoutMs: 600,
     });
   });
   after(async () => {
@@ -395,6 +396,24 @@ describe('jsonrpc server: slow-loris timeouts and abandoned connections', () => 
       assert.equal(await drained(), 0, 'the server still holds a stalled connection');
     } finally {
       for (const s of stalled) s.destroy();
+    }
+  });
+
+  it('a client that sends a whole request and never reads the reply is released', async () => {
+    // An 8 MiB echo: its ~11 MB reply is more than the loopback socket buffers take, so it
+    // stays queued in the server until the reply deadline cuts the connection.
+    const data = Buffer.alloc(8 * 1024 * 1024, 7).toString('base64');
+    const socket = net.connect({ port: server.port, host: '127.0.0.1' });
+    socket.on('error', () => undefined);
+    socket.pause(); // never reads
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(httpRequest(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'echo', params: [data] })));
+    try {
+      for (let i = 0; i < 200 && server.connectionCount === 0; i++) await sleep(10);
+      assert.equal(await drained(), 0, 'the server still holds a client that does not read its reply');
+      assert.deepEqual((await rpc(server.port, ADD)).json, { jsonrpc: '2.0', id: 1, result: 7 });
+    } finally {
+      socket.destroy();
     }
   });
 

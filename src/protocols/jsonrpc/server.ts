@@ -35,6 +35,14 @@ export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 /**
+ * A reply must be flushed to the client within this time, or the connection is cut. Node's
+ * timeouts stop once the request is in: a client that sent a whole request and never reads
+ * the reply kept the connection, and the reply buffered for it (~22 MB for a 16 MiB echo),
+ * forever.
+ */
+export const DEFAULT_REPLY_TIMEOUT_MS = 60_000;
+
+/**
  * Most requests one batch may hold. Without a cap a 2 MB body of `[1,1,1,...]` asks for a
  * million -32600 replies (134 MB of JSON); the 16 MiB limit would allow ~8 million, more than
  * a JavaScript string can hold. Over the cap the batch gets one -32600.
@@ -48,6 +56,7 @@ export interface JsonRpcServeOptions {
   maxBatchLength?: number;
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
+  replyTimeoutMs?: number;
 }
 
 export interface JsonRpcRunningServer extends RunningServer {
@@ -159,6 +168,16 @@ function clientErrorStatus(code: string | undefined): string {
   }
 }
 
+/** Cuts the connection if the ended reply `res` is not flushed within `ms` (a client not reading). */
+function flushWithin(res: http.ServerResponse, ms: number): void {
+  if (res.writableFinished || res.destroyed) return;
+  const timer = setTimeout(() => res.destroy(), ms);
+  timer.unref();
+  const clear = () => clearTimeout(timer);
+  res.once('finish', clear);
+  res.once('close', clear);
+}
+
 function send(
   res: http.ServerResponse,
   status: number,
@@ -182,6 +201,7 @@ export async function serveJsonRpc<C extends Contract>(
   const host = options.host ?? DEFAULT_HOST;
   const limit = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const handle = createJsonRpcHandler(contract, impl, options.maxBatchLength);
+  const replyTimeout = options.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
 
   const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     if (req.method !== 'POST') {
@@ -273,15 +293,18 @@ export async function serveJsonRpc<C extends Contract>(
     dispatchRequest(req, res);
   });
   function dispatchRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    onRequest(req, res).catch((err: unknown) => {
-      // Only a bug lands here; answer it rather than leave the client hanging.
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      const error = toJsonRpcError(toRpcError(err));
-      send(res, 500, errorReply(null, error));
-    });
+    onRequest(req, res)
+      .catch((err: unknown) => {
+        // Only a bug lands here; answer it rather than leave the client hanging.
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        const error = toJsonRpcError(toRpcError(err));
+        send(res, 500, errorReply(null, error));
+      })
+      // Every path above has ended the reply (or the request was aborted) by now.
+      .then(() => flushWithin(res, replyTimeout));
   }
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     // Malformed HTTP or a timeout: answer with the fitting status and close; nothing throws.
