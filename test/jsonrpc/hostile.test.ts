@@ -604,6 +604,21 @@ describe('jsonrpc client: hostile servers', () => {
     },
     { name: 'a close without any reply', code: 'TRANSPORT', reply: (s) => s.destroy() },
     {
+      name: 'a connection reset midway through the reply body',
+      code: 'TRANSPORT',
+      message: /closed the reply midway/,
+      reply: (s) => {
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"jsonrpc"');
+        setTimeout(() => s.resetAndDestroy(), 20);
+      },
+    },
+    {
+      name: 'a close midway through the reply body',
+      code: 'TRANSPORT',
+      message: /closed the reply midway/,
+      reply: (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"jsonrpc"'),
+    },
+    {
       name: 'an empty 200 body for a call',
       code: 'PROTOCOL',
       reply: (s) => s.end(httpReply('')),

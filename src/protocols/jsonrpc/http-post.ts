@@ -55,7 +55,12 @@ export function post(target: PostTarget, body: Buffer): PendingPost {
       answered = true;
       reject(err);
     };
-    req.on('error', (err: NodeJS.ErrnoException) => fail(abortReason ?? describe(target, err)));
+    // Once the reply has begun, a reset is not "closed before replying".
+    const cut = (cause?: Error) =>
+      fail(abortReason ?? new TransportError(`${target.url} closed the reply midway`, { cause }));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      responded ? cut(err) : fail(abortReason ?? describe(target, err)),
+    );
     req.on('response', (res) => {
       responded = true;
       const declared = Number(res.headers['content-length']);
@@ -75,8 +80,8 @@ export function post(target: PostTarget, body: Buffer): PendingPost {
         }
         chunks.push(chunk);
       });
-      res.on('error', (err: NodeJS.ErrnoException) => fail(abortReason ?? describe(target, err)));
-      res.on('close', () => fail(abortReason ?? new TransportError(`${target.url} closed the reply midway`)));
+      res.on('error', cut);
+      res.on('close', () => cut());
       res.on('end', () => {
         if (answered) return;
         answered = true;
