@@ -737,6 +737,70 @@ describe('jsonrpc client: hostile servers', () => {
     }
   });
 
+  // RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding, and proxies in
+  // front of JSON-RPC servers do compress; the reply is decoded within the client's limit.
+  it('a gzip or deflate reply is decoded (also chunked); a bomb is MESSAGE_TOO_LARGE, br is PROTOCOL', async () => {
+    const json = '{"jsonrpc":"2.0","id":1,"result":7}';
+    const coded =
+      (coding: string, body: Buffer, chunked = false) =>
+      (s: net.Socket) => {
+        const framing = chunked
+          ? `Transfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n`
+          : `Content-Length: ${body.length}\r\n\r\n`;
+        s.end(
+          Buffer.concat([
+            Buffer.from(
+              `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: ${coding}\r\n${framing}`,
+            ),
+            body,
+            Buffer.from(chunked ? '\r\n0\r\n\r\n' : ''),
+          ]),
+        );
+      };
+    const served: [string, (s: net.Socket) => void][] = [
+      ['gzip', coded('gzip', zlib.gzipSync(json))],
+      ['deflate, chunked', coded('deflate', zlib.deflateSync(json), true)],
+    ];
+    for (const [name, reply] of served) {
+      const fake = await fakeServer(reply);
+      const c = await jsonrpc.connect(calculatorContract, { port: fake.port, timeoutMs: 2_000 });
+      try {
+        assert.equal(await c.add(2, 5), 7, name);
+      } finally {
+        await c.close();
+        await fake.close();
+      }
+    }
+    const refused: [string, string, (s: net.Socket) => void][] = [
+      ['bomb', 'MESSAGE_TOO_LARGE', coded('gzip', zlib.gzipSync(Buffer.alloc(4 * 1024 * 1024, 0x20)))],
+      ['br', 'PROTOCOL', coded('br', zlib.brotliCompressSync(json))],
+      ['corrupt gzip', 'PROTOCOL', coded('gzip', Buffer.from(json))],
+      [
+        'HTTP 502 with a br page',
+        'TRANSPORT',
+        (s) => s.end('HTTP/1.1 502 Bad Gateway\r\nContent-Encoding: br\r\nContent-Length: 3\r\n\r\nxyz'),
+      ],
+    ];
+    for (const [name, code, reply] of refused) {
+      const fake = await fakeServer(reply);
+      const c = await jsonrpc.connect(calculatorContract, {
+        port: fake.port,
+        timeoutMs: 2_000,
+        maxMessageBytes: 64 * 1024,
+      });
+      try {
+        await assert.rejects(c.add(2, 5), (err: unknown) => {
+          assert.ok(err instanceof RpcError, String(err));
+          assert.equal(err.code, code, `${name}: ${err.message}`);
+          return true;
+        });
+      } finally {
+        await c.close();
+        await fake.close();
+      }
+    }
+  });
+
   it('headers then a stalled body: TIMEOUT', async () => {
     const fake = await fakeServer((s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"jsonrpc"'));
     const c = await jsonrpc.connect(calculatorContract, { port: fake.port, timeoutMs: 200 });
