@@ -123,13 +123,36 @@ describe('jsonrpc server: bytes and ids', () => {
     assert.equal((utf16.json as Reply).error?.code, -32700);
   });
 
-  it('numeric ids that JSON.parse cannot keep exactly are refused; others are echoed as sent', async () => {
-    for (const id of ['12345678901234567890', '1e400', '-1e400']) {
+  it('numeric ids that JSON.parse cannot keep exactly are echoed as their source text; others as sent', async () => {
+    // As the text arrived: Python's json reads 12345678901234567890 back as that very int.
+    const big = [
+      '12345678901234567890',
+      '-98765432109876543210',
+      '1e400',
+      '-1e400',
+      '0.1000000000000000055511151231257827',
+    ];
+    for (const id of big) {
       const reply = await rpc(server.port, `{"jsonrpc":"2.0","id":${id},"method":"add","params":[1,2]}`);
-      const json = reply.json as Reply;
-      assert.equal(json.id, null, id);
-      assert.equal(json.error?.code, -32600, id);
+      assert.equal(reply.text, `{"id":${id},"jsonrpc":"2.0","result":3}`, id);
     }
+    // In a batch, beside other ids, in error replies, with duplicate keys (the last wins), an
+    // "id" inside params, an escaped key, and a Python NaN token elsewhere in the text.
+    const batch = await rpc(
+      server.port,
+      `[{"jsonrpc":"2.0","id":${big[0]},"method":"add","params":[1,2]},` +
+        `{"jsonrpc":"2.0","id":7,"method":"add","params":{"a":1,"b":1}},` +
+        `{"jsonrpc":"2.0","id":1,"id":${big[1]},"method":"nope","params":[{"id":3}]},` +
+        `{"jsonrpc":"1.0","\\u0069d":${big[2]},"method":"add"},` +
+        `{"jsonrpc":"2.0","id":18014398509481985,"method":"divide","params":[NaN,1]}]`,
+    );
+    const texts = batch.text.slice(1, -1).split(/,(?=\{"(?:id|jsonrpc)")/);
+    assert.equal(texts.length, 5, batch.text);
+    assert.match(texts[0]!, new RegExp(`^\\{"id":${big[0]},"jsonrpc":"2.0","result":3\\}$`));
+    assert.deepEqual(JSON.parse(texts[1]!), { jsonrpc: '2.0', id: 7, result: 2 });
+    assert.match(texts[2]!, new RegExp(`^\\{"id":${big[1]},"jsonrpc":"2.0","error":\\{"code":-32601,`));
+    assert.match(texts[3]!, /^\{"id":1e400,"jsonrpc":"2.0","error":\{"code":-32600,/);
+    assert.match(texts[4]!, /^\{"id":18014398509481985,"jsonrpc":"2.0","result":"NaN"\}$/);
     for (const id of [
       '"abc"',
       '""',
