@@ -527,6 +527,28 @@ describe('jsonrpc server: Content-Encoding', () => {
     assert.deepEqual(bodies(chunked.text), [{ jsonrpc: '2.0', id: 1, result: 7 }]);
   });
 
+  // RFC 9112 §6.1: transfer codings before the final chunked are undone like content codings;
+  // one we cannot undo is 501. Such a body used to be parsed as if it were JSON.
+  it('a transfer coding before chunked is decoded (gzip, chunked); an unknown one gets 501', async () => {
+    const gz = zlib.gzipSync(ADD);
+    const chunk = (body: Buffer) =>
+      Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]);
+    const gzipped = await rawExchange(
+      server.port,
+      ['POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', chunk(gz)],
+      1_000,
+    );
+    assert.deepEqual(bodies(gzipped.text), [{ jsonrpc: '2.0', id: 1, result: 7 }]);
+    const br = zlib.brotliCompressSync(ADD);
+    const refused = await rawExchange(
+      server.port,
+      ['POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br, chunked\r\n\r\n', chunk(br)],
+      1_000,
+    );
+    assert.match(refused.text, /^HTTP\/1\.1 501 /);
+    assert.equal(bodies(refused.text)[0]?.error?.code, -32700, refused.text);
+  });
+
   it('an unknown coding gets 415 naming what is accepted, and the connection goes on', async () => {
     const out = await rawExchange(
       server.port,

@@ -263,7 +263,16 @@ export async function serveJsonRpc<C extends Contract>(
       send(res, 403, errorReply(null, protocolError(JsonRpcCodes.INVALID_REQUEST, why)));
       return;
     }
-    const codings = contentCodings(req.headers['content-encoding']);
+    // Transfer codings before the final chunked (which Node undoes), as in "gzip, chunked", were
+    // applied after any content coding (RFC 9112 §6.1); one we cannot undo is 501, not JSON.
+    const transfer = contentCodings(req.headers['transfer-encoding']).filter((c) => c !== 'chunked');
+    const unknownTransfer = unsupportedCoding(transfer);
+    if (unknownTransfer !== undefined) {
+      const why = `Transfer-Encoding ${unknownTransfer} is not supported (use ${ACCEPTED_CODINGS} or none)`;
+      send(res, 501, errorReply(null, protocolError(JsonRpcCodes.PARSE_ERROR, why)), { Connection: 'close' });
+      return;
+    }
+    const codings = [...contentCodings(req.headers['content-encoding']), ...transfer];
     const unsupported = unsupportedCoding(codings);
     if (unsupported !== undefined) {
       const why = `Content-Encoding ${unsupported} is not supported (use ${ACCEPTED_CODINGS} or none)`;
