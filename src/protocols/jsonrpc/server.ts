@@ -20,7 +20,13 @@ import { errorFromCode, MessageTooLargeError, NoSuchMethodError, toRpcError } fr
 import type { Contract, Implementation } from '../../contract/spec.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
 import { readBoundedBody } from './bounded-body.js';
-import { ACCEPTED_CODINGS, contentCodings, decodeBody, unsupportedCoding } from './content-coding.js';
+import {
+  ACCEPTED_CODINGS,
+  contentCodings,
+  decodeBody,
+  MAX_CODINGS,
+  unsupportedCoding,
+} from './content-coding.js';
 import { JsonRpcCodes, protocolError, toJsonRpcError } from './error-codes.js';
 import { decodeJsonText, numericIdSources, parseJson } from './lenient-json.js';
 import { decodeParams, encodeValue, jsonReplacer } from './wire-values.js';
@@ -274,8 +280,11 @@ export async function serveJsonRpc<C extends Contract>(
     }
     const codings = [...contentCodings(req.headers['content-encoding']), ...transfer];
     const unsupported = unsupportedCoding(codings);
-    if (unsupported !== undefined) {
-      const why = `Content-Encoding ${unsupported} is not supported (use ${ACCEPTED_CODINGS} or none)`;
+    if (unsupported !== undefined || codings.length > MAX_CODINGS) {
+      const why =
+        unsupported === undefined
+          ? `${codings.length} stacked codings are too many (at most ${MAX_CODINGS})`
+          : `Content-Encoding ${unsupported} is not supported (use ${ACCEPTED_CODINGS} or none)`;
       send(res, 415, errorReply(null, protocolError(JsonRpcCodes.PARSE_ERROR, why)), {
         'Accept-Encoding': ACCEPTED_CODINGS,
       });
