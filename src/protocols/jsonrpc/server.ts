@@ -43,8 +43,8 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 /**
  * A reply must be flushed to the client within this time, or the connection is cut. Node's
  * timeouts stop once the request is in: a client that sent a whole request and never reads
- * the reply kept the connection, and the reply buffered for it (~22 MB for a 16 MiB echo),
- * forever.
+ * the reply kept the connection, and the reply buffered for it (as large as the request for
+ * an echo), forever.
  */
 export const DEFAULT_REPLY_TIMEOUT_MS = 60_000;
 
