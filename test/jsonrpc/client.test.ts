@@ -280,4 +280,42 @@ describe('jsonrpc is generic over the contract', () => {
       await server.close();
     }
   });
+
+  // JSON.parse rounds 1152921504606846977 (2^60 + 1, as Python's json writes it) to 2^60: an i64
+  // beyond 2^53 as a JSON number cannot be trusted, so it is refused rather than used rounded.
+  it('an i64 beyond 2^53 sent as a JSON number is refused both ways; as a decimal string it is exact', async () => {
+    const server = await jsonrpc.serve(greeter, impl, { port: 0 });
+    const post = async (params: string) => {
+      const res = await fetch(`http://127.0.0.1:${server.port}/`, {
+        method: 'POST',
+        body: `{"jsonrpc":"2.0","id":1,"method":"big","params":${params}}`,
+      });
+      return (await res.json()) as { result?: unknown; error?: { code: number; message: string } };
+    };
+    try {
+      const rounded = await post('[1152921504606846977]');
+      assert.equal(rounded.error?.code, -32602, JSON.stringify(rounded));
+      assert.match(rounded.error?.message ?? '', /decimal string/);
+      assert.deepEqual(await post('["1152921504606846977"]'), {
+        jsonrpc: '2.0',
+        id: 1,
+        result: '2305843009213693954',
+      });
+      assert.deepEqual(await post('[-9007199254740991]'), {
+        jsonrpc: '2.0',
+        id: 1,
+        result: '-18014398509481982',
+      });
+    } finally {
+      await server.close();
+    }
+    const fake = await fakeServer(200, '{"jsonrpc":"2.0","id":1,"result":2305843009213693954}');
+    const client = await jsonrpc.connect(greeter, { port: fake.port, timeoutMs: 2_000 });
+    try {
+      await expectCode(client.big(1152921504606846977n), 'PROTOCOL', /decimal string/);
+    } finally {
+      await client.close();
+      await fake.close();
+    }
+  });
 });

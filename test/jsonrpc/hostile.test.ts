@@ -123,13 +123,36 @@ describe('jsonrpc server: bytes and ids', () => {
     assert.equal((utf16.json as Reply).error?.code, -32700);
   });
 
-  it('numeric ids that JSON.parse cannot keep exactly are refused; others are echoed as sent', async () => {
-    for (const id of ['12345678901234567890', '1e400', '-1e400']) {
+  it('numeric ids that JSON.parse cannot keep exactly are echoed as their source text; others as sent', async () => {
+    // As the text arrived: Python's json reads 12345678901234567890 back as that very int.
+    const big = [
+      '12345678901234567890',
+      '-98765432109876543210',
+      '1e400',
+      '-1e400',
+      '0.1000000000000000055511151231257827',
+    ];
+    for (const id of big) {
       const reply = await rpc(server.port, `{"jsonrpc":"2.0","id":${id},"method":"add","params":[1,2]}`);
-      const json = reply.json as Reply;
-      assert.equal(json.id, null, id);
-      assert.equal(json.error?.code, -32600, id);
+      assert.equal(reply.text, `{"id":${id},"jsonrpc":"2.0","result":3}`, id);
     }
+    // In a batch, beside other ids, in error replies, with duplicate keys (the last wins), an
+    // "id" inside params, an escaped key, and a Python NaN token elsewhere in the text.
+    const batch = await rpc(
+      server.port,
+      `[{"jsonrpc":"2.0","id":${big[0]},"method":"add","params":[1,2]},` +
+        `{"jsonrpc":"2.0","id":7,"method":"add","params":{"a":1,"b":1}},` +
+        `{"jsonrpc":"2.0","id":1,"id":${big[1]},"method":"nope","params":[{"id":3}]},` +
+        `{"jsonrpc":"1.0","\\u0069d":${big[2]},"method":"add"},` +
+        `{"jsonrpc":"2.0","id":18014398509481985,"method":"divide","params":[NaN,1]}]`,
+    );
+    const texts = batch.text.slice(1, -1).split(/,(?=\{"(?:id|jsonrpc)")/);
+    assert.equal(texts.length, 5, batch.text);
+    assert.match(texts[0]!, new RegExp(`^\\{"id":${big[0]},"jsonrpc":"2.0","result":3\\}$`));
+    assert.deepEqual(JSON.parse(texts[1]!), { jsonrpc: '2.0', id: 7, result: 2 });
+    assert.match(texts[2]!, new RegExp(`^\\{"id":${big[1]},"jsonrpc":"2.0","error":\\{"code":-32601,`));
+    assert.match(texts[3]!, /^\{"id":1e400,"jsonrpc":"2.0","error":\{"code":-32600,/);
+    assert.match(texts[4]!, /^\{"id":18014398509481985,"jsonrpc":"2.0","result":"NaN"\}$/);
     for (const id of [
       '"abc"',
       '""',
@@ -345,6 +368,7 @@ describe('jsonrpc server: slow-loris timeouts and abandoned connections', () => 
       port: 0,
       headersTimeoutMs: 300,
       requestTimeoutMs: 600,
+      replyTimeoutMs: 600,
     });
   });
   after(async () => {
@@ -395,6 +419,24 @@ describe('jsonrpc server: slow-loris timeouts and abandoned connections', () => 
       assert.equal(await drained(), 0, 'the server still holds a stalled connection');
     } finally {
       for (const s of stalled) s.destroy();
+    }
+  });
+
+  it('a client that sends a whole request and never reads the reply is released', async () => {
+    // An 8 MiB echo: its ~11 MB reply is more than the loopback socket buffers take, so it
+    // stays queued in the server until the reply deadline cuts the connection.
+    const data = Buffer.alloc(8 * 1024 * 1024, 7).toString('base64');
+    const socket = net.connect({ port: server.port, host: '127.0.0.1' });
+    socket.on('error', () => undefined);
+    socket.pause(); // never reads
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(httpRequest(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'echo', params: [data] })));
+    try {
+      for (let i = 0; i < 200 && server.connectionCount === 0; i++) await sleep(10);
+      assert.equal(await drained(), 0, 'the server still holds a client that does not read its reply');
+      assert.deepEqual((await rpc(server.port, ADD)).json, { jsonrpc: '2.0', id: 1, result: 7 });
+    } finally {
+      socket.destroy();
     }
   });
 
@@ -483,6 +525,48 @@ describe('jsonrpc server: Content-Encoding', () => {
       1_000,
     );
     assert.deepEqual(bodies(chunked.text), [{ jsonrpc: '2.0', id: 1, result: 7 }]);
+  });
+
+  // RFC 9112 §6.1: transfer codings before the final chunked are undone like content codings;
+  // one we cannot undo is 501. Such a body used to be parsed as if it were JSON.
+  it('a transfer coding before chunked is decoded (gzip, chunked); an unknown one gets 501', async () => {
+    const gz = zlib.gzipSync(ADD);
+    const chunk = (body: Buffer) =>
+      Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]);
+    const gzipped = await rawExchange(
+      server.port,
+      ['POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', chunk(gz)],
+      1_000,
+    );
+    assert.deepEqual(bodies(gzipped.text), [{ jsonrpc: '2.0', id: 1, result: 7 }]);
+    const br = zlib.brotliCompressSync(ADD);
+    const refused = await rawExchange(
+      server.port,
+      ['POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br, chunked\r\n\r\n', chunk(br)],
+      1_000,
+    );
+    assert.match(refused.text, /^HTTP\/1\.1 501 /);
+    assert.equal(bodies(refused.text)[0]?.error?.code, -32700, refused.text);
+  });
+
+  // Each decoding step may produce up to the limit: 3,000 stacked "gzip" (what a 16 KiB header
+  // holds) of stored blocks cost ~27 ms each on a 16 MiB body, 80 s of CPU for one request.
+  it('more than 3 stacked codings get 415; three are decoded', async () => {
+    let body = Buffer.from(ADD);
+    for (let i = 0; i < 4; i++) body = zlib.gzipSync(body);
+    const stacked = await rawRequest(server.port, {
+      body,
+      headers: { 'Content-Encoding': 'gzip, gzip, gzip, gzip' },
+    });
+    assert.equal(stacked.status, 415, stacked.text);
+    assert.match((stacked.json as Reply).error?.message ?? '', /at most 3/);
+    let three = Buffer.from(ADD);
+    for (let i = 0; i < 3; i++) three = zlib.gzipSync(three);
+    const served = await rawRequest(server.port, {
+      body: three,
+      headers: { 'Content-Encoding': 'gzip, gzip, gzip' },
+    });
+    assert.deepEqual(served.json, { jsonrpc: '2.0', id: 1, result: 7 });
   });
 
   it('an unknown coding gets 415 naming what is accepted, and the connection goes on', async () => {
@@ -584,6 +668,21 @@ describe('jsonrpc client: hostile servers', () => {
       reply: (s) => s.end(httpReply(`${'['.repeat(100_000)}${']'.repeat(100_000)}`)),
     },
     { name: 'a close without any reply', code: 'TRANSPORT', reply: (s) => s.destroy() },
+    {
+      name: 'a connection reset midway through the reply body',
+      code: 'TRANSPORT',
+      message: /closed the reply midway/,
+      reply: (s) => {
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"jsonrpc"');
+        setTimeout(() => s.resetAndDestroy(), 20);
+      },
+    },
+    {
+      name: 'a close midway through the reply body',
+      code: 'TRANSPORT',
+      message: /closed the reply midway/,
+      reply: (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"jsonrpc"'),
+    },
     {
       name: 'an empty 200 body for a call',
       code: 'PROTOCOL',
@@ -700,6 +799,75 @@ describe('jsonrpc client: hostile servers', () => {
     } finally {
       await c.close();
       await fake.close();
+    }
+  });
+
+  // RFC 9110 §12.5.3: a request without Accept-Encoding accepts any coding, and proxies in
+  // front of JSON-RPC servers do compress; the reply is decoded within the client's limit.
+  it('a gzip or deflate reply is decoded (also chunked); a bomb is MESSAGE_TOO_LARGE, br is PROTOCOL', async () => {
+    const json = '{"jsonrpc":"2.0","id":1,"result":7}';
+    const coded =
+      (coding: string, body: Buffer, chunked = false) =>
+      (s: net.Socket) => {
+        const framing = chunked
+          ? `Transfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n`
+          : `Content-Length: ${body.length}\r\n\r\n`;
+        s.end(
+          Buffer.concat([
+            Buffer.from(
+              `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: ${coding}\r\n${framing}`,
+            ),
+            body,
+            Buffer.from(chunked ? '\r\n0\r\n\r\n' : ''),
+          ]),
+        );
+      };
+    const served: [string, (s: net.Socket) => void][] = [
+      ['gzip', coded('gzip', zlib.gzipSync(json))],
+      ['deflate, chunked', coded('deflate', zlib.deflateSync(json), true)],
+    ];
+    for (const [name, reply] of served) {
+      const fake = await fakeServer(reply);
+      const c = await jsonrpc.connect(calculatorContract, { port: fake.port, timeoutMs: 2_000 });
+      try {
+        assert.equal(await c.add(2, 5), 7, name);
+      } finally {
+        await c.close();
+        await fake.close();
+      }
+    }
+    const refused: [string, string, (s: net.Socket) => void][] = [
+      ['bomb', 'MESSAGE_TOO_LARGE', coded('gzip', zlib.gzipSync(Buffer.alloc(4 * 1024 * 1024, 0x20)))],
+      ['br', 'PROTOCOL', coded('br', zlib.brotliCompressSync(json))],
+      ['corrupt gzip', 'PROTOCOL', coded('gzip', Buffer.from(json))],
+      [
+        'four stacked gzip',
+        'PROTOCOL',
+        coded('gzip, gzip, gzip, gzip', zlib.gzipSync(zlib.gzipSync(zlib.gzipSync(zlib.gzipSync(json))))),
+      ],
+      [
+        'HTTP 502 with a br page',
+        'TRANSPORT',
+        (s) => s.end('HTTP/1.1 502 Bad Gateway\r\nContent-Encoding: br\r\nContent-Length: 3\r\n\r\nxyz'),
+      ],
+    ];
+    for (const [name, code, reply] of refused) {
+      const fake = await fakeServer(reply);
+      const c = await jsonrpc.connect(calculatorContract, {
+        port: fake.port,
+        timeoutMs: 2_000,
+        maxMessageBytes: 64 * 1024,
+      });
+      try {
+        await assert.rejects(c.add(2, 5), (err: unknown) => {
+          assert.ok(err instanceof RpcError, String(err));
+          assert.equal(err.code, code, `${name}: ${err.message}`);
+          return true;
+        });
+      } finally {
+        await c.close();
+        await fake.close();
+      }
     }
   });
 

@@ -184,6 +184,22 @@ describe('jsonrpc server robustness (raw HTTP)', () => {
     await stillServes();
   });
 
+  it('a request carrying "result" or "error" gets our -32600 (with data.code), like every other invalid request', async () => {
+    for (const extra of [
+      { result: null },
+      { error: null },
+      { result: 3, error: { code: 1, message: 'x' } },
+    ]) {
+      const reply = await rpc(server.port, { ...call(6, 'add', [1, 2]), ...extra });
+      const error = errorOf(reply.json);
+      assert.equal(error.code, -32600, JSON.stringify(extra));
+      assert.equal(error.data?.code, 'PROTOCOL', JSON.stringify(extra));
+      assert.match(error.message, /"result" or "error"/);
+      assert.equal((reply.json as ErrorReply).id, 6);
+    }
+    await stillServes();
+  });
+
   it('an unknown method gets -32601 with NO_SUCH_METHOD in data', async () => {
     const reply = await rpc(server.port, call(3, 'multiply', [2, 3]));
     const error = errorOf(reply.json);
@@ -293,6 +309,51 @@ describe('jsonrpc server robustness (raw HTTP)', () => {
         headers: { 'Content-Type': type },
       });
       assert.deepEqual(reply.json, { jsonrpc: '2.0', id: 1, result: 7 }, type);
+    }
+  });
+});
+
+describe('jsonrpc server: requests from web pages', () => {
+  // A page on any site can POST a "simple" cross-origin request (text/plain, form types: no
+  // CORS preflight) to a server on 127.0.0.1, and a DNS-rebinding page can even do it as the
+  // same origin; the browser hides the reply but the method runs. Browsers always send Origin.
+  it('a request with an Origin header gets 403 and runs nothing; the same call without it is served', async () => {
+    let runs = 0;
+    const server = await jsonrpc.serve(
+      calculatorContract,
+      {
+        ...calculator,
+        add: (a: number, b: number) => {
+          runs++;
+          return a + b;
+        },
+      },
+      { port: 0 },
+    );
+    try {
+      for (const [type, origin] of [
+        ['text/plain', 'https://evil.example'],
+        ['application/x-www-form-urlencoded', 'null'],
+        ['application/json', 'http://127.0.0.1:8080'],
+      ]) {
+        const reply = await rawRequest(server.port, {
+          body: JSON.stringify(call(1, 'add', [2, 5])),
+          headers: { 'Content-Type': type, Origin: origin },
+        });
+        assert.equal(reply.status, 403, `${type} from ${origin}`);
+        const error = errorOf(reply.json);
+        assert.equal(error.code, -32600);
+        assert.match(error.message, /Origin/);
+      }
+      assert.equal(runs, 0, 'a refused request ran the method');
+      const plain = await rawRequest(server.port, {
+        body: JSON.stringify(call(2, 'add', [2, 5])),
+        headers: { 'Content-Type': 'text/plain' },
+      });
+      assert.deepEqual(plain.json, { jsonrpc: '2.0', id: 2, result: 7 });
+      assert.equal(runs, 1);
+    } finally {
+      await server.close();
     }
   });
 });

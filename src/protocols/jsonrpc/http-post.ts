@@ -4,7 +4,14 @@
  * Every failure becomes a typed error with the server's address in its message.
  */
 import http from 'node:http';
-import { errorFromCode, MessageTooLargeError, RpcError, TransportError } from '../../contract/errors.js';
+import {
+  errorFromCode,
+  MessageTooLargeError,
+  ProtocolError,
+  RpcError,
+  TransportError,
+} from '../../contract/errors.js';
+import { contentCodings, decodeBody } from './content-coding.js';
 
 export interface PostTarget {
   readonly agent: http.Agent;
@@ -55,7 +62,12 @@ export function post(target: PostTarget, body: Buffer): PendingPost {
       answered = true;
       reject(err);
     };
-    req.on('error', (err: NodeJS.ErrnoException) => fail(abortReason ?? describe(target, err)));
+    // Once the reply has begun, a reset is not "closed before replying".
+    const cut = (cause?: Error) =>
+      fail(abortReason ?? new TransportError(`${target.url} closed the reply midway`, { cause }));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      responded ? cut(err) : fail(abortReason ?? describe(target, err)),
+    );
     req.on('response', (res) => {
       responded = true;
       const declared = Number(res.headers['content-length']);
@@ -75,15 +87,39 @@ export function post(target: PostTarget, body: Buffer): PendingPost {
         }
         chunks.push(chunk);
       });
-      res.on('error', (err: NodeJS.ErrnoException) => fail(abortReason ?? describe(target, err)));
-      res.on('close', () => fail(abortReason ?? new TransportError(`${target.url} closed the reply midway`)));
+      res.on('error', cut);
+      let ended = false;
+      // After 'end' the body is whole (and may still be decompressing).
+      res.on('close', () => ended || cut());
       res.on('end', () => {
+        ended = true;
         if (answered) return;
-        answered = true;
-        resolve({
-          status: res.statusCode ?? 0,
-          body: Buffer.concat(chunks, size),
-          location: res.headers.location,
+        const reply = (body: Buffer) => {
+          if (answered) return;
+          answered = true;
+          resolve({ status: res.statusCode ?? 0, body, location: res.headers.location });
+        };
+        const raw = Buffer.concat(chunks, size);
+        // A request without Accept-Encoding accepts any coding (RFC 9110 §12.5.3), and proxies
+        // do compress: gzip/deflate are undone, each step capped at the limit like the server's.
+        const codings = contentCodings(res.headers['content-encoding']);
+        if (codings.length === 0) return reply(raw);
+        decodeBody(raw, codings, target.maxResponseBytes).then((decoded) => {
+          if (decoded.kind === 'ok') reply(decoded.body);
+          // An error status says more than its undecodable page (the caller reports the status).
+          else if (res.statusCode !== 200) reply(Buffer.alloc(0));
+          else if (decoded.kind === 'too-large')
+            fail(
+              errorFromCode(
+                'MESSAGE_TOO_LARGE',
+                `${target.url} sent a reply that decompresses past the limit of ${target.maxResponseBytes} bytes`,
+              ),
+            );
+          else if (decoded.kind === 'unsupported')
+            fail(
+              new ProtocolError(`${target.url} replied with unsupported Content-Encoding ${decoded.coding}`),
+            );
+          else fail(new ProtocolError(`${target.url} sent a reply that is not valid ${decoded.coding}`));
         });
       });
     });

@@ -93,3 +93,86 @@ function quoteNonFinite(text: string): string {
   }
   return out + text.slice(last);
 }
+
+/** A JSON number token (RFC 8259 §6). */
+const NUMBER_TOKEN = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
+/**
+ * The source text of the numeric `"id"` member of a request object, or of each object of a
+ * batch (by index), for ids JSON.parse cannot keep exactly (12345678901234567890 becomes
+ * 12345678901234567000, 1e400 becomes Infinity): the reply echoes this text instead. Run only
+ * on text JSON.parse (or parseJson) accepted; bare NaN/Infinity tokens are skipped too.
+ */
+export function numericIdSources(text: string): string | undefined | (string | undefined)[] {
+  let i = skipSpace(text, 0);
+  if (text.charCodeAt(i) === 0x7b) return idSource(text, i);
+  if (text.charCodeAt(i) !== 0x5b) return undefined;
+  const out: (string | undefined)[] = [];
+  i = skipSpace(text, i + 1);
+  while (i < text.length && text.charCodeAt(i) !== 0x5d) {
+    out.push(text.charCodeAt(i) === 0x7b ? idSource(text, i) : undefined);
+    const end = skipValue(text, i);
+    if (end <= i) break; // not JSON after all: stop rather than loop
+    i = skipSpace(text, end);
+    if (text.charCodeAt(i) !== 0x2c) break;
+    i = skipSpace(text, i + 1);
+  }
+  return out;
+}
+
+/** The number text of the last "id" member of the object opening at `open`, if it is a number. */
+function idSource(text: string, open: number): string | undefined {
+  let found: string | undefined;
+  let i = skipSpace(text, open + 1);
+  while (text.charCodeAt(i) === 0x22) {
+    const keyEnd = closingQuote(text, i) + 1;
+    if (keyEnd <= 0) break;
+    const rawKey = text.slice(i, keyEnd);
+    const isId = rawKey === '"id"' || (rawKey.includes('\\') && JSON.parse(rawKey) === 'id');
+    i = skipSpace(text, skipSpace(text, keyEnd) + 1); // past the ':'
+    const end = skipValue(text, i);
+    if (end <= i) break;
+    if (isId) {
+      const value = text.slice(i, end);
+      found = NUMBER_TOKEN.test(value) ? value : undefined; // duplicate keys: the last one wins
+    }
+    i = skipSpace(text, end);
+    if (text.charCodeAt(i) !== 0x2c) break;
+    i = skipSpace(text, i + 1);
+  }
+  return found;
+}
+
+function skipSpace(text: string, at: number): number {
+  let i = at;
+  for (;;) {
+    const ch = text.charCodeAt(i);
+    if (ch !== 0x20 && ch !== 0x09 && ch !== 0x0a && ch !== 0x0d) return i;
+    i++;
+  }
+}
+
+/** The index just past the JSON value starting at `at` (strings skipped natively, as in checkDepth). */
+function skipValue(text: string, at: number): number {
+  const first = text.charCodeAt(at);
+  if (first === 0x22) {
+    const end = closingQuote(text, at);
+    return end < 0 ? text.length : end + 1;
+  }
+  if (first === 0x7b || first === 0x5b) {
+    let depth = 0;
+    for (let i = at; i < text.length; i++) {
+      const ch = text.charCodeAt(i);
+      if (ch === 0x22) {
+        i = closingQuote(text, i);
+        if (i < 0) return text.length;
+      } else if (ch === 0x7b || ch === 0x5b) depth++;
+      else if ((ch === 0x7d || ch === 0x5d) && --depth === 0) return i + 1;
+    }
+    return text.length;
+  }
+  // A bare token: a number, true, false, null, or Python's NaN/Infinity.
+  let i = at;
+  while (i < text.length && !',]} \t\n\r'.includes(text.charAt(i))) i++;
+  return i;
+}

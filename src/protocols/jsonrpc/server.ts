@@ -20,9 +20,15 @@ import { errorFromCode, MessageTooLargeError, NoSuchMethodError, toRpcError } fr
 import type { Contract, Implementation } from '../../contract/spec.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
 import { readBoundedBody } from './bounded-body.js';
-import { ACCEPTED_CODINGS, contentCodings, decodeBody, unsupportedCoding } from './content-coding.js';
+import {
+  ACCEPTED_CODINGS,
+  contentCodings,
+  decodeBody,
+  MAX_CODINGS,
+  unsupportedCoding,
+} from './content-coding.js';
 import { JsonRpcCodes, protocolError, toJsonRpcError } from './error-codes.js';
-import { decodeJsonText, parseJson } from './lenient-json.js';
+import { decodeJsonText, numericIdSources, parseJson } from './lenient-json.js';
 import { decodeParams, encodeValue, jsonReplacer } from './wire-values.js';
 
 /**
@@ -33,6 +39,14 @@ import { decodeParams, encodeValue, jsonReplacer } from './wire-values.js';
  */
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
+/**
+ * A reply must be flushed to the client within this time, or the connection is cut. Node's
+ * timeouts stop once the request is in: a client that sent a whole request and never reads
+ * the reply kept the connection, and the reply buffered for it (as large as the request for
+ * an echo), forever.
+ */
+export const DEFAULT_REPLY_TIMEOUT_MS = 60_000;
 
 /**
  * Most requests one batch may hold. Without a cap a 2 MB body of `[1,1,1,...]` asks for a
@@ -48,6 +62,7 @@ export interface JsonRpcServeOptions {
   maxBatchLength?: number;
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
+  replyTimeoutMs?: number;
 }
 
 export interface JsonRpcRunningServer extends RunningServer {
@@ -57,12 +72,34 @@ export interface JsonRpcRunningServer extends RunningServer {
 
 type Reply = JSONRPCResponse | JSONRPCResponse[] | null;
 
-/** Builds the transport-free request handler: one JSON value in, the reply (or null) out. */
+/**
+ * The source text of numeric ids JSON.parse cannot keep exactly, from numericIdSources: for a
+ * single request the text of its id, for a batch one entry per request.
+ */
+export type IdSources = ReturnType<typeof numericIdSources>;
+
+/** Replies whose id is written as this source text instead of the parsed number (see stringifyReply). */
+const exactIds = new WeakMap<JSONRPCResponse, string>();
+
+/** Whether a request (or a batch entry) has a numeric id that JSON.parse may not have kept exactly. */
+export function needsIdSources(payload: unknown): boolean {
+  const inexact = (e: unknown) =>
+    typeof e === 'object' &&
+    e !== null &&
+    typeof (e as { id?: unknown }).id === 'number' &&
+    !Number.isSafeInteger((e as { id: number }).id);
+  return Array.isArray(payload) ? payload.some(inexact) : inexact(payload);
+}
+
+/**
+ * Builds the transport-free request handler: one JSON value in, the reply (or null) out.
+ * `idSources` (from the request's text) lets ids beyond what a double holds be echoed exactly.
+ */
 export function createJsonRpcHandler<C extends Contract>(
   contract: C,
   impl: Implementation<C>,
   maxBatchLength = DEFAULT_MAX_BATCH_LENGTH,
-): (payload: unknown) => Promise<Reply> {
+): (payload: unknown, idSources?: IdSources) => Promise<Reply> {
   const dispatch = createDispatcher(contract, impl);
   // Every error is expected and answered to the caller; the library's default logs each one.
   const rpc = new JSONRPCServer({ errorListener: () => undefined });
@@ -80,15 +117,20 @@ export function createJsonRpcHandler<C extends Contract>(
     });
   }
 
-  const one = async (entry: unknown): Promise<JSONRPCResponse | null> => {
-    const problem = requestProblem(entry);
-    if (problem !== undefined)
-      return errorReply(idOf(entry), protocolError(JsonRpcCodes.INVALID_REQUEST, problem));
-    return rpc.receive(entry as JSONRPCRequest);
+  const one = async (entry: unknown, source: string | undefined): Promise<JSONRPCResponse | null> => {
+    // An id whose number text we have is echoed as that text, so it need not survive parsing.
+    const exact = source !== undefined && typeof (entry as { id?: unknown } | null)?.id === 'number';
+    const problem = requestProblem(entry, exact);
+    const reply =
+      problem === undefined
+        ? await rpc.receive(entry as JSONRPCRequest)
+        : errorReply(exact ? null : idOf(entry), protocolError(JsonRpcCodes.INVALID_REQUEST, problem));
+    if (reply !== null && exact) exactIds.set(reply, source);
+    return reply;
   };
 
-  return async (payload) => {
-    if (!Array.isArray(payload)) return one(payload);
+  return async (payload, idSources) => {
+    if (!Array.isArray(payload)) return one(payload, typeof idSources === 'string' ? idSources : undefined);
     if (payload.length === 0) {
       return errorReply(null, protocolError(JsonRpcCodes.INVALID_REQUEST, 'Invalid Request: empty batch'));
     }
@@ -96,13 +138,16 @@ export function createJsonRpcHandler<C extends Contract>(
       const why = `Invalid Request: a batch of ${payload.length} requests exceeds the limit of ${maxBatchLength}`;
       return errorReply(null, protocolError(JsonRpcCodes.INVALID_REQUEST, why));
     }
-    const replies = (await Promise.all(payload.map(one))).filter((r): r is JSONRPCResponse => r !== null);
+    const sources = Array.isArray(idSources) ? idSources : [];
+    const replies = (await Promise.all(payload.map((entry, i) => one(entry, sources[i])))).filter(
+      (r): r is JSONRPCResponse => r !== null,
+    );
     return replies.length === 0 ? null : replies;
   };
 }
 
 /** Why a value is not a JSON-RPC 2.0 request object (spec §4), or undefined when it is one. */
-function requestProblem(entry: unknown): string | undefined {
+function requestProblem(entry: unknown, exactId = false): string | undefined {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
     return 'Invalid Request: expected a request object';
   }
@@ -110,11 +155,13 @@ function requestProblem(entry: unknown): string | undefined {
   if (r.jsonrpc !== '2.0') return 'Invalid Request: "jsonrpc" must be exactly "2.0"';
   if (typeof r.method !== 'string') return 'Invalid Request: "method" must be a string';
   if ('id' in r && !isId(r.id)) return 'Invalid Request: "id" must be a string, a number or null';
-  const badId = idProblem(r.id);
+  const badId = exactId ? undefined : idProblem(r.id);
   if (badId !== undefined) return badId;
   if ('params' in r && (typeof r.params !== 'object' || r.params === null)) {
     return 'Invalid Request: "params" must be an array or an object';
   }
+  // The library refuses these itself, with a bare -32600 lacking our data.code.
+  if ('result' in r || 'error' in r) return 'Invalid Request: a request must not carry "result" or "error"';
   return undefined;
 }
 
@@ -157,13 +204,34 @@ function clientErrorStatus(code: string | undefined): string {
   }
 }
 
+/** Cuts the connection if the ended reply `res` is not flushed within `ms` (a client not reading). */
+function flushWithin(res: http.ServerResponse, ms: number): void {
+  if (res.writableFinished || res.destroyed) return;
+  const timer = setTimeout(() => res.destroy(), ms);
+  timer.unref();
+  const clear = () => clearTimeout(timer);
+  res.once('finish', clear);
+  res.once('close', clear);
+}
+
+/** JSON text of a reply (or batch of them); one in exactIds gets the request's id text. */
+function stringifyReply(body: unknown): string {
+  const one = (r: unknown): string => {
+    const source = typeof r === 'object' && r !== null ? exactIds.get(r as JSONRPCResponse) : undefined;
+    if (source === undefined) return JSON.stringify(r, jsonReplacer);
+    const { id: _parsed, ...rest } = r as JSONRPCResponse;
+    return `{"id":${source},${JSON.stringify(rest, jsonReplacer).slice(1)}`;
+  };
+  return Array.isArray(body) ? `[${body.map(one).join(',')}]` : one(body);
+}
+
 function send(
   res: http.ServerResponse,
   status: number,
   body: unknown,
   headers: http.OutgoingHttpHeaders = {},
 ) {
-  const bytes = Buffer.from(JSON.stringify(body, jsonReplacer), 'utf8');
+  const bytes = Buffer.from(stringifyReply(body), 'utf8');
   res.writeHead(status, {
     'Content-Type': 'application/json',
     'Content-Length': bytes.length,
@@ -180,6 +248,7 @@ export async function serveJsonRpc<C extends Contract>(
   const host = options.host ?? DEFAULT_HOST;
   const limit = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const handle = createJsonRpcHandler(contract, impl, options.maxBatchLength);
+  const replyTimeout = options.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
 
   const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     if (req.method !== 'POST') {
@@ -190,10 +259,32 @@ export async function serveJsonRpc<C extends Contract>(
       send(res, 405, errorReply(null, error), { Allow: 'POST' });
       return;
     }
-    const codings = contentCodings(req.headers['content-encoding']);
+    // Cross-site request forgery: any web page can make a browser POST a "simple" request
+    // (text/plain, no preflight) to 127.0.0.1, and a DNS-rebinding page can do so as the same
+    // origin; the method runs though the page cannot read the reply. Browsers always send
+    // Origin with a POST and other clients do not, and we serve no pages (nor CORS), so a
+    // request carrying one is refused before its body is read.
+    if (req.headers.origin !== undefined) {
+      const why = `requests from web pages (Origin: ${req.headers.origin}) are refused`;
+      send(res, 403, errorReply(null, protocolError(JsonRpcCodes.INVALID_REQUEST, why)));
+      return;
+    }
+    // Transfer codings before the final chunked (which Node undoes), as in "gzip, chunked", were
+    // applied after any content coding (RFC 9112 §6.1); one we cannot undo is 501, not JSON.
+    const transfer = contentCodings(req.headers['transfer-encoding']).filter((c) => c !== 'chunked');
+    const unknownTransfer = unsupportedCoding(transfer);
+    if (unknownTransfer !== undefined) {
+      const why = `Transfer-Encoding ${unknownTransfer} is not supported (use ${ACCEPTED_CODINGS} or none)`;
+      send(res, 501, errorReply(null, protocolError(JsonRpcCodes.PARSE_ERROR, why)), { Connection: 'close' });
+      return;
+    }
+    const codings = [...contentCodings(req.headers['content-encoding']), ...transfer];
     const unsupported = unsupportedCoding(codings);
-    if (unsupported !== undefined) {
-      const why = `Content-Encoding ${unsupported} is not supported (use ${ACCEPTED_CODINGS} or none)`;
+    if (unsupported !== undefined || codings.length > MAX_CODINGS) {
+      const why =
+        unsupported === undefined
+          ? `${codings.length} stacked codings are too many (at most ${MAX_CODINGS})`
+          : `Content-Encoding ${unsupported} is not supported (use ${ACCEPTED_CODINGS} or none)`;
       send(res, 415, errorReply(null, protocolError(JsonRpcCodes.PARSE_ERROR, why)), {
         'Accept-Encoding': ACCEPTED_CODINGS,
       });
@@ -222,14 +313,16 @@ export async function serveJsonRpc<C extends Contract>(
       bytes = decoded.body;
     }
     let payload: unknown;
+    let text: string;
     try {
-      payload = parseJson(decodeJsonText(bytes));
+      text = decodeJsonText(bytes);
+      payload = parseJson(text);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       send(res, 200, errorReply(null, protocolError(JsonRpcCodes.PARSE_ERROR, `Parse error: ${why}`)));
       return;
     }
-    const reply = await handle(payload);
+    const reply = await handle(payload, needsIdSources(payload) ? numericIdSources(text) : undefined);
     if (reply === null) {
       // Notifications only: no body. 200 rather than 204 because jsonrpclib-pelix treats any
       // status but 200 as a transport error, even for a notification.
@@ -261,15 +354,18 @@ export async function serveJsonRpc<C extends Contract>(
     dispatchRequest(req, res);
   });
   function dispatchRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    onRequest(req, res).catch((err: unknown) => {
-      // Only a bug lands here; answer it rather than leave the client hanging.
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      const error = toJsonRpcError(toRpcError(err));
-      send(res, 500, errorReply(null, error));
-    });
+    onRequest(req, res)
+      .catch((err: unknown) => {
+        // Only a bug lands here; answer it rather than leave the client hanging.
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        const error = toJsonRpcError(toRpcError(err));
+        send(res, 500, errorReply(null, error));
+      })
+      // Every path above has ended the reply (or the request was aborted) by now.
+      .then(() => flushWithin(res, replyTimeout));
   }
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     // Malformed HTTP or a timeout: answer with the fitting status and close; nothing throws.

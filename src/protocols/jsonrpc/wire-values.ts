@@ -5,7 +5,8 @@
  *   what the Python peers send with base64.b64encode;
  * - `double`: a JSON number, or the strings "Infinity", "-Infinity", "NaN" for non-finite
  *   values (JSON.stringify would turn them into null);
- * - `i64`: a JSON number when it is a safe integer, else its decimal string;
+ * - `i64`: a JSON number when it is a safe integer, else its decimal string (a JSON number
+ *   beyond 2^53 is refused when read: JSON.parse has already rounded it);
  * - `i32`, `bool`, `string`: as themselves.
  * Decoding is lenient about *shape* only: a value of the wrong type is passed through unchanged
  * so the shared contract validation (src/contract/validate.ts) rejects it with its usual message.
@@ -58,7 +59,16 @@ export function decodeValue(type: ValueType, value: unknown, what: string): unkn
       if (typeof value === 'string' && Object.hasOwn(NON_FINITE, value)) return NON_FINITE[value];
       return value;
     case 'i64':
-      if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
+      if (typeof value === 'number' && Number.isInteger(value)) {
+        // JSON.parse has already rounded such a number (2^60 + 1 arrives as 2^60): refuse it
+        // rather than compute with a value the peer did not send.
+        if (!Number.isSafeInteger(value)) {
+          throw new InvalidArgumentError(
+            `${what}: an integer beyond 2^53 loses precision as a JSON number; send it as a decimal string`,
+          );
+        }
+        return BigInt(value);
+      }
       if (typeof value === 'string' && /^-?\d{1,20}$/.test(value)) return BigInt(value);
       return value;
     default:
