@@ -8,6 +8,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { calculator, calculatorContract } from '../../src/contract/index.js';
 import { jsonrpc } from '../../src/protocols/jsonrpc/index.js';
+import { serveJsonRpc } from '../../src/protocols/jsonrpc/server.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../../src/protocols/types.js';
 import { rawRequest, rpc, streamChunked } from './raw-http.js';
 
@@ -352,6 +353,68 @@ describe('jsonrpc server: requests from web pages', () => {
       });
       assert.deepEqual(plain.json, { jsonrpc: '2.0', id: 2, result: 7 });
       assert.equal(runs, 1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('allowedOrigins lets listed pages call, with CORS headers and preflights; others stay refused', async () => {
+    const server = await serveJsonRpc(calculatorContract, calculator, {
+      port: 0,
+      allowedOrigins: ['https://app.example'],
+    });
+    try {
+      const body = JSON.stringify(call(1, 'add', [2, 5]));
+      const allowed = await rawRequest(server.port, { body, headers: { Origin: 'https://app.example' } });
+      assert.equal(allowed.status, 200);
+      assert.deepEqual(allowed.json, { jsonrpc: '2.0', id: 1, result: 7 });
+      assert.equal(allowed.headers['access-control-allow-origin'], 'https://app.example');
+      assert.equal(allowed.headers.vary, 'Origin');
+
+      const preflight = await rawRequest(server.port, {
+        method: 'OPTIONS',
+        headers: {
+          Origin: 'https://app.example',
+          'Access-Control-Request-Method': 'POST',
+          'Access-Control-Request-Headers': 'content-type',
+        },
+      });
+      assert.equal(preflight.status, 204);
+      assert.equal(preflight.headers['access-control-allow-origin'], 'https://app.example');
+      assert.equal(preflight.headers['access-control-allow-methods'], 'POST');
+      assert.equal(preflight.headers['access-control-allow-headers'], 'content-type');
+
+      for (const origin of ['https://evil.example', 'https://app.example.evil', 'null']) {
+        const refused = await rawRequest(server.port, { body, headers: { Origin: origin } });
+        assert.equal(refused.status, 403, origin);
+        assert.equal(refused.headers['access-control-allow-origin'], undefined, origin);
+        const pre = await rawRequest(server.port, {
+          method: 'OPTIONS',
+          headers: { Origin: origin, 'Access-Control-Request-Method': 'POST' },
+        });
+        assert.equal(pre.status, 403, `preflight from ${origin}`);
+      }
+      // An allowed page using another method still gets 405, with its CORS header so it can read why.
+      const get = await rawRequest(server.port, {
+        method: 'GET',
+        headers: { Origin: 'https://app.example' },
+      });
+      assert.equal(get.status, 405);
+      assert.equal(get.headers['access-control-allow-origin'], 'https://app.example');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('allowedOrigins ["*"] admits any page but not the opaque "null" origin', async () => {
+    const server = await serveJsonRpc(calculatorContract, calculator, { port: 0, allowedOrigins: ['*'] });
+    try {
+      const body = JSON.stringify(call(1, 'add', [2, 5]));
+      const any = await rawRequest(server.port, { body, headers: { Origin: 'https://anywhere.example' } });
+      assert.deepEqual(any.json, { jsonrpc: '2.0', id: 1, result: 7 });
+      assert.equal(any.headers['access-control-allow-origin'], 'https://anywhere.example');
+      const opaque = await rawRequest(server.port, { body, headers: { Origin: 'null' } });
+      assert.equal(opaque.status, 403);
     } finally {
       await server.close();
     }

@@ -29,6 +29,7 @@ import {
 } from './content-coding.js';
 import { JsonRpcCodes, protocolError, toJsonRpcError } from './error-codes.js';
 import { decodeJsonText, numericIdSources, parseJson } from './lenient-json.js';
+import { type AllowedOrigins, checkOrigin, isPreflight, preflightHeaders } from './origin-policy.js';
 import { decodeParams, encodeValue, jsonReplacer } from './wire-values.js';
 
 /**
@@ -63,6 +64,11 @@ export interface JsonRpcServeOptions {
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
   replyTimeoutMs?: number;
+  /**
+   * Web origins whose pages may call the server (CORS), e.g. ["https://app.example"], or ["*"].
+   * Default none: a request carrying an Origin header gets 403 (see origin-policy.ts).
+   */
+  allowedOrigins?: AllowedOrigins;
 }
 
 export interface JsonRpcRunningServer extends RunningServer {
@@ -250,23 +256,31 @@ export async function serveJsonRpc<C extends Contract>(
   const handle = createJsonRpcHandler(contract, impl, options.maxBatchLength);
   const replyTimeout = options.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
 
+  const allowedOrigins = options.allowedOrigins ?? [];
+
   const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    // Web pages first (see origin-policy.ts): a refused origin runs nothing, its body unread.
+    const origin = checkOrigin(req, allowedOrigins);
+    if (origin.kind === 'refused') {
+      const why = `requests from web pages (Origin: ${origin.origin}) are refused; serve with allowedOrigins to permit one`;
+      send(res, 403, errorReply(null, protocolError(JsonRpcCodes.INVALID_REQUEST, why)));
+      return;
+    }
+    if (origin.kind === 'allowed') {
+      for (const [name, value] of Object.entries(origin.headers))
+        if (value !== undefined) res.setHeader(name, value);
+      if (isPreflight(req)) {
+        res.writeHead(204, preflightHeaders(req));
+        res.end();
+        return;
+      }
+    }
     if (req.method !== 'POST') {
       const error = protocolError(
         JsonRpcCodes.INVALID_REQUEST,
         `JSON-RPC requests must use POST, not ${req.method}`,
       );
       send(res, 405, errorReply(null, error), { Allow: 'POST' });
-      return;
-    }
-    // Cross-site request forgery: any web page can make a browser POST a "simple" request
-    // (text/plain, no preflight) to 127.0.0.1, and a DNS-rebinding page can do so as the same
-    // origin; the method runs though the page cannot read the reply. Browsers always send
-    // Origin with a POST and other clients do not, and we serve no pages (nor CORS), so a
-    // request carrying one is refused before its body is read.
-    if (req.headers.origin !== undefined) {
-      const why = `requests from web pages (Origin: ${req.headers.origin}) are refused`;
-      send(res, 403, errorReply(null, protocolError(JsonRpcCodes.INVALID_REQUEST, why)));
       return;
     }
     // Transfer codings before the final chunked (which Node undoes), as in "gzip, chunked", were
