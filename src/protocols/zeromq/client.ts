@@ -68,6 +68,16 @@ interface Call {
 
 type ZmqSocket = Request | Dealer;
 
+/**
+ * Our ids are uint32, but a peer may echo one in any integer form: encoders that write a
+ * field's declared width (Go, Rust, C++ uint64/int64) send 0xcf/0xd3, which decode as bigint.
+ */
+function ourId(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint' && value >= 0n && value <= 0xffff_ffffn) return Number(value);
+  return undefined;
+}
+
 export class CallEngine {
   private readonly variant: ZeromqVariant;
   private readonly endpoint: string;
@@ -219,7 +229,8 @@ export class CallEngine {
       call = this.inFlight.values().next().value; // lock-step: the only call on the wire
     } else if (parsed.ok && parsed.id.present) {
       this.peerEchoesIds = true;
-      call = typeof parsed.id.value === 'number' ? this.inFlight.get(parsed.id.value) : undefined;
+      const id = ourId(parsed.id.value);
+      call = id === undefined ? undefined : this.inFlight.get(id);
       if (call === undefined) return; // a late reply to an attempt already settled or abandoned
     } else if (!this.peerEchoesIds) {
       call = this.inFlight.values().next().value; // the oldest: REP answers strictly in order
