@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { calculatorContract } from '../../src/contract/index.js';
-import { connectZeromq } from '../../src/protocols/zeromq/index.js';
+import { calculatorContract, defineContract, RpcError } from '../../src/contract/index.js';
+import { connectZeromq, serveZeromq } from '../../src/protocols/zeromq/index.js';
 import { startScriptedRouter } from './scripted-router.js';
 
 describe('zeromq client: replies from other encoders', () => {
@@ -21,6 +21,54 @@ describe('zeromq client: replies from other encoders', () => {
       assert.deepEqual(
         sums,
         Array.from({ length: 50 }, (_, i) => i + 1000),
+      );
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+});
+
+/** Strings a handler may produce that have no UTF-8 form. */
+const textContract = defineContract({
+  name: 'Text',
+  namespace: 'text',
+  methods: {
+    half: { params: [{ name: 's', type: 'string' }], result: 'string' },
+    fail: { params: [{ name: 's', type: 'string' }], result: 'string' },
+  },
+});
+
+describe('zeromq server: strings without a UTF-8 form', () => {
+  it('a result or error message with a lone surrogate gets an error reply; the server goes on', async () => {
+    const server = await serveZeromq(
+      textContract,
+      {
+        half: (s) => s.slice(0, 1), // '😀' -> '\ud83d'
+        fail: (s) => {
+          throw new Error(`bad ${s.slice(0, 1)}`);
+        },
+      },
+      { port: 0 },
+    );
+    const client = await connectZeromq(textContract, { port: server.port, timeoutMs: 2_000 });
+    try {
+      await assert.rejects(client.half('😀'), (err: unknown) => {
+        assert.ok(err instanceof RpcError && err.code === 'INTERNAL', String(err));
+        assert.match(err.message, /lone surrogate/);
+        return true;
+      });
+      // The message itself cannot be sent as is: its lone surrogate becomes U+FFFD.
+      await assert.rejects(client.fail('😀'), (err: unknown) => {
+        assert.ok(err instanceof RpcError && err.code === 'INTERNAL', String(err));
+        assert.equal(err.message, 'bad \ufffd');
+        return true;
+      });
+      assert.equal(await client.half('ab'), 'a');
+      // Our client refuses to send one too, rather than send bytes Python would reject.
+      await assert.rejects(
+        client.half('\udc00'),
+        (err: unknown) => err instanceof RpcError && err.code === 'PROTOCOL',
       );
     } finally {
       await client.close();

@@ -163,3 +163,68 @@ describe('zeromq envelope', () => {
     assert.deepEqual(splitEnvelope([id, body]), { envelope: [id], body: [body] });
   });
 });
+
+describe('zeromq wire: strings must be UTF-8 (as Python msgpack unpacks with raw=False)', () => {
+  // {'method': 'echo', 'params': [<str>]} with the str's raw bytes given
+  const withStr = (header: number[], payload: Buffer) =>
+    Buffer.concat([bin('82a66d6574686f64a46563686fa6706172616d7391'), Buffer.from(header), payload]);
+
+  it('a str that is not UTF-8 is a PROTOCOL error, not a silently altered string', () => {
+    const bad = [
+      Buffer.from('61ff62', 'hex'), // 0xff never occurs in UTF-8
+      Buffer.from('eda080', 'hex'), // an encoded surrogate (CESU-8), invalid UTF-8
+      Buffer.from('c0af', 'hex'), // overlong '/'
+      Buffer.concat([Buffer.alloc(300, 0x61), Buffer.from('e282', 'hex')]), // truncated, long (str16)
+    ];
+    for (const payload of bad) {
+      const header =
+        payload.length < 32 ? [0xa0 | payload.length] : [0xda, payload.length >> 8, payload.length & 0xff];
+      const parsed = parseRequest(withStr(header, payload));
+      assert.ok(!parsed.ok, payload.toString('hex'));
+      assert.equal(parsed.error.code, 'PROTOCOL');
+      assert.match(parsed.error.message, /UTF-8/);
+    }
+    // in a key, in the method name, and in a reply
+    assert.ok(!parseRequest(bin('83a66d6574686f64a3616464a6706172616d7390a1ff01')).ok);
+    assert.ok(!parseRequest(bin('82a66d6574686f64a361ff64a6706172616d7390')).ok);
+    const reply = parseReply(bin('81a6726573756c74d90261ff'));
+    assert.ok(!reply.ok && reply.error.code === 'PROTOCOL' && /UTF-8/.test(reply.error.message));
+  });
+
+  it('valid UTF-8 in every str form decodes (fixstr, str8, str16, str32), bytes stay bytes', () => {
+    const text = 'é€😀';
+    const utf8 = Buffer.from(text);
+    const n = utf8.length;
+    for (const header of [[0xa0 | n], [0xd9, n], [0xda, 0, n], [0xdb, 0, 0, 0, n]]) {
+      const parsed = parseRequest(withStr(header, utf8));
+      assert.ok(parsed.ok);
+      assert.deepEqual(parsed.request.params, [text]);
+    }
+    // bin is not text: any bytes
+    const bytes = parseRequest(withStr([0xc4, 2], Buffer.from('ffed', 'hex')));
+    assert.ok(bytes.ok && bytes.request.params[0] instanceof Uint8Array);
+  });
+
+  it('a string with a lone surrogate cannot be encoded (it has no UTF-8 form): an error, not U+FFFD', () => {
+    for (const s of ['\ud800', `${'x'.repeat(300)}\udc00`]) {
+      assert.throws(() => encodeRequest('echo', [s], ['string'], NO_ID), /lone surrogate|UTF-8/);
+      assert.throws(() => encodeResult(s, 'string', NO_ID), /lone surrogate|UTF-8/);
+      assert.throws(() => encodeResult({ [s]: 1 }, 'dynamic', NO_ID), /lone surrogate|UTF-8/);
+    }
+    assert.equal(hex(encodeValue('😀')), 'a4f09f9880'); // a proper pair is fine
+  });
+});
+
+describe('zeromq wire: integers beyond 64 bits are refused, not wrapped', () => {
+  it('bigints outside int64/uint64 throw; the extremes encode exactly', () => {
+    for (const v of [2n ** 64n, 2n ** 64n + 1n, -(2n ** 63n) - 1n]) {
+      assert.throws(() => encodeValue(v), /64-bit/);
+      assert.throws(() => encodeRequest('m', [[v]], ['dynamic'], NO_ID), /64-bit/);
+      assert.throws(() => encodeResult(v, 'dynamic', NO_ID), /64-bit/);
+    }
+    assert.equal(hex(encodeValue(2n ** 64n - 1n)), 'cfffffffffffffffff');
+    assert.equal(decodeValue(encodeValue(2n ** 64n - 1n)), 2n ** 64n - 1n);
+    assert.equal(hex(encodeValue(-(2n ** 63n))), 'd38000000000000000');
+    assert.equal(decodeValue(encodeValue(-(2n ** 63n))), -(2n ** 63n));
+  });
+});

@@ -105,11 +105,16 @@ export function encodeResult(value: unknown, type: ValueType | undefined, id: Me
 }
 
 export function encodeError(error: RpcError, id: MessageId): Buffer {
-  const detail = { code: error.code, message: error.message };
+  // A message is for people: a lone surrogate in it (which has no UTF-8 form, so the encoder
+  // would refuse it) becomes U+FFFD rather than cost the reply.
+  const detail = { code: error.code, message: toWellFormed(error.message) };
   const parts: Uint8Array[] = [mapHeader(id.present ? 2 : 1), KEY_ERROR, encodeValue(detail)];
   if (id.present) parts.push(KEY_ID, encodeValue(id.value));
   return concat(parts);
 }
+
+// String.prototype.toWellFormed is in Node 20 (ES2024), not in this project's ES2023 lib.
+const toWellFormed = (s: string): string => (s as string & { toWellFormed(): string }).toWellFormed();
 
 export type ReplyOutcome =
   | { readonly ok: true; readonly value: unknown }
