@@ -4,8 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Router } from 'zeromq';
 import { calculatorContract, defineContract, RpcError } from '../../src/contract/index.js';
-import { connectZeromq, serveZeromq } from '../../src/protocols/zeromq/index.js';
+import { splitEnvelope } from '../../src/protocols/zeromq/envelope.js';
+import { connectZeromq, serveZeromq, ZEROMQ_VARIANTS } from '../../src/protocols/zeromq/index.js';
+import { decodeValue, encodeValue } from '../../src/protocols/zeromq/msgpack.js';
 import { startScriptedRouter } from './scripted-router.js';
 
 describe('zeromq client: replies from other encoders', () => {
@@ -76,3 +79,53 @@ describe('zeromq server: strings without a UTF-8 form', () => {
     }
   });
 });
+
+/** A ROUTER that answers add with the right reply followed by `extra` frames. */
+async function startMultiFrameServer(extra: Buffer[]): Promise<{ port: number; close(): void }> {
+  const router = new Router({ linger: 0 });
+  await router.bind('tcp://127.0.0.1:0');
+  void (async () => {
+    for (;;) {
+      let frames: Buffer[];
+      try {
+        frames = await router.receive();
+      } catch {
+        return;
+      }
+      const { envelope, body } = splitEnvelope(frames);
+      const request = decodeValue(body[0]!) as { params: [number, number]; id?: number };
+      const [a, b] = request.params;
+      const reply = Buffer.from(
+        encodeValue({ result: a + b, ...(request.id === undefined ? {} : { id: request.id }) }),
+      );
+      await router.send([...envelope, reply, ...(a === 0 ? extra : [])]).catch(() => undefined);
+    }
+  })();
+  return { port: Number(/:(\d+)$/.exec(router.lastEndpoint!)![1]), close: () => router.close() };
+}
+
+for (const variant of ZEROMQ_VARIANTS) {
+  describe(`zeromq [${variant}] client: a reply in several body frames`, () => {
+    it('is a PROTOCOL error for its call, never a result taken from a later frame', async () => {
+      // The trailing frame is itself a well-formed reply, with another result.
+      const server = await startMultiFrameServer([Buffer.from(encodeValue({ result: 999, id: 1 }))]);
+      const client = await connectZeromq(calculatorContract, {
+        port: server.port,
+        variant,
+        timeoutMs: 2_000,
+      });
+      try {
+        await assert.rejects(client.add(0, 7), (err: unknown) => {
+          assert.ok(err instanceof RpcError, String(err));
+          assert.equal(err.code, 'PROTOCOL', err.message);
+          assert.match(err.message, /2 body frames/);
+          return true;
+        });
+        assert.equal(await client.add(2, 5), 7, 'single-frame replies still work');
+      } finally {
+        await client.close();
+        server.close();
+      }
+    });
+  });
+}

@@ -221,9 +221,10 @@ export class CallEngine {
 
   private onReply(frames: Buffer[]): void {
     // REQ strips the delimiter; a DEALER sees [empty, body] (or [body] from a peer without one).
-    const body = frames[frames.length - 1];
+    const at = this.variant === 'dealer' && frames.length > 1 && frames[0]!.length === 0 ? 1 : 0;
+    const body = frames[at];
     if (body === undefined) return;
-    const parsed = parseReply(body);
+    let parsed = parseReply(body);
     let call: Call | undefined;
     if (this.variant === 'req') {
       call = this.inFlight.values().next().value; // lock-step: the only call on the wire
@@ -236,6 +237,12 @@ export class CallEngine {
       call = this.inFlight.values().next().value; // the oldest: REP answers strictly in order
     }
     if (call === undefined) return;
+    if (parsed.ok && frames.length - at !== 1) {
+      // As the server does with requests: a reply is one frame. Frames after the first are
+      // not part of it (taking the last one handed out another reply's result).
+      const error = new ProtocolError(`reply has ${frames.length - at} body frames, expected one`);
+      parsed = { ok: false, error };
+    }
     if (!parsed.ok) this.settle(call, { error: parsed.error });
     else this.settle(call, { outcome: parsed.outcome });
     this.pump();
