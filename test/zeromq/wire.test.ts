@@ -228,3 +228,18 @@ describe('zeromq wire: integers beyond 64 bits are refused, not wrapped', () => 
     assert.equal(decodeValue(encodeValue(-(2n ** 63n))), -(2n ** 63n));
   });
 });
+
+describe('zeromq wire: ext values, the timestamp too, are kept as received', () => {
+  it('an id that is a timestamp (ext -1) with nanoseconds is echoed byte for byte', () => {
+    // Python: msgpack.Timestamp(1, 123456789) packs as timestamp64 (d7 ff + 8 bytes).
+    const ts64 = 'd7ff1d6f345400000001';
+    // and a timestamp96 before 1970 with nanoseconds: Timestamp(-1, 5)
+    const ts96 = 'c70cff00000005ffffffffffffffff';
+    for (const id of [ts64, ts96, 'd40501' /* ext 5 */, 'c70305616263' /* ext 5, 3 bytes */]) {
+      const request = bin(`83a66d6574686f64a3616464a6706172616d73920205a26964${id}`);
+      const parsed = parseRequest(request);
+      assert.ok(parsed.ok);
+      assert.equal(hex(encodeResult(7, 'i32', parsed.request.id)), `82a6726573756c7407a26964${id}`);
+    }
+  });
+});

@@ -9,12 +9,30 @@
  * msgpack values concatenate, so a message is assembled from separately encoded parts.
  */
 import { isUtf8 } from 'node:buffer';
-import { Decoder, Encoder } from '@msgpack/msgpack';
+import {
+  Decoder,
+  Encoder,
+  EXT_TIMESTAMP,
+  ExtData,
+  ExtensionCodec,
+  encodeTimestampExtension,
+} from '@msgpack/msgpack';
 import type { ValueType } from '../../contract/spec.js';
 
 const plain = new Encoder({ useBigInt64: true });
 const floats = new Encoder({ useBigInt64: true, forceIntegerToFloat: true });
-const decoder = new Decoder({ useBigInt64: true });
+/**
+ * The timestamp extension (-1) is decoded as the ExtData it is, not as a Date: a Date holds
+ * milliseconds, so a timestamp's nanoseconds were dropped (an id echoed back changed). As
+ * Python's msgpack gives a Timestamp object, the value stays exact; a Date still encodes as one.
+ */
+const exactExtensions = new ExtensionCodec();
+exactExtensions.register({
+  type: EXT_TIMESTAMP,
+  encode: encodeTimestampExtension,
+  decode: (data, type) => new ExtData(type, data.slice()), // a copy: data views the frame
+});
+const decoder = new Decoder({ useBigInt64: true, extensionCodec: exactExtensions });
 
 /** Encodes one value; `type` (from the contract) only matters for `double`. */
 export function encodeValue(value: unknown, type?: ValueType): Uint8Array {
