@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DivideByZeroError, InternalError, NoSuchMethodError, RpcError } from '../../src/contract/index.js';
 import { splitEnvelope } from '../../src/protocols/zeromq/envelope.js';
-import { decodeValue, encodeValue } from '../../src/protocols/zeromq/msgpack.js';
+import { decodeValue, encodeValue, MAX_CONTAINERS } from '../../src/protocols/zeromq/msgpack.js';
 import {
   encodeError,
   encodeRequest,
@@ -241,5 +241,38 @@ describe('zeromq wire: ext values, the timestamp too, are kept as received', () 
       assert.ok(parsed.ok);
       assert.equal(hex(encodeResult(7, 'i32', parsed.request.id)), `82a6726573756c7407a26964${id}`);
     }
+  });
+});
+
+describe('zeromq wire: maps and arrays per message are bounded', () => {
+  // [{}, {}, ...]: an array32 of `n` empty maps, one byte each.
+  const emptyMaps = (n: number) =>
+    Buffer.concat([
+      Buffer.from([0xdd, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]),
+      Buffer.alloc(n, 0x80),
+    ]);
+
+  it(`more than ${MAX_CONTAINERS.toLocaleString('en')} maps and arrays is refused before decoding`, () => {
+    // Each one-byte empty map is a JavaScript object: 16 MiB of them (the default message
+    // limit) cost the decoder over 5 s of CPU and 1 GB of heap while every client waited.
+    assert.throws(() => decodeValue(emptyMaps(MAX_CONTAINERS)), /more than 1000000 maps and arrays/);
+    const request = parseRequest(
+      Buffer.concat([bin('82a66d6574686f64a46563686fa6706172616d73'), emptyMaps(MAX_CONTAINERS)]),
+    );
+    assert.ok(
+      !request.ok && request.error.code === 'PROTOCOL' && /maps and arrays/.test(request.error.message),
+    );
+    const reply = parseReply(Buffer.concat([bin('81a6726573756c74'), emptyMaps(3 * MAX_CONTAINERS)]));
+    assert.ok(!reply.ok && reply.error.code === 'PROTOCOL' && /maps and arrays/.test(reply.error.message));
+  });
+
+  it('up to the limit, and any number of scalars, decode', () => {
+    assert.equal((decodeValue(emptyMaps(MAX_CONTAINERS - 1)) as unknown[]).length, MAX_CONTAINERS - 1);
+    const n = 2 * MAX_CONTAINERS; // fixints are not containers
+    const ints = Buffer.concat([
+      Buffer.from([0xdd, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]),
+      Buffer.alloc(n, 7),
+    ]);
+    assert.equal((decodeValue(ints) as unknown[]).length, n);
   });
 });
