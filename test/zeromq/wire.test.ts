@@ -276,3 +276,31 @@ describe('zeromq wire: maps and arrays per message are bounded', () => {
     assert.equal((decodeValue(ints) as unknown[]).length, n);
   });
 });
+
+describe('zeromq wire: map keys are strings (as with Python msgpack strict_map_key, its default)', () => {
+  it('a map with an int key is a PROTOCOL error, not a map whose key silently became a str', () => {
+    const cases = [
+      '83a66d6574686f64a3616464a6706172616d7392020507a178', // {..., 7: 'x'}
+      '82a66d6574686f64a46563686fa6706172616d73918101a161', // params [{1: 'a'}]
+      '82a66d6574686f64a46563686fa6706172616d739181cd0100c0', // params [{256: None}]
+      '82a66d6574686f64a46563686fa6706172616d739181cb3ff8000000000000c0', // params [{1.5: None}]
+    ];
+    for (const h of cases) {
+      const parsed = parseRequest(bin(h));
+      assert.ok(!parsed.ok, h);
+      assert.equal(parsed.error.code, 'PROTOCOL');
+      assert.match(parsed.error.message, /map key/);
+    }
+    const reply = parseReply(bin('81a6726573756c748101a161')); // {'result': {1: 'a'}}
+    assert.ok(!reply.ok && reply.error.code === 'PROTOCOL' && /map key/.test(reply.error.message));
+  });
+
+  it('str keys in every form, and ints as values and array items, are fine', () => {
+    // {'method' (str8): 'add', 'params': [{'k' (str16): 1}, [1, 2]]}, map16 outside
+    const parsed = parseRequest(
+      bin('de0002d9066d6574686f64a3616464a6706172616d739281da00016b0192 0102'.replace(' ', '')),
+    );
+    assert.ok(parsed.ok);
+    assert.deepEqual(parsed.request.params, [{ k: 1 }, [1, 2]]);
+  });
+});

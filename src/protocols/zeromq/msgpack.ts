@@ -123,24 +123,39 @@ const HEADERS: readonly (readonly [number, number])[] = [
 
 /**
  * Walks the value's headers (skipping payloads, no allocation per item) and throws if it
- * nests deeper than `maxDepth`, holds more than `maxContainers` maps and arrays, or holds a
- * str that is not UTF-8. The decoder has no depth
- * limit (16 MiB of one-element arrays cost it >10 s and gigabytes of heap), and it turns
- * invalid UTF-8 into other characters without a word (short strings byte by byte, 0xff as
- * 'ÿ'; long ones as U+FFFD) where Python's msgpack raises. Anything else odd (invalid byte,
+ * nests deeper than `maxDepth`, holds more than `maxContainers` maps and arrays, a str that
+ * is not UTF-8 or a map key that is not a str. The decoder has no depth limit (16 MiB of
+ * one-element arrays cost it >10 s and gigabytes of heap); it turns invalid UTF-8 into other
+ * characters without a word (short strings byte by byte, 0xff as 'ÿ'; long ones as U+FFFD)
+ * and an int key into a str key ({1: 'a'} came back as {'1': 'a'}), where Python's msgpack
+ * raises (raw=False, strict_map_key=True: its defaults). Anything else odd (invalid byte,
  * short data) is left for the decoder to report.
  */
 export function checkStructure(bytes: Uint8Array, maxDepth: number, maxContainers: number): void {
   const open: number[] = []; // items still to read in each open container, innermost last
+  const isMap: boolean[] = []; // whether each open container is a map
   let containers = 0;
   let pos = 0;
   while (pos < bytes.length) {
     const b = bytes[pos]!;
+    const top = open.length - 1;
+    // In a map, keys are the items read when an even number is left (values: odd).
+    if (
+      top >= 0 &&
+      isMap[top] &&
+      open[top]! % 2 === 0 &&
+      !(b >= 0xa0 && b <= 0xbf) &&
+      !(b >= 0xd9 && b <= 0xdb)
+    ) {
+      throw new TypeError(`msgpack map key at byte ${pos} is not a str`);
+    }
     let items = 0; // a container header's children
+    let map = false;
     if (b <= 0x7f || b >= 0xe0) {
       pos += 1; // fixint
     } else if (b <= 0x9f) {
-      items = b <= 0x8f ? (b & 0x0f) * 2 : b & 0x0f; // fixmap, fixarray
+      map = b <= 0x8f;
+      items = map ? (b & 0x0f) * 2 : b & 0x0f; // fixmap, fixarray
       containers++;
       pos += 1;
     } else if (b <= 0xbf) {
@@ -156,7 +171,8 @@ export function checkStructure(bytes: Uint8Array, maxDepth: number, maxContainer
       if (kind === SIZED || kind === STR) pos += n;
       else if (kind === EXT) pos += 1 + n;
       else if (kind === ARRAY || kind === MAP) {
-        items = kind === MAP ? n * 2 : n;
+        map = kind === MAP;
+        items = map ? n * 2 : n;
         containers++;
       }
     }
@@ -168,10 +184,14 @@ export function checkStructure(bytes: Uint8Array, maxDepth: number, maxContainer
         throw new RangeError(`msgpack value nested deeper than ${maxDepth} levels`);
       }
       open.push(items);
+      isMap.push(map);
       continue;
     }
     // One item complete: close every container it completes.
-    while (open.length > 0 && --open[open.length - 1]! === 0) open.pop();
+    while (open.length > 0 && --open[open.length - 1]! === 0) {
+      open.pop();
+      isMap.pop();
+    }
     if (open.length === 0) return;
   }
 }
