@@ -87,6 +87,35 @@ describe('zeromq interop: Python clients -> our ROUTER server', () => {
     assert.equal(out.echo_type, 'bytes');
     assert.equal(out.unknown, 'NO_SUCH_METHOD: no such method: multiply');
   });
+
+  it("encodings_client.py: other encoders' forms, ids of every type, refused input, DEALER framings", async (t) => {
+    if (!requirePeers(t)) return;
+    const run = await runPythonScript(peerScript('zeromq', 'encodings_client.py'), [String(server!.port)]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout.trim()), {
+      map16: 7,
+      map32: 7,
+      str8_keys: 7,
+      str16_key: 7,
+      array32_int64: -3,
+      int8_int32: 3,
+      float32_divide: 3,
+      extra_keys: 7,
+      // each id comes back equal to what was sent, of the same Python type
+      id_timestamp: true, // Timestamp(1, 123456789): its nanoseconds too
+      id_ext: true,
+      id_uint64_max: true,
+      id_int64_min: true,
+      id_str: true,
+      // what Python's msgpack would refuse to unpack, we refuse too
+      int_key: 'ERR:PROTOCOL',
+      not_utf8: 'ERR:PROTOCOL',
+      trailing_byte: 'ERR:PROTOCOL',
+      // a DEALER with its own routing id and no delimiter gets no delimiter back
+      dealer_no_delimiter: [1, { result: 7, id: 1 }],
+      dealer_delimiter: [2, { result: 7 }],
+    });
+  });
 });
 
 for (const variant of ZEROMQ_VARIANTS) {
