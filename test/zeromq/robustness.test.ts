@@ -222,6 +222,26 @@ describe('zeromq server robustness', () => {
     await stillServes(server.port);
   });
 
+  it('a peer that sends 30,000 requests and never reads does not hold up other clients', async () => {
+    // Its replies fill its pipe (receive high-water mark 10 on its side, 10,000 on ours);
+    // the ROUTER then drops what it cannot route rather than wait, so the rest are served.
+    const flood = new Dealer({ linger: 0, receiveHighWaterMark: 10 });
+    flood.connect(server.address);
+    try {
+      const request = encodeValue({ method: 'echo', params: [new Uint8Array(1024)], id: 1 });
+      for (let i = 0; i < 30_000; i++) await flood.send(['', request]);
+      const client = await connectZeromq(calculatorContract, { port: server.port, timeoutMs: 2_000 });
+      try {
+        for (let i = 0; i < 20; i++) assert.equal(await client.add(i, 1), i + 1);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      flood.close();
+    }
+    await stillServes(server.port);
+  });
+
   it('abrupt disconnects: peers that send and vanish, or close mid-reply', async () => {
     const sockets = Array.from({ length: 20 }, () => new Dealer({ linger: 0 }));
     await Promise.all(
