@@ -79,7 +79,12 @@ describe('zeromq server robustness', () => {
     const cases: [unknown, string, RegExp][] = [
       [{ params: [2, 5] }, 'PROTOCOL', /string "method"/],
       [{ method: 7, params: [2, 5] }, 'PROTOCOL', /string "method"/],
-      [{ method: 'add', params: { a: 2 } }, 'PROTOCOL', /"params" must be an array/],
+      [
+        { method: 'add', params: { a: 2, b: 5 } },
+        'PROTOCOL',
+        /must be an array .*named parameters are not supported/,
+      ],
+      [{ method: 'add', params: null }, 'PROTOCOL', /"params" must be an array$/],
       [{ method: 'add', params: 'x' }, 'PROTOCOL', /"params" must be an array/],
       [{ method: 'add' }, 'INVALID_ARGUMENT', /takes 2 argument/],
       [{ method: 'add', params: ['2', 5] }, 'INVALID_ARGUMENT', /32-bit integer/],

@@ -90,7 +90,10 @@ export function parseRequest(body: Uint8Array): RequestParse {
   // A missing "params" means no arguments (the survey's server defaults it too).
   const params = Object.hasOwn(value, 'params') ? value.params : [];
   if (!Array.isArray(params)) {
-    return { ok: false, error: new ProtocolError('"params" must be an array'), id };
+    // Positional only, as in the survey's contract (its server unpacks a list); a map would
+    // be named parameters, which this message contract does not have: say so.
+    const named = isMap(params) ? ' (positional arguments; named parameters are not supported)' : '';
+    return { ok: false, error: new ProtocolError(`"params" must be an array${named}`), id };
   }
   return { ok: true, request: { method: value.method, params, id } };
 }
