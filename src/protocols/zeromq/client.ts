@@ -159,6 +159,16 @@ export class CallEngine {
     this.sender = new SerialSender(socket);
     const generation = ++this.generation;
     void this.receiveLoop(socket, generation);
+    // A dropped connection loses what the peer had not answered. Matched by id, the calls
+    // simply wait (and are resent if idempotent); matched by order, a reply from the restarted
+    // peer would be given to a call the old one lost (the dealer gave add(2, 5)'s 7 to an
+    // earlier call), and a REQ socket would wait for a reply that cannot come: reset now.
+    socket.events.on('disconnect', () => {
+      if (generation !== this.generation || this.closed || this.inFlight.size === 0 || !this.mustReset())
+        return;
+      this.resetSocket(true);
+      this.pump();
+    });
   }
 
   private async receiveLoop(socket: ZmqSocket, generation: number): Promise<void> {
@@ -280,7 +290,8 @@ export class CallEngine {
   }
 
   /** Lazy pirate: close the socket and open a fresh one; calls on the old one are resent or failed. */
-  private resetSocket(): void {
+  private resetSocket(disconnected = false): void {
+    const why = disconnected ? 'the peer disconnected' : 'another call timed out';
     const stranded = [...new Set(this.inFlight.values())];
     this.inFlight.clear();
     this.socket.close();
@@ -291,12 +302,16 @@ export class CallEngine {
       clearTimeout(call.retryTimer);
       call.retryTimer = undefined;
       if (call.settled) continue;
-      if (call.idempotent) resend.push(call);
+      // After a disconnect, resent at most `retries` times in all: a peer that drops the
+      // connection at every attempt (an oversized request, say) would otherwise see the call
+      // resent in a loop. (Resets for timeouts are paced by the attempt timers.)
+      if (call.idempotent && (!disconnected || call.attempts <= this.retries)) resend.push(call);
       else {
+        const not = call.idempotent
+          ? `resent ${call.attempts - 1} time(s) already`
+          : 'not idempotent, not resent';
         this.settle(call, {
-          error: new TransportError(
-            `${call.method}: reply lost after another call timed out (socket reset; not idempotent, not resent)`,
-          ),
+          error: new TransportError(`${call.method}: reply lost: ${why} (socket reset; ${not})`),
         });
       }
     }
