@@ -5,6 +5,7 @@
  * server must still serve.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Dealer, Request } from 'zeromq';
 import { calculator, calculatorContract, RpcError } from '../../src/contract/index.js';
@@ -272,5 +273,38 @@ describe('zeromq server robustness', () => {
     await req.send(encodeValue({ method: 'add', params: [1, 1] }));
     req.close();
     await stillServes(server.port);
+  });
+});
+
+describe('zeromq on IPv6 loopback', () => {
+  it('serves and calls on ::1, as the other protocols do (libzmq needs ZMQ_IPV6 for that)', async (t) => {
+    const ipv6 = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(0, '::1', () => probe.close(() => resolve(true)));
+    });
+    if (!ipv6) {
+      t.skip('no IPv6 loopback on this machine');
+      return;
+    }
+    const server = await serveZeromq(calculatorContract, calculator, { host: '::1', port: 0 });
+    try {
+      assert.equal(server.address, `tcp://[::1]:${server.port}`);
+      for (const variant of ['req', 'dealer'] as const) {
+        const client = await connectZeromq(calculatorContract, {
+          host: '::1',
+          port: server.port,
+          variant,
+          timeoutMs: 2_000,
+        });
+        try {
+          assert.equal(await client.add(2, 5), 7);
+        } finally {
+          await client.close();
+        }
+      }
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -81,6 +81,8 @@ function ourId(value: unknown): number | undefined {
 export class CallEngine {
   private readonly variant: ZeromqVariant;
   private readonly endpoint: string;
+  /** libzmq refuses an IPv6 endpoint ("tcp://[::1]:5555") unless ZMQ_IPV6 is set. */
+  private readonly ipv6: boolean;
   private readonly contract: Contract;
   private readonly timeoutMs: number;
   private readonly maxMessageBytes: number;
@@ -101,6 +103,7 @@ export class CallEngine {
   constructor(options: CallEngineOptions) {
     this.variant = options.variant;
     this.endpoint = options.endpoint;
+    this.ipv6 = /^tcp:\/\/\[/.test(options.endpoint);
     this.contract = options.contract;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -150,6 +153,7 @@ export class CallEngine {
       maxMessageSize: this.maxMessageBytes,
       sendHighWaterMark: HIGH_WATER_MARK,
       receiveHighWaterMark: HIGH_WATER_MARK,
+      ipv6: this.ipv6,
     };
     const socket = this.variant === 'req' ? new Request(options) : new Dealer(options);
     // Never fails, even on a refused port: libzmq keeps retrying in the background, and calls
