@@ -67,3 +67,17 @@ for (const variant of ZEROMQ_VARIANTS) {
     });
   });
 }
+
+describe('zeromq client: an endpoint libzmq refuses', () => {
+  it('connect rejects with TRANSPORT instead of throwing synchronously', async () => {
+    let connecting: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => {
+      connecting = connectZeromq(calculatorContract, { host: 'not a host', port: 5555 });
+    });
+    await assert.rejects(connecting!, (err: unknown) => {
+      assert.ok(err instanceof RpcError && err.code === 'TRANSPORT', String(err));
+      assert.match(err.message, /cannot connect to tcp:\/\/not a host:5555/);
+      return true;
+    });
+  });
+});

@@ -158,7 +158,12 @@ export class CallEngine {
     const socket = this.variant === 'req' ? new Request(options) : new Dealer(options);
     // Never fails, even on a refused port: libzmq keeps retrying in the background, and calls
     // meanwhile end in TIMEOUT.
-    socket.connect(this.endpoint);
+    try {
+      socket.connect(this.endpoint);
+    } catch (err) {
+      socket.close(); // a malformed endpoint (EINVAL): do not leave the socket open
+      throw err;
+    }
     this.socket = socket;
     this.sender = new SerialSender(socket);
     const generation = ++this.generation;
