@@ -81,3 +81,22 @@ describe('zeromq client: an endpoint libzmq refuses', () => {
     });
   });
 });
+
+describe('zeromq client: timeouts too long for a Node timer', () => {
+  for (const variant of ZEROMQ_VARIANTS) {
+    it(`[${variant}] timeoutMs Infinity means no practical timeout, not an immediate TIMEOUT`, async () => {
+      const server = await startBadServer([]);
+      const client = await connectZeromq(calculatorContract, {
+        port: server.port,
+        variant,
+        timeoutMs: Number.POSITIVE_INFINITY,
+      });
+      try {
+        assert.equal(await client.add(2, 5), 7);
+      } finally {
+        await client.close();
+        server.close();
+      }
+    });
+  }
+});

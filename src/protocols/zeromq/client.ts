@@ -38,6 +38,8 @@ export type ZeromqVariant = (typeof ZEROMQ_VARIANTS)[number];
 
 export const DEFAULT_RETRIES = 2;
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface CallEngineOptions {
   readonly variant: ZeromqVariant;
   readonly endpoint: string;
@@ -105,7 +107,9 @@ export class CallEngine {
     this.endpoint = options.endpoint;
     this.ipv6 = /^tcp:\/\/\[/.test(options.endpoint);
     this.contract = options.contract;
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    // Node runs a timer longer than 2**31 - 1 ms (Infinity, say: "no timeout") after 1 ms, so
+    // every call timed out at once; ~24.8 days is as long as a timer can wait.
+    this.timeoutMs = Math.min(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, MAX_TIMER_MS);
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.retries = Math.max(0, Math.floor(options.retries ?? DEFAULT_RETRIES));
     this.maxInFlight = this.variant === 'req' ? 1 : Number.POSITIVE_INFINITY;
