@@ -197,8 +197,15 @@ export function checkStructure(bytes: Uint8Array, maxDepth: number, maxContainer
 }
 
 function checkUtf8(bytes: Uint8Array, start: number, length: number): void {
-  // A short payload is left for the decoder's "insufficient data" error.
-  if (length > 0 && start + length <= bytes.length && !isUtf8(bytes.subarray(start, start + length))) {
+  const end = start + length;
+  if (length === 0 || end > bytes.length) return; // short data: the decoder reports it
+  if (length <= 64) {
+    // Short ASCII (keys, method names) is valid as it is: cheaper than a view and a native call.
+    let i = start;
+    while (i < end && bytes[i]! < 0x80) i++;
+    if (i === end) return;
+  }
+  if (!isUtf8(bytes.subarray(start, end))) {
     throw new TypeError(`msgpack str at byte ${start} is not valid UTF-8 (bytes are sent as bin)`);
   }
 }
