@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { ExtData } from '@msgpack/msgpack';
 import {
   calculator,
   calculatorContract,
@@ -86,6 +87,35 @@ describe('zeromq interop: Python clients -> our ROUTER server', () => {
     assert.equal(out.echo_ok, true);
     assert.equal(out.echo_type, 'bytes');
     assert.equal(out.unknown, 'NO_SUCH_METHOD: no such method: multiply');
+  });
+
+  it("encodings_client.py: other encoders' forms, ids of every type, refused input, DEALER framings", async (t) => {
+    if (!requirePeers(t)) return;
+    const run = await runPythonScript(peerScript('zeromq', 'encodings_client.py'), [String(server!.port)]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout.trim()), {
+      map16: 7,
+      map32: 7,
+      str8_keys: 7,
+      str16_key: 7,
+      array32_int64: -3,
+      int8_int32: 3,
+      float32_divide: 3,
+      extra_keys: 7,
+      // each id comes back equal to what was sent, of the same Python type
+      id_timestamp: true, // Timestamp(1, 123456789): its nanoseconds too
+      id_ext: true,
+      id_uint64_max: true,
+      id_int64_min: true,
+      id_str: true,
+      // what Python's msgpack would refuse to unpack, we refuse too
+      int_key: 'ERR:PROTOCOL',
+      not_utf8: 'ERR:PROTOCOL',
+      trailing_byte: 'ERR:PROTOCOL',
+      // a DEALER with its own routing id and no delimiter gets no delimiter back
+      dealer_no_delimiter: [1, { result: 7, id: 1 }],
+      dealer_delimiter: [2, { result: 7 }],
+    });
   });
 });
 
@@ -184,6 +214,58 @@ for (const variant of ZEROMQ_VARIANTS) {
           await calc.close();
         }
       });
+    });
+  });
+}
+
+/** What router_shapes_server.py answers, each method in another server's reply shape. */
+const shapesContract = defineContract({
+  name: 'Shapes',
+  namespace: 'shapes',
+  methods: {
+    add: calculatorContract.methods.add,
+    nothing: { params: [], result: 'dynamic' },
+    fail: { params: [], result: 'dynamic' },
+    listing: { params: [], result: 'dynamic' },
+    two: { params: [], result: 'dynamic' },
+    big: { params: [], result: 'dynamic' },
+    stamp: { params: [], result: 'dynamic' },
+    missing: { params: [], result: 'dynamic' },
+  },
+});
+
+for (const variant of ZEROMQ_VARIANTS) {
+  describe(`zeromq interop [${variant}]: our client -> a Python ROUTER server with other reply shapes`, () => {
+    it('each shape is a result or a clear typed error, and pipelined calls stay matched', async (t) => {
+      if (!requirePeers(t)) return;
+      const port = await freePort();
+      const peer = await startPythonPeer(peerScript('zeromq', 'router_shapes_server.py'), port);
+      const client = await connectZeromq(shapesContract, { port, variant, timeoutMs: 10_000 });
+      try {
+        assert.equal(await client.add(2, 5), 7, '{"error": None, "result": 7} is a result');
+        assert.equal(await client.nothing(), null);
+        await assert.rejects(client.fail(), (err: unknown) => {
+          hasCode('INTERNAL')(err);
+          assert.equal((err as Error).message, 'disk on fire');
+          return true;
+        });
+        await assert.rejects(client.listing(), hasCode('PROTOCOL'));
+        await assert.rejects(client.two(), hasCode('PROTOCOL')); // not 2, from the second frame
+        assert.equal(await client.big(), 2n ** 64n - 1n);
+        const stamp = await client.stamp();
+        assert.ok(stamp instanceof ExtData && stamp.type === -1, String(stamp));
+        assert.ok(stamp.data instanceof Uint8Array);
+        assert.equal(Buffer.from(stamp.data).toString('hex'), '0000001400000001'); // 5 ns, 1 s
+        await assert.rejects(client.missing(), hasCode('NO_SUCH_METHOD'));
+        const sums = await Promise.all(Array.from({ length: 200 }, (_, i) => client.add(i, 1)));
+        assert.deepEqual(
+          sums,
+          Array.from({ length: 200 }, (_, i) => i + 1),
+        );
+      } finally {
+        await client.close();
+        await peer.stop();
+      }
     });
   });
 }

@@ -67,3 +67,36 @@ for (const variant of ZEROMQ_VARIANTS) {
     });
   });
 }
+
+describe('zeromq client: an endpoint libzmq refuses', () => {
+  it('connect rejects with TRANSPORT instead of throwing synchronously', async () => {
+    let connecting: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => {
+      connecting = connectZeromq(calculatorContract, { host: 'not a host', port: 5555 });
+    });
+    await assert.rejects(connecting!, (err: unknown) => {
+      assert.ok(err instanceof RpcError && err.code === 'TRANSPORT', String(err));
+      assert.match(err.message, /cannot connect to tcp:\/\/not a host:5555/);
+      return true;
+    });
+  });
+});
+
+describe('zeromq client: timeouts too long for a Node timer', () => {
+  for (const variant of ZEROMQ_VARIANTS) {
+    it(`[${variant}] timeoutMs Infinity means no practical timeout, not an immediate TIMEOUT`, async () => {
+      const server = await startBadServer([]);
+      const client = await connectZeromq(calculatorContract, {
+        port: server.port,
+        variant,
+        timeoutMs: Number.POSITIVE_INFINITY,
+      });
+      try {
+        assert.equal(await client.add(2, 5), 7);
+      } finally {
+        await client.close();
+        server.close();
+      }
+    });
+  }
+});

@@ -9,10 +9,11 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { calculatorContract, defineContract, RpcError } from '../../src/contract/index.js';
 import { freePort } from '../../src/net/free-port.js';
-import { repoRoot } from '../../src/peers/python.js';
+import { peersPython, repoRoot } from '../../src/peers/python.js';
 import { CallEngine } from '../../src/protocols/zeromq/client.js';
 import { connectZeromq, ZEROMQ_VARIANTS } from '../../src/protocols/zeromq/index.js';
 import type { SerialSender } from '../../src/protocols/zeromq/serial-sender.js';
+import { requirePeers } from '../support/peers.js';
 import { startScriptedRouter } from './scripted-router.js';
 
 /** The same add, declared not idempotent: a client must never resend it. */
@@ -36,11 +37,16 @@ interface ServerProcess {
   waitFor(line: string): Promise<void>;
 }
 
-function startServerProcess(port: number): ServerProcess {
-  const script = path.join(repoRoot, 'test', 'zeromq', 'fixtures', 'hanging-server.ts');
+/** Our ROUTER server (echoes ids), or a Python REP server that ignores them as the survey's does. */
+function startServerProcess(port: number, kind: 'ours' | 'python-rep' = 'ours'): ServerProcess {
+  const fixtures = path.join(repoRoot, 'test', 'zeromq', 'fixtures');
   // node itself with tsx's loader (not the tsx binary, which would put a parent process
   // between us and the server, and SIGKILL would then miss the server).
-  const child = spawn(process.execPath, ['--import', 'tsx', script, String(port)], {
+  const [command, args] =
+    kind === 'ours'
+      ? [process.execPath, ['--import', 'tsx', path.join(fixtures, 'hanging-server.ts'), String(port)]]
+      : [peersPython, [path.join(fixtures, 'hanging_rep_server.py'), String(port)]];
+  const child = spawn(command, args, {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -215,3 +221,38 @@ describe('zeromq [dealer] client while its peer is away', () => {
     }
   });
 });
+
+for (const variant of ZEROMQ_VARIANTS) {
+  describe(`zeromq [${variant}] client, id-less REP peer restarted while a call is in flight`, () => {
+    it("the new server's reply is never given to the call the old one lost", async (t) => {
+      if (!requirePeers(t)) return;
+      // Without ids, replies are matched by order. The old server took add(666, 0) with it;
+      // the new one answers add(2, 5): that 7 must not become add(666, 0)'s result.
+      const port = await freePort();
+      let server = startServerProcess(port, 'python-rep');
+      const client = await connectZeromq(onceContract, { port, variant, timeoutMs: 10_000 });
+      try {
+        await server.waitFor('ready');
+        assert.equal(await client.add(1, 2), 3);
+        const lost = client.add(666, 0);
+        lost.catch(() => undefined); // it may fail before the assertion below is reached
+        await server.waitFor('hanging');
+        await kill(server.child);
+        server = startServerProcess(port, 'python-rep');
+        await server.waitFor('ready');
+        const next = client.add(2, 5);
+        next.catch(() => undefined); // judged below; not left unhandled if `lost` fails first
+        // The disconnect tells the client that order is lost: TRANSPORT at once (before, the
+        // dealer gave 7 to `lost`, and the req client waited out the 10 s timeout).
+        await assert.rejects(
+          lost,
+          (err: unknown) => hasCode('TRANSPORT')(err) && /disconnected/.test(String(err)),
+        );
+        assert.equal(await next, 7);
+      } finally {
+        await client.close();
+        await kill(server.child);
+      }
+    });
+  });
+}

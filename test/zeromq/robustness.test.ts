@@ -5,6 +5,7 @@
  * server must still serve.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Dealer, Request } from 'zeromq';
 import { calculator, calculatorContract, RpcError } from '../../src/contract/index.js';
@@ -79,7 +80,12 @@ describe('zeromq server robustness', () => {
     const cases: [unknown, string, RegExp][] = [
       [{ params: [2, 5] }, 'PROTOCOL', /string "method"/],
       [{ method: 7, params: [2, 5] }, 'PROTOCOL', /string "method"/],
-      [{ method: 'add', params: { a: 2 } }, 'PROTOCOL', /"params" must be an array/],
+      [
+        { method: 'add', params: { a: 2, b: 5 } },
+        'PROTOCOL',
+        /must be an array .*named parameters are not supported/,
+      ],
+      [{ method: 'add', params: null }, 'PROTOCOL', /"params" must be an array$/],
       [{ method: 'add', params: 'x' }, 'PROTOCOL', /"params" must be an array/],
       [{ method: 'add' }, 'INVALID_ARGUMENT', /takes 2 argument/],
       [{ method: 'add', params: ['2', 5] }, 'INVALID_ARGUMENT', /32-bit integer/],
@@ -207,17 +213,46 @@ describe('zeromq server robustness', () => {
     } finally {
       await client.close();
     }
-    // A client with a larger limit than the server's: the request is dropped, the call times out.
+    // A client with a larger limit than the server's: the server's socket drops the request
+    // and the connection. The client takes the disconnect for a lost reply and resends the
+    // (idempotent) call on a fresh socket, `retries` times (not in a loop until the
+    // deadline), then gives up with TRANSPORT.
     for (const variant of ['req', 'dealer'] as const) {
-      const big = await connectZeromq(calculatorContract, { port: server.port, variant, timeoutMs: 600 });
+      const big = await connectZeromq(calculatorContract, {
+        port: server.port,
+        variant,
+        timeoutMs: 20_000,
+        retries: 2,
+      });
       try {
-        await assert.rejects(
-          big.echo(new Uint8Array(LIMIT * 2)),
-          (err: unknown) => err instanceof RpcError && err.code === 'TIMEOUT',
-        );
+        await assert.rejects(big.echo(new Uint8Array(LIMIT * 2)), (err: unknown) => {
+          assert.ok(err instanceof RpcError && err.code === 'TRANSPORT', String(err));
+          assert.match(err.message, /the peer disconnected .*resent 2 time\(s\) already/);
+          return true;
+        });
       } finally {
         await big.close();
       }
+    }
+    await stillServes(server.port);
+  });
+
+  it('a peer that sends 30,000 requests and never reads does not hold up other clients', async () => {
+    // Its replies fill its pipe (receive high-water mark 10 on its side, 10,000 on ours);
+    // the ROUTER then drops what it cannot route rather than wait, so the rest are served.
+    const flood = new Dealer({ linger: 0, receiveHighWaterMark: 10 });
+    flood.connect(server.address);
+    try {
+      const request = encodeValue({ method: 'echo', params: [new Uint8Array(1024)], id: 1 });
+      for (let i = 0; i < 30_000; i++) await flood.send(['', request]);
+      const client = await connectZeromq(calculatorContract, { port: server.port, timeoutMs: 2_000 });
+      try {
+        for (let i = 0; i < 20; i++) assert.equal(await client.add(i, 1), i + 1);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      flood.close();
     }
     await stillServes(server.port);
   });
@@ -238,5 +273,38 @@ describe('zeromq server robustness', () => {
     await req.send(encodeValue({ method: 'add', params: [1, 1] }));
     req.close();
     await stillServes(server.port);
+  });
+});
+
+describe('zeromq on IPv6 loopback', () => {
+  it('serves and calls on ::1, as the other protocols do (libzmq needs ZMQ_IPV6 for that)', async (t) => {
+    const ipv6 = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(0, '::1', () => probe.close(() => resolve(true)));
+    });
+    if (!ipv6) {
+      t.skip('no IPv6 loopback on this machine');
+      return;
+    }
+    const server = await serveZeromq(calculatorContract, calculator, { host: '::1', port: 0 });
+    try {
+      assert.equal(server.address, `tcp://[::1]:${server.port}`);
+      for (const variant of ['req', 'dealer'] as const) {
+        const client = await connectZeromq(calculatorContract, {
+          host: '::1',
+          port: server.port,
+          variant,
+          timeoutMs: 2_000,
+        });
+        try {
+          assert.equal(await client.add(2, 5), 7);
+        } finally {
+          await client.close();
+        }
+      }
+    } finally {
+      await server.close();
+    }
   });
 });

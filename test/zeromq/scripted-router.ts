@@ -3,6 +3,8 @@
  * request number (1-based), whether to answer, drop the request (a lost reply), or hold the
  * reply and send it late, just before the next answered one (so it lands while another call
  * is waiting). `echoIds: false` behaves like the survey's REP server, which ignores "id".
+ * `wideIds` echoes ids as 64-bit msgpack ints (0xcf), as encoders that write an integer's
+ * declared width do (Go, Rust, C++ with uint64 fields) instead of the smallest form.
  */
 import { Router } from 'zeromq';
 import { splitEnvelope } from '../../src/protocols/zeromq/envelope.js';
@@ -20,6 +22,7 @@ export interface ScriptedRouter {
 
 export async function startScriptedRouter(options: {
   echoIds: boolean;
+  wideIds?: boolean;
   fate?: (n: number) => Fate;
 }): Promise<ScriptedRouter> {
   const router = new Router({ linger: 0 });
@@ -44,7 +47,9 @@ export async function startScriptedRouter(options: {
       seen.push(request);
       const [a, b] = request.params as number[];
       const reply: Record<string, unknown> = { result: a! + b! };
-      if (options.echoIds && 'id' in request) reply.id = request.id;
+      if (options.echoIds && 'id' in request) {
+        reply.id = options.wideIds ? BigInt(request.id as number) : request.id;
+      }
       const out = [...envelope, Buffer.from(encodeValue(reply))];
       const fate = options.fate?.(seen.length) ?? 'answer';
       if (fate === 'hold') held.push(out);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DivideByZeroError, InternalError, NoSuchMethodError, RpcError } from '../../src/contract/index.js';
 import { splitEnvelope } from '../../src/protocols/zeromq/envelope.js';
-import { decodeValue, encodeValue } from '../../src/protocols/zeromq/msgpack.js';
+import { decodeValue, encodeValue, MAX_CONTAINERS } from '../../src/protocols/zeromq/msgpack.js';
 import {
   encodeError,
   encodeRequest,
@@ -161,5 +161,146 @@ describe('zeromq envelope', () => {
   });
   it('a raw DEALER without delimiter: [id, body]', () => {
     assert.deepEqual(splitEnvelope([id, body]), { envelope: [id], body: [body] });
+  });
+});
+
+describe('zeromq wire: strings must be UTF-8 (as Python msgpack unpacks with raw=False)', () => {
+  // {'method': 'echo', 'params': [<str>]} with the str's raw bytes given
+  const withStr = (header: number[], payload: Buffer) =>
+    Buffer.concat([bin('82a66d6574686f64a46563686fa6706172616d7391'), Buffer.from(header), payload]);
+
+  it('a str that is not UTF-8 is a PROTOCOL error, not a silently altered string', () => {
+    const bad = [
+      Buffer.from('61ff62', 'hex'), // 0xff never occurs in UTF-8
+      Buffer.from('eda080', 'hex'), // an encoded surrogate (CESU-8), invalid UTF-8
+      Buffer.from('c0af', 'hex'), // overlong '/'
+      Buffer.concat([Buffer.alloc(300, 0x61), Buffer.from('e282', 'hex')]), // truncated, long (str16)
+    ];
+    for (const payload of bad) {
+      const header =
+        payload.length < 32 ? [0xa0 | payload.length] : [0xda, payload.length >> 8, payload.length & 0xff];
+      const parsed = parseRequest(withStr(header, payload));
+      assert.ok(!parsed.ok, payload.toString('hex'));
+      assert.equal(parsed.error.code, 'PROTOCOL');
+      assert.match(parsed.error.message, /UTF-8/);
+    }
+    // in a key, in the method name, and in a reply
+    assert.ok(!parseRequest(bin('83a66d6574686f64a3616464a6706172616d7390a1ff01')).ok);
+    assert.ok(!parseRequest(bin('82a66d6574686f64a361ff64a6706172616d7390')).ok);
+    const reply = parseReply(bin('81a6726573756c74d90261ff'));
+    assert.ok(!reply.ok && reply.error.code === 'PROTOCOL' && /UTF-8/.test(reply.error.message));
+  });
+
+  it('valid UTF-8 in every str form decodes (fixstr, str8, str16, str32), bytes stay bytes', () => {
+    const text = 'é€😀';
+    const utf8 = Buffer.from(text);
+    const n = utf8.length;
+    for (const header of [[0xa0 | n], [0xd9, n], [0xda, 0, n], [0xdb, 0, 0, 0, n]]) {
+      const parsed = parseRequest(withStr(header, utf8));
+      assert.ok(parsed.ok);
+      assert.deepEqual(parsed.request.params, [text]);
+    }
+    // bin is not text: any bytes
+    const bytes = parseRequest(withStr([0xc4, 2], Buffer.from('ffed', 'hex')));
+    assert.ok(bytes.ok && bytes.request.params[0] instanceof Uint8Array);
+  });
+
+  it('a string with a lone surrogate cannot be encoded (it has no UTF-8 form): an error, not U+FFFD', () => {
+    for (const s of ['\ud800', `${'x'.repeat(300)}\udc00`]) {
+      assert.throws(() => encodeRequest('echo', [s], ['string'], NO_ID), /lone surrogate|UTF-8/);
+      assert.throws(() => encodeResult(s, 'string', NO_ID), /lone surrogate|UTF-8/);
+      assert.throws(() => encodeResult({ [s]: 1 }, 'dynamic', NO_ID), /lone surrogate|UTF-8/);
+    }
+    assert.equal(hex(encodeValue('😀')), 'a4f09f9880'); // a proper pair is fine
+  });
+});
+
+describe('zeromq wire: integers beyond 64 bits are refused, not wrapped', () => {
+  it('bigints outside int64/uint64 throw; the extremes encode exactly', () => {
+    for (const v of [2n ** 64n, 2n ** 64n + 1n, -(2n ** 63n) - 1n]) {
+      assert.throws(() => encodeValue(v), /64-bit/);
+      assert.throws(() => encodeRequest('m', [[v]], ['dynamic'], NO_ID), /64-bit/);
+      assert.throws(() => encodeResult(v, 'dynamic', NO_ID), /64-bit/);
+    }
+    assert.equal(hex(encodeValue(2n ** 64n - 1n)), 'cfffffffffffffffff');
+    assert.equal(decodeValue(encodeValue(2n ** 64n - 1n)), 2n ** 64n - 1n);
+    assert.equal(hex(encodeValue(-(2n ** 63n))), 'd38000000000000000');
+    assert.equal(decodeValue(encodeValue(-(2n ** 63n))), -(2n ** 63n));
+  });
+});
+
+describe('zeromq wire: ext values, the timestamp too, are kept as received', () => {
+  it('an id that is a timestamp (ext -1) with nanoseconds is echoed byte for byte', () => {
+    // Python: msgpack.Timestamp(1, 123456789) packs as timestamp64 (d7 ff + 8 bytes).
+    const ts64 = 'd7ff1d6f345400000001';
+    // and a timestamp96 before 1970 with nanoseconds: Timestamp(-1, 5)
+    const ts96 = 'c70cff00000005ffffffffffffffff';
+    for (const id of [ts64, ts96, 'd40501' /* ext 5 */, 'c70305616263' /* ext 5, 3 bytes */]) {
+      const request = bin(`83a66d6574686f64a3616464a6706172616d73920205a26964${id}`);
+      const parsed = parseRequest(request);
+      assert.ok(parsed.ok);
+      assert.equal(hex(encodeResult(7, 'i32', parsed.request.id)), `82a6726573756c7407a26964${id}`);
+    }
+  });
+});
+
+describe('zeromq wire: maps and arrays per message are bounded', () => {
+  // [{}, {}, ...]: an array32 of `n` empty maps, one byte each.
+  const emptyMaps = (n: number) =>
+    Buffer.concat([
+      Buffer.from([0xdd, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]),
+      Buffer.alloc(n, 0x80),
+    ]);
+
+  it(`more than ${MAX_CONTAINERS.toLocaleString('en')} maps and arrays is refused before decoding`, () => {
+    // Each one-byte empty map is a JavaScript object: 16 MiB of them (the default message
+    // limit) cost the decoder over 5 s of CPU and 1 GB of heap while every client waited.
+    assert.throws(() => decodeValue(emptyMaps(MAX_CONTAINERS)), /more than 1000000 maps and arrays/);
+    const request = parseRequest(
+      Buffer.concat([bin('82a66d6574686f64a46563686fa6706172616d73'), emptyMaps(MAX_CONTAINERS)]),
+    );
+    assert.ok(
+      !request.ok && request.error.code === 'PROTOCOL' && /maps and arrays/.test(request.error.message),
+    );
+    const reply = parseReply(Buffer.concat([bin('81a6726573756c74'), emptyMaps(3 * MAX_CONTAINERS)]));
+    assert.ok(!reply.ok && reply.error.code === 'PROTOCOL' && /maps and arrays/.test(reply.error.message));
+  });
+
+  it('up to the limit, and any number of scalars, decode', () => {
+    assert.equal((decodeValue(emptyMaps(MAX_CONTAINERS - 1)) as unknown[]).length, MAX_CONTAINERS - 1);
+    const n = 2 * MAX_CONTAINERS; // fixints are not containers
+    const ints = Buffer.concat([
+      Buffer.from([0xdd, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]),
+      Buffer.alloc(n, 7),
+    ]);
+    assert.equal((decodeValue(ints) as unknown[]).length, n);
+  });
+});
+
+describe('zeromq wire: map keys are strings (as with Python msgpack strict_map_key, its default)', () => {
+  it('a map with an int key is a PROTOCOL error, not a map whose key silently became a str', () => {
+    const cases = [
+      '83a66d6574686f64a3616464a6706172616d7392020507a178', // {..., 7: 'x'}
+      '82a66d6574686f64a46563686fa6706172616d73918101a161', // params [{1: 'a'}]
+      '82a66d6574686f64a46563686fa6706172616d739181cd0100c0', // params [{256: None}]
+      '82a66d6574686f64a46563686fa6706172616d739181cb3ff8000000000000c0', // params [{1.5: None}]
+    ];
+    for (const h of cases) {
+      const parsed = parseRequest(bin(h));
+      assert.ok(!parsed.ok, h);
+      assert.equal(parsed.error.code, 'PROTOCOL');
+      assert.match(parsed.error.message, /map key/);
+    }
+    const reply = parseReply(bin('81a6726573756c748101a161')); // {'result': {1: 'a'}}
+    assert.ok(!reply.ok && reply.error.code === 'PROTOCOL' && /map key/.test(reply.error.message));
+  });
+
+  it('str keys in every form, and ints as values and array items, are fine', () => {
+    // {'method' (str8): 'add', 'params': [{'k' (str16): 1}, [1, 2]]}, map16 outside
+    const parsed = parseRequest(
+      bin('de0002d9066d6574686f64a3616464a6706172616d739281da00016b0192 0102'.replace(' ', '')),
+    );
+    assert.ok(parsed.ok);
+    assert.deepEqual(parsed.request.params, [{ k: 1 }, [1, 2]]);
   });
 });

@@ -38,6 +38,8 @@ export type ZeromqVariant = (typeof ZEROMQ_VARIANTS)[number];
 
 export const DEFAULT_RETRIES = 2;
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface CallEngineOptions {
   readonly variant: ZeromqVariant;
   readonly endpoint: string;
@@ -68,9 +70,21 @@ interface Call {
 
 type ZmqSocket = Request | Dealer;
 
+/**
+ * Our ids are uint32, but a peer may echo one in any integer form: encoders that write a
+ * field's declared width (Go, Rust, C++ uint64/int64) send 0xcf/0xd3, which decode as bigint.
+ */
+function ourId(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint' && value >= 0n && value <= 0xffff_ffffn) return Number(value);
+  return undefined;
+}
+
 export class CallEngine {
   private readonly variant: ZeromqVariant;
   private readonly endpoint: string;
+  /** libzmq refuses an IPv6 endpoint ("tcp://[::1]:5555") unless ZMQ_IPV6 is set. */
+  private readonly ipv6: boolean;
   private readonly contract: Contract;
   private readonly timeoutMs: number;
   private readonly maxMessageBytes: number;
@@ -91,8 +105,11 @@ export class CallEngine {
   constructor(options: CallEngineOptions) {
     this.variant = options.variant;
     this.endpoint = options.endpoint;
+    this.ipv6 = /^tcp:\/\/\[/.test(options.endpoint);
     this.contract = options.contract;
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    // Node runs a timer longer than 2**31 - 1 ms (Infinity, say: "no timeout") after 1 ms, so
+    // every call timed out at once; ~24.8 days is as long as a timer can wait.
+    this.timeoutMs = Math.min(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, MAX_TIMER_MS);
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.retries = Math.max(0, Math.floor(options.retries ?? DEFAULT_RETRIES));
     this.maxInFlight = this.variant === 'req' ? 1 : Number.POSITIVE_INFINITY;
@@ -140,15 +157,31 @@ export class CallEngine {
       maxMessageSize: this.maxMessageBytes,
       sendHighWaterMark: HIGH_WATER_MARK,
       receiveHighWaterMark: HIGH_WATER_MARK,
+      ipv6: this.ipv6,
     };
     const socket = this.variant === 'req' ? new Request(options) : new Dealer(options);
     // Never fails, even on a refused port: libzmq keeps retrying in the background, and calls
     // meanwhile end in TIMEOUT.
-    socket.connect(this.endpoint);
+    try {
+      socket.connect(this.endpoint);
+    } catch (err) {
+      socket.close(); // a malformed endpoint (EINVAL): do not leave the socket open
+      throw err;
+    }
     this.socket = socket;
     this.sender = new SerialSender(socket);
     const generation = ++this.generation;
     void this.receiveLoop(socket, generation);
+    // A dropped connection loses what the peer had not answered. Matched by id, the calls
+    // simply wait (and are resent if idempotent); matched by order, a reply from the restarted
+    // peer would be given to a call the old one lost (the dealer gave add(2, 5)'s 7 to an
+    // earlier call), and a REQ socket would wait for a reply that cannot come: reset now.
+    socket.events.on('disconnect', () => {
+      if (generation !== this.generation || this.closed || this.inFlight.size === 0 || !this.mustReset())
+        return;
+      this.resetSocket(true);
+      this.pump();
+    });
   }
 
   private async receiveLoop(socket: ZmqSocket, generation: number): Promise<void> {
@@ -211,20 +244,28 @@ export class CallEngine {
 
   private onReply(frames: Buffer[]): void {
     // REQ strips the delimiter; a DEALER sees [empty, body] (or [body] from a peer without one).
-    const body = frames[frames.length - 1];
+    const at = this.variant === 'dealer' && frames.length > 1 && frames[0]!.length === 0 ? 1 : 0;
+    const body = frames[at];
     if (body === undefined) return;
-    const parsed = parseReply(body);
+    let parsed = parseReply(body);
     let call: Call | undefined;
     if (this.variant === 'req') {
       call = this.inFlight.values().next().value; // lock-step: the only call on the wire
     } else if (parsed.ok && parsed.id.present) {
       this.peerEchoesIds = true;
-      call = typeof parsed.id.value === 'number' ? this.inFlight.get(parsed.id.value) : undefined;
+      const id = ourId(parsed.id.value);
+      call = id === undefined ? undefined : this.inFlight.get(id);
       if (call === undefined) return; // a late reply to an attempt already settled or abandoned
     } else if (!this.peerEchoesIds) {
       call = this.inFlight.values().next().value; // the oldest: REP answers strictly in order
     }
     if (call === undefined) return;
+    if (parsed.ok && frames.length - at !== 1) {
+      // As the server does with requests: a reply is one frame. Frames after the first are
+      // not part of it (taking the last one handed out another reply's result).
+      const error = new ProtocolError(`reply has ${frames.length - at} body frames, expected one`);
+      parsed = { ok: false, error };
+    }
     if (!parsed.ok) this.settle(call, { error: parsed.error });
     else this.settle(call, { outcome: parsed.outcome });
     this.pump();
@@ -262,7 +303,8 @@ export class CallEngine {
   }
 
   /** Lazy pirate: close the socket and open a fresh one; calls on the old one are resent or failed. */
-  private resetSocket(): void {
+  private resetSocket(disconnected = false): void {
+    const why = disconnected ? 'the peer disconnected' : 'another call timed out';
     const stranded = [...new Set(this.inFlight.values())];
     this.inFlight.clear();
     this.socket.close();
@@ -273,12 +315,16 @@ export class CallEngine {
       clearTimeout(call.retryTimer);
       call.retryTimer = undefined;
       if (call.settled) continue;
-      if (call.idempotent) resend.push(call);
+      // After a disconnect, resent at most `retries` times in all: a peer that drops the
+      // connection at every attempt (an oversized request, say) would otherwise see the call
+      // resent in a loop. (Resets for timeouts are paced by the attempt timers.)
+      if (call.idempotent && (!disconnected || call.attempts <= this.retries)) resend.push(call);
       else {
+        const not = call.idempotent
+          ? `resent ${call.attempts - 1} time(s) already`
+          : 'not idempotent, not resent';
         this.settle(call, {
-          error: new TransportError(
-            `${call.method}: reply lost after another call timed out (socket reset; not idempotent, not resent)`,
-          ),
+          error: new TransportError(`${call.method}: reply lost: ${why} (socket reset; ${not})`),
         });
       }
     }

@@ -1,5 +1,6 @@
 /** Builds a typed client for any contract on top of the call engine. */
 import { createClient } from '../../contract/client.js';
+import { TransportError } from '../../contract/errors.js';
 import type { Client, Contract } from '../../contract/spec.js';
 import { type ConnectOptions, DEFAULT_HOST } from '../types.js';
 import { resolveVariant } from '../variant.js';
@@ -21,14 +22,23 @@ export function connectZeromq<C extends Contract>(
     { name: 'zeromq', variants: ZEROMQ_VARIANTS },
     options.variant,
   ) as ZeromqVariant;
-  const engine = new CallEngine({
-    variant,
-    endpoint: zmqEndpoint(options.host ?? DEFAULT_HOST, options.port ?? ZEROMQ_DEFAULT_PORT),
-    contract,
-    timeoutMs: options.timeoutMs,
-    maxMessageBytes: options.maxMessageBytes,
-    retries: options.retries,
-  });
+  const endpoint = zmqEndpoint(options.host ?? DEFAULT_HOST, options.port ?? ZEROMQ_DEFAULT_PORT);
+  let engine: CallEngine;
+  try {
+    engine = new CallEngine({
+      variant,
+      endpoint,
+      contract,
+      timeoutMs: options.timeoutMs,
+      maxMessageBytes: options.maxMessageBytes,
+      retries: options.retries,
+    });
+  } catch (err) {
+    // libzmq rejects a malformed endpoint at once (EINVAL, thrown from connect): a rejected
+    // promise with a typed error, like every other failure, not a synchronous throw.
+    const why = err instanceof Error ? err.message : String(err);
+    return Promise.reject(new TransportError(`cannot connect to ${endpoint}: ${why}`, { cause: err }));
+  }
   return Promise.resolve(
     createClient(contract, {
       call: (method, args) => engine.call(method, args),

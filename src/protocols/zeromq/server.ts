@@ -11,7 +11,7 @@ import { ProtocolError, TransportError, toRpcError } from '../../contract/errors
 import { type Contract, getMethod, type Implementation, type ValueType } from '../../contract/spec.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type ServeOptions } from '../types.js';
 import { bodyStart } from './envelope.js';
-import { endpointPort, HIGH_WATER_MARK, ZEROMQ_DEFAULT_PORT, zmqEndpoint } from './socket-options.js';
+import { endpointPort, HIGH_WATER_MARK, isIpv6, ZEROMQ_DEFAULT_PORT, zmqEndpoint } from './socket-options.js';
 import { encodeError, encodeResult, type MessageId, NO_ID, parseRequest } from './wire.js';
 
 const MAX_CONCURRENT_REQUESTS = 10_000;
@@ -51,6 +51,7 @@ export async function serveZeromq<C extends Contract>(
     sendHighWaterMark: HIGH_WATER_MARK,
     receiveHighWaterMark: HIGH_WATER_MARK,
     sendTimeout: 0,
+    ipv6: isIpv6(host),
   });
   try {
     await router.bind(zmqEndpoint(host, options.port ?? ZEROMQ_DEFAULT_PORT));

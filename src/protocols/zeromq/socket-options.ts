@@ -9,8 +9,13 @@ export const ZEROMQ_DEFAULT_PORT = 5555;
  */
 export const HIGH_WATER_MARK = 10_000;
 
+/** libzmq refuses IPv6 addresses (ENODEV) unless the socket has ZMQ_IPV6 set. */
+export function isIpv6(host: string): boolean {
+  return host.includes(':');
+}
+
 export function zmqEndpoint(host: string, port: number): string {
-  return `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return `tcp://${isIpv6(host) ? `[${host}]` : host}:${port}`;
 }
 
 /** The port of a bound endpoint such as "tcp://127.0.0.1:41234". */

@@ -90,7 +90,10 @@ export function parseRequest(body: Uint8Array): RequestParse {
   // A missing "params" means no arguments (the survey's server defaults it too).
   const params = Object.hasOwn(value, 'params') ? value.params : [];
   if (!Array.isArray(params)) {
-    return { ok: false, error: new ProtocolError('"params" must be an array'), id };
+    // Positional only, as in the survey's contract (its server unpacks a list); a map would
+    // be named parameters, which this message contract does not have: say so.
+    const named = isMap(params) ? ' (positional arguments; named parameters are not supported)' : '';
+    return { ok: false, error: new ProtocolError(`"params" must be an array${named}`), id };
   }
   return { ok: true, request: { method: value.method, params, id } };
 }
@@ -105,11 +108,16 @@ export function encodeResult(value: unknown, type: ValueType | undefined, id: Me
 }
 
 export function encodeError(error: RpcError, id: MessageId): Buffer {
-  const detail = { code: error.code, message: error.message };
+  // A message is for people: a lone surrogate in it (which has no UTF-8 form, so the encoder
+  // would refuse it) becomes U+FFFD rather than cost the reply.
+  const detail = { code: error.code, message: toWellFormed(error.message) };
   const parts: Uint8Array[] = [mapHeader(id.present ? 2 : 1), KEY_ERROR, encodeValue(detail)];
   if (id.present) parts.push(KEY_ID, encodeValue(id.value));
   return concat(parts);
 }
+
+// String.prototype.toWellFormed is in Node 20 (ES2024), not in this project's ES2023 lib.
+const toWellFormed = (s: string): string => (s as string & { toWellFormed(): string }).toWellFormed();
 
 export type ReplyOutcome =
   | { readonly ok: true; readonly value: unknown }
