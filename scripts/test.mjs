@@ -16,7 +16,8 @@ function find(dir) {
   return out;
 }
 
-const args = process.argv.slice(2);
+// A `--` (as in `npm test -- --test-name-pattern=x`) only separates npm's options from ours.
+const args = process.argv.slice(2).filter((a) => a !== '--');
 // Test files and folders narrow the run; anything else is passed to node --test as a flag.
 const isPath = (a) =>
   a.endsWith('.test.ts') || (!a.startsWith('-') && existsSync(a) && statSync(a).isDirectory());

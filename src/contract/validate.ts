@@ -41,7 +41,13 @@ export function coerceValue(type: ValueType, value: unknown, what: string): unkn
         throw new InvalidArgumentError(`${what} is out of the 64-bit range: ${value}`);
       return value;
     case 'double':
-      if (typeof value === 'bigint' && Number.isSafeInteger(Number(value))) return Number(value);
+      // A large integer (Python's divide(10**18, 3) arrives as a 64-bit int) is a double's
+      // value rounded to nearest, as Python's float() and a JSON parser round it.
+      if (typeof value === 'bigint') {
+        const n = Number(value);
+        if (Number.isFinite(n)) return n;
+        throw new InvalidArgumentError(`${what} is too large for a double: ${describe(value)}`);
+      }
       if (typeof value !== 'number')
         throw new InvalidArgumentError(`${what} must be a number, got ${describe(value)}`);
       return value;

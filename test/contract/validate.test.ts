@@ -49,6 +49,18 @@ describe('argument validation', () => {
     }
   });
 
+  it('a double parameter takes integers of any size a double can hold, rounded as Python rounds them', () => {
+    const divide = calculatorContract.methods.divide;
+    assert.deepEqual(validateArgs('divide', divide, [10n ** 18n, 3n]), [1e18, 3]);
+    assert.deepEqual(validateArgs('divide', divide, [2n ** 53n + 1n, 1]), [2 ** 53, 1], 'ties round to even');
+    assert.deepEqual(validateArgs('divide', divide, [-(2n ** 64n), 1]), [-(2 ** 64), 1]);
+    assert.equal(
+      code(() => validateArgs('divide', divide, [10n ** 309n, 1])),
+      'INVALID_ARGUMENT',
+      'beyond the largest double',
+    );
+  });
+
   it('rejects a wrong argument count', () => {
     assert.equal(
       code(() => validateArgs('add', add, [1])),
