@@ -32,6 +32,7 @@ schema's service, and the schema types each word: strings as is, integers range-
 name or number, structs, lists, sets and maps as JSON (a map with non-text keys as
 [[key, value], ...]; i64 beyond 2^53 inside JSON as a string). For example:
   rpclab call thrift compute '{"num1":1,"num2":2,"op":"ADD"}' MUL --schema tools.thrift
+Without a method, it lists the service's methods and their parameter types.
 
 Results print on one line: structs, lists, sets and maps JSON-like, i64 exact. A void or
 oneway method prints nothing ({"result":null} with --json).
@@ -70,7 +71,7 @@ exit codes: 0 result printed, 1 the server answered with an error, 2 usage error
     checkVariant(protocol, values.variant);
     const describe = protocol.describe?.bind(protocol);
     const schemaCall = values.schema !== undefined || values.service !== undefined;
-    if (values.service !== undefined && !protocol.describe)
+    if (values.service !== undefined && !describe)
       throw new UsageError(`--service is for schema-first protocols; ${protocol.name} has no schema`);
     const {
       contract,
