@@ -166,6 +166,18 @@ describe('rpclab call thrift --schema (thriftpy2 server)', () => {
     );
   });
 
+  it("a service's own declared exception is a remote error (exit 1) naming its type", async (t) => {
+    const run = await call(t, 'fail', 'no luck');
+    if (!run) return;
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /\(remote Oops\): Oops: no luck/);
+    const asJson = await call(t, 'fail', 'no luck', '--json');
+    assert.equal(asJson?.code, 1);
+    const { error } = JSON.parse(asJson?.stdout ?? '') as { error: { remoteType: string; message: string } };
+    assert.equal(error.remoteType, 'Oops');
+    assert.match(error.message, /no luck/);
+  });
+
   it('a function the IDL lacks is a usage error listing the service', async (t) => {
     const run = await call(t, 'nope');
     if (!run) return;
