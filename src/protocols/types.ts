@@ -46,6 +46,48 @@ export interface ConnectOptions {
   schemaPath?: string;
 }
 
+/**
+ * A value type as a schema declares it (Thrift IDL, .proto, WSDL), richer than the contract's
+ * ValueType: tools that call any method of a schema (the CLI's `call --schema`) read arguments
+ * by it. Struct and enum types name an entry of the description's `structs` / `enums`, so
+ * recursive structs stay finite.
+ */
+export type SchemaType =
+  | { readonly kind: 'void' | 'bool' | 'i8' | 'i16' | 'i32' | 'i64' | 'double' | 'string' | 'binary' }
+  | { readonly kind: 'enum' | 'struct'; readonly name: string }
+  | { readonly kind: 'list' | 'set'; readonly elem: SchemaType }
+  | { readonly kind: 'map'; readonly key: SchemaType; readonly value: SchemaType };
+
+export interface SchemaField {
+  readonly name: string;
+  readonly type: SchemaType;
+  /** A struct value lacking it is refused by the peer. */
+  readonly required?: boolean;
+}
+
+export interface SchemaMethod {
+  readonly name: string;
+  readonly params: readonly SchemaField[];
+  readonly returns: SchemaType;
+  /** No reply is sent or awaited. */
+  readonly oneway: boolean;
+}
+
+export interface SchemaService {
+  readonly name: string;
+  /** Every callable method, inherited ones included. */
+  readonly methods: ReadonlyMap<string, SchemaMethod>;
+}
+
+export interface SchemaDescription {
+  /** The schema file described. */
+  readonly path: string;
+  readonly services: ReadonlyMap<string, SchemaService>;
+  readonly structs: ReadonlyMap<string, { readonly name: string; readonly fields: readonly SchemaField[] }>;
+  /** Enum member names and values, by enum name. */
+  readonly enums: ReadonlyMap<string, ReadonlyMap<string, number>>;
+}
+
 export interface RunningServer {
   readonly host: string;
   readonly port: number;
@@ -71,4 +113,11 @@ export interface Protocol {
     options?: ServeOptions,
   ): Promise<RunningServer>;
   connect<C extends Contract>(contract: C, options?: ConnectOptions): Promise<Client<C>>;
+  /**
+   * Schema-first protocols: the services, methods and types of a schema file (default: the
+   * bundled one). A contract named like one of its services, holding any of that service's
+   * methods with `dynamic` parameters and result, can then be connected with the same
+   * schemaPath; the schema types the values. Throws INVALID_ARGUMENT for a missing or bad file.
+   */
+  describe?(options?: { readonly schemaPath?: string }): SchemaDescription;
 }

@@ -99,6 +99,64 @@ describe('thrift IDL loader', () => {
     assert.equal(idl.structs.get('shared.Refused')!.kind, 'exception');
   });
 
+  it('keeps enum members: explicit values (hex too), implicit ones counting on', () => {
+    const idl = parseIdl('enum Op { ADD = 1, SUB, MUL = 0x10, DIV }\nenum Empty {}\nenum Zero { A, B }');
+    assert.deepEqual(
+      [...idl.enums.get('Op')!.members],
+      [
+        ['ADD', 1],
+        ['SUB', 2],
+        ['MUL', 16],
+        ['DIV', 17],
+      ],
+    );
+    assert.equal(idl.enums.get('Empty')!.members.size, 0);
+    assert.deepEqual(
+      [...idl.enums.get('Zero')!.members],
+      [
+        ['A', 0],
+        ['B', 1],
+      ],
+    );
+    // An included file's enum goes by the name its types carry.
+    assert.equal(loadIdl(path.join(dir, 'tools.thrift')).enums.get('shared.Mood')!.members.get('CROSS'), 2);
+  });
+
+  it('describe(): services with inherited methods, parameter types, structs and enums, protocol-neutral', () => {
+    const schema = thrift.describe!({ schemaPath: path.join(dir, 'tools.thrift') });
+    const tools = schema.services.get('Tools')!;
+    assert.deepEqual(tools.methods.get('greet'), {
+      name: 'greet',
+      params: [{ name: 'name', type: { kind: 'string' } }],
+      returns: { kind: 'string' },
+      oneway: false,
+    });
+    assert.deepEqual(tools.methods.get('twice')!.params[0]!.type, { kind: 'i64' });
+    assert.deepEqual(tools.methods.get('mood')!.returns, { kind: 'enum', name: 'shared.Mood' });
+    assert.deepEqual(
+      schema.enums.get('shared.Mood'),
+      new Map([
+        ['CALM', 1],
+        ['CROSS', 2],
+      ]),
+    );
+    assert.deepEqual(
+      schema.structs.get('shared.Refused')!.fields.map((f) => f.name),
+      ['code', 'why'],
+    );
+    const bytesIdl = path.join(dir, 'bytes.thrift');
+    writeFileSync(bytesIdl, 'struct S { 1: required byte b, 2: list<i8> l }');
+    assert.deepEqual(thrift.describe!({ schemaPath: bytesIdl }).structs.get('S')!.fields, [
+      { name: 'b', type: { kind: 'i8' }, required: true },
+      { name: 'l', type: { kind: 'list', elem: { kind: 'i8' } } },
+    ]);
+    // The default is the bundled calculator.thrift.
+    assert.deepEqual(
+      [...thrift.describe!().services.get('Calculator')!.methods.keys()],
+      ['add', 'divide', 'echo'],
+    );
+  });
+
   it('reports a syntax error with its place', () => {
     const bad = path.join(dir, 'bad.thrift');
     writeFileSync(bad, 'service Broken {\n  i32 add(1: i32 a, 2: i32 b\n}\n');

@@ -87,10 +87,18 @@ export interface ThriftService {
   readonly functions: ReadonlyMap<string, ThriftFunction>;
 }
 
+export interface ThriftEnum {
+  readonly name: string;
+  /** Member names and their values (explicit, or one more than the previous member's). */
+  readonly members: ReadonlyMap<string, number>;
+}
+
 export interface ThriftIdl {
   readonly path: string;
   readonly services: ReadonlyMap<string, ThriftService>;
   readonly structs: ReadonlyMap<string, ThriftStruct>;
+  /** Enums by the name types carry ("Op", or "shared.Op" from an include). */
+  readonly enums: ReadonlyMap<string, ThriftEnum>;
 }
 
 /** The bundled calculator.thrift: next to this module under src/, or in src/ when running from dist/. */
@@ -141,6 +149,7 @@ interface Scope {
 class Loader {
   private readonly scopes = new Map<string, Scope>();
   private readonly structs = new Map<string, ThriftStruct>();
+  private readonly enums = new Map<string, ThriftEnum>();
   private readonly loading = new Set<string>();
 
   load(file: string): ThriftIdl {
@@ -157,7 +166,7 @@ class Loader {
     const root = this.scopeFor(file, source, '');
     const services = new Map<string, ThriftService>();
     for (const [name, def] of root.services) services.set(name, this.service(root, def, new Set()));
-    return { path: file, services, structs: this.structs };
+    return { path: file, services, structs: this.structs, enums: this.enums };
   }
 
   private scopeFor(file: string, source: string | undefined, prefix: string): Scope {
@@ -195,9 +204,22 @@ class Loader {
         case SyntaxType.TypedefDefinition:
           scope.defs.set(s.name.value, { kind: 'typedef', type: s.definitionType, scope });
           break;
-        case SyntaxType.EnumDefinition:
+        case SyntaxType.EnumDefinition: {
+          // Kept so callers can name members (the CLI takes `ADD` for an enum argument).
+          const members = new Map<string, number>();
+          let next = 0;
+          for (const m of s.members) {
+            const literal = m.initializer?.value;
+            const radix = literal?.type === SyntaxType.HexLiteral ? 16 : 10;
+            const value = literal ? Number.parseInt(literal.value, radix) : next;
+            members.set(m.name.value, value);
+            next = value + 1;
+          }
+          const name = scope.prefix + s.name.value;
+          this.enums.set(name, { name, members });
           scope.defs.set(s.name.value, { kind: 'enum' });
           break;
+        }
         case SyntaxType.StructDefinition:
         case SyntaxType.UnionDefinition:
         case SyntaxType.ExceptionDefinition: {

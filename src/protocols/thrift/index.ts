@@ -3,6 +3,7 @@ import type { Client, Contract, Implementation } from '../../contract/spec.js';
 import type { ConnectOptions, Protocol, RunningServer, ServeOptions } from '../types.js';
 import { resolveVariant } from '../variant.js';
 import { connectThrift } from './client.js';
+import { describeIdl } from './describe.js';
 import { parseVariant, VARIANTS, type VariantName } from './framing.js';
 import { serveThrift } from './server.js';
 
@@ -49,6 +50,10 @@ export const thrift: Protocol = {
       maxMessageBytes: options.maxMessageBytes,
       schemaPath: options.schemaPath,
     });
+  },
+
+  describe(options = {}) {
+    return describeIdl(options.schemaPath);
   },
 };
 
