@@ -44,6 +44,8 @@ export interface ConnectOptions {
   timeoutMs?: number;
   maxMessageBytes?: number;
   schemaPath?: string;
+  /** HTTP path of the endpoint, for protocols over HTTP (default "/"); e.g. "/RPC2". */
+  path?: string;
 }
 
 /**

@@ -60,6 +60,37 @@ describe('jsonrpc client', () => {
     await server.close();
   });
 
+  it('posts to the configured path (a server mounted at /RPC2), and refuses a path that is not one', async () => {
+    const seen: string[] = [];
+    const mounted = http.createServer((req, res) => {
+      seen.push(req.url ?? '');
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const { id } = JSON.parse(Buffer.concat(chunks).toString()) as { id: number };
+        res.writeHead(req.url === '/RPC2' ? 200 : 404, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ jsonrpc: '2.0', id, result: 7 }));
+      });
+    });
+    await new Promise<void>((r) => mounted.listen(0, '127.0.0.1', r));
+    const port = (mounted.address() as AddressInfo).port;
+    try {
+      const client = await jsonrpc.connect(calculatorContract, { port, path: '/RPC2', timeoutMs: 5_000 });
+      try {
+        assert.equal(await client.add(2, 5), 7);
+        assert.deepEqual(seen, ['/RPC2']);
+      } finally {
+        await client.close();
+      }
+      for (const bad of ['RPC2', '/a b', '/x\r\nHost: evil', '']) {
+        await expectCode(jsonrpc.connect(calculatorContract, { port, path: bad }), 'INVALID_ARGUMENT');
+      }
+      assert.deepEqual(seen, ['/RPC2'], 'nothing was sent for a refused path');
+    } finally {
+      await new Promise<void>((r) => mounted.close(() => r()));
+    }
+  });
+
   it('connection refused is TRANSPORT with the address in the message', async () => {
     const port = await freePort();
     const client = await jsonrpc.connect(calculatorContract, { port, timeoutMs: 5_000 });

@@ -44,6 +44,7 @@ options:
   --variant NAME      protocol variant
   --schema PATH       IDL/schema/WSDL file, for schema-first protocols
   --service NAME      the schema's service to call (needed when it defines several)
+  --path PATH         HTTP path of the endpoint, for protocols over HTTP (jsonrpc; default /)
   --json              print {"result": ...} or {"error": {...}} as JSON; i64 as strings,
                       bytes as {"base64": ...}, maps as objects (or [key, value] pairs)
 
@@ -62,6 +63,7 @@ exit codes: 0 result printed, 1 the server answered with an error, 2 usage error
         variant: { type: 'string' },
         schema: { type: 'string' },
         service: { type: 'string' },
+        path: { type: 'string' },
         json: { type: 'boolean', default: false },
       },
     });
@@ -90,6 +92,7 @@ exit codes: 0 result printed, 1 the server answered with an error, 2 usage error
         timeoutMs: intOption(values.timeout, '--timeout', 1) ?? DEFAULT_TIMEOUT_MS,
         variant: values.variant,
         schemaPath: values.schema,
+        path: values.path,
       })
       .catch((err: unknown) => {
         throw withEndpoint(err, where);
@@ -109,7 +112,15 @@ exit codes: 0 result printed, 1 the server answered with an error, 2 usage error
 };
 
 /** Options of `call` that take a value: the word after one is that value, not an argument. */
-const VALUE_OPTIONS = new Set(['--host', '--port', '--timeout', '--variant', '--schema', '--service']);
+const VALUE_OPTIONS = new Set([
+  '--host',
+  '--port',
+  '--timeout',
+  '--variant',
+  '--schema',
+  '--service',
+  '--path',
+]);
 
 /**
  * parseArgs takes "-7" for an option, so `add -2 5` would fail: negative numbers (and -inf)

@@ -28,6 +28,20 @@ export interface JsonRpcConnectOptions {
   port: number;
   timeoutMs: number;
   maxMessageBytes: number;
+  /** Where the server listens for JSON-RPC POSTs (default "/"; jsonrpclib also answers "/RPC2"). */
+  path?: string;
+}
+
+/**
+ * Checks an endpoint path: it must begin with "/" and hold only the characters a request
+ * target may (RFC 3986: unreserved, sub-delims, ":", "@", "/", "?" and %-escapes).
+ */
+export function checkPath(path: string): string {
+  if (!/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*$/.test(path))
+    throw new InvalidArgumentError(
+      `JSON-RPC path must start with "/" and be URL-encoded, got ${JSON.stringify(path)}`,
+    );
+  return path;
 }
 
 /** Per-call state handed to the library's send function and read back after it. */
@@ -40,11 +54,13 @@ interface CallContext {
 
 export function connectJsonRpc<C extends Contract>(contract: C, options: JsonRpcConnectOptions): Client<C> {
   const urlHost = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const path = checkPath(options.path ?? '/');
   const target: PostTarget = {
     agent: new http.Agent({ keepAlive: true }),
     host: options.host,
     port: options.port,
-    url: `http://${urlHost}:${options.port}/`,
+    path,
+    url: `http://${urlHost}:${options.port}${path}`,
     maxResponseBytes: options.maxMessageBytes,
   };
   const inFlight = new Set<CallContext>();

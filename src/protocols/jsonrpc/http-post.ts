@@ -17,6 +17,8 @@ export interface PostTarget {
   readonly agent: http.Agent;
   readonly host: string;
   readonly port: number;
+  /** Request target, e.g. "/" or "/RPC2". */
+  readonly path: string;
   readonly url: string;
   readonly maxResponseBytes: number;
 }
@@ -47,7 +49,7 @@ export function post(target: PostTarget, body: Buffer): PendingPost {
     host: target.host,
     port: target.port,
     method: 'POST',
-    path: '/',
+    path: target.path,
     headers: {
       // jsonrpclib-pelix's server requires a Content-Length (it cannot read chunked bodies).
       'Content-Type': 'application/json',

@@ -50,6 +50,7 @@ export const jsonrpc: Protocol = {
       port: options.port ?? JSONRPC_DEFAULT_PORT,
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      path: options.path,
     });
   },
 };
