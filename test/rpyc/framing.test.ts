@@ -40,6 +40,33 @@ describe('rpyc channel framing', () => {
     assert.equal(new FrameDecoder(1 << 20).push(all).length, 3);
   });
 
+  it('holds a frame trickled a byte at a time in a few buffers, not one per byte', () => {
+    // Each Buffer costs ~100 bytes besides its data: 16 MiB sent one byte per TCP segment would
+    // otherwise hold gigabytes for a frame within the limit.
+    const payload = Buffer.alloc(300_000);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
+    const whole = frame(payload, false);
+    const dec = new FrameDecoder(1 << 20);
+    const big = 100_000; // the middle arrives as one big chunk, the rest byte by byte
+    for (let i = 0; i < 150_000; i++) assert.deepEqual(dec.push(whole.subarray(i, i + 1)), []);
+    assert.ok(dec.bufferCount <= 4, `${dec.bufferCount} buffers for 150,000 one-byte chunks`);
+    assert.deepEqual(dec.push(whole.subarray(150_000, 150_000 + big)), []);
+    const got: Buffer[] = [];
+    for (let i = 150_000 + big; i < whole.length; i++) got.push(...dec.push(whole.subarray(i, i + 1)));
+    assert.equal(got.length, 1);
+    assert.ok(got[0]?.equals(payload));
+    assert.equal(dec.bufferCount, 0);
+    // The next frame, trickled too, does not see the last one's bytes.
+    const next = frame(Buffer.from('next'), false);
+    const more: Buffer[] = [];
+    for (let i = 0; i < next.length; i++) more.push(...dec.push(next.subarray(i, i + 1)));
+    assert.deepEqual(
+      more.map((b) => b.toString()),
+      ['next'],
+    );
+    assert.ok(got[0]?.equals(payload), 'a payload handed out is not overwritten by later bytes');
+  });
+
   it('refuses a frame announcing more than the limit before buffering it', () => {
     const dec = new FrameDecoder(1024);
     assert.throws(

@@ -59,6 +59,13 @@ const COMPRESSED_HEAD_BYTES = 256;
  * them by mistake, and reading gigabytes to answer one message is not worth it.
  */
 const SKIP_FACTOR = 4;
+/**
+ * Chunks smaller than this are copied into a shared staging buffer of STAGING_BYTES instead of
+ * being kept one Buffer each: a Buffer costs ~100 bytes beyond its data, so a peer trickling a
+ * frame one byte per TCP segment would make a 16 MiB frame hold gigabytes.
+ */
+const SMALL_CHUNK = 4096;
+const STAGING_BYTES = 64 * 1024;
 
 /** The start of a payload: a compressed one inflated from its first bytes only (bounded output). */
 function headOf(bytes: Buffer, compressed: boolean): Buffer {
@@ -85,6 +92,9 @@ function headOf(bytes: Buffer, compressed: boolean): Buffer {
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** Where small chunks are copied (see SMALL_CHUNK), and how much of it is written. */
+  private staging: Buffer | undefined;
+  private stagingUsed = 0;
   /** An oversized frame being read past: bytes still to drop, and its head as it comes in. */
   private skip:
     | { left: number; size: number; compressed: boolean; head: Buffer[]; headLen: number; reported: boolean }
@@ -97,8 +107,7 @@ export class FrameDecoder {
 
   /** Feeds bytes; returns the complete payloads now available (decompressed). */
   push(chunk: Buffer): Buffer[] {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    this.append(chunk);
     const out: Buffer[] = [];
     for (;;) {
       if (this.skip !== undefined) {
@@ -143,6 +152,42 @@ export class FrameDecoder {
       out.push(payload);
     }
     return out;
+  }
+
+  /** Buffers held for incomplete frames (a diagnostic: it stays small whatever the chunk sizes). */
+  get bufferCount(): number {
+    return this.chunks.length;
+  }
+
+  private append(chunk: Buffer): void {
+    this.buffered += chunk.length;
+    if (chunk.length >= SMALL_CHUNK) {
+      this.chunks.push(chunk);
+      return;
+    }
+    let staging = this.staging;
+    if (staging === undefined || this.stagingUsed + chunk.length > staging.length) {
+      staging = Buffer.allocUnsafe(STAGING_BYTES);
+      this.staging = staging;
+      this.stagingUsed = 0;
+    }
+    const at = this.stagingUsed;
+    chunk.copy(staging, at);
+    this.stagingUsed += chunk.length;
+    // Only bytes past stagingUsed are ever written, so views handed out stay intact. When the
+    // last buffered chunk ends where this one starts, it grows instead of a new one being added.
+    const last = this.chunks[this.chunks.length - 1];
+    if (
+      last !== undefined &&
+      last.buffer === staging.buffer &&
+      last.byteOffset + last.length === staging.byteOffset + at
+    )
+      this.chunks[this.chunks.length - 1] = Buffer.from(
+        last.buffer,
+        last.byteOffset,
+        last.length + chunk.length,
+      );
+    else this.chunks.push(staging.subarray(at, at + chunk.length));
   }
 
   /** Drops what is buffered of the frame being skipped; true once it is wholly gone. */
