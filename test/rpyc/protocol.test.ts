@@ -135,6 +135,31 @@ describe('rpyc: our client against our server', () => {
     }
   });
 
+  it("the root's service names and dir() are rpyc.Service's, for the class name Python sees", async () => {
+    const named = await serveRpyc(calculatorContract, calculator, { port: 0, serviceName: 'MathService' });
+    const c = await connectRpyc({ port: named.port, timeoutMs: 5_000 });
+    try {
+      const root = await c.root();
+      assert.equal(root.typeName, 'rpclab.MathService');
+      // rpyc: the class name upper-cased, less a trailing SERVICE.
+      assert.equal(await root.callAttr('get_service_name'), 'MATH');
+      assert.deepEqual(await root.callAttr('get_service_aliases'), ['MATH']);
+      // A Service's dir() lists both names of the two classmethods, and exposed_ ones for the rest.
+      assert.deepEqual(await root.dir(), [
+        'exposed_add',
+        'exposed_divide',
+        'exposed_echo',
+        'exposed_get_service_aliases',
+        'exposed_get_service_name',
+        'get_service_aliases',
+        'get_service_name',
+      ]);
+    } finally {
+      await c.close();
+      await named.close();
+    }
+  });
+
   it('GETATTR hands out a bound method reference that DEL removes from the table', async () => {
     const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
     try {

@@ -633,12 +633,7 @@ export class RpycConnection implements RefOwner {
       }
       case Handle.DIR: {
         const o = this.servable(obj);
-        return o instanceof ExposedObject
-          ? o
-              .names()
-              .map((n) => `exposed_${n}`)
-              .sort()
-          : [];
+        return o instanceof ExposedObject ? o.dir() : [];
       }
       case Handle.INSPECT: {
         const o = this.local.get(obj as BrineValue);

@@ -95,9 +95,19 @@ export function buildServiceRoot<C extends Contract>(
 ): ExposedObject {
   const dispatch = createDispatcher(contract, impl);
   const methods = new Map<string, ExposedMethod>();
-  const alias = contract.name.toUpperCase();
-  methods.set('get_service_name', { fn: () => alias, doc: 'returns the canonical name of the service' });
-  methods.set('get_service_aliases', { fn: () => [alias], doc: 'returns the aliases of this service' });
+  const typeName = options.serviceName ?? `${contract.name}Service`;
+  // rpyc.Service's alias: the class name upper-cased, less a trailing "SERVICE".
+  const alias = typeName.toUpperCase().replace(/SERVICE$/, '');
+  methods.set('get_service_name', {
+    fn: () => alias,
+    doc: 'returns the canonical name of the service',
+    plain: true,
+  });
+  methods.set('get_service_aliases', {
+    fn: () => [alias],
+    doc: 'returns the aliases of this service',
+    plain: true,
+  });
   for (const [name, extra] of Object.entries(options.extras ?? {})) {
     const call = extra as (...args: unknown[]) => unknown;
     methods.set(name, {
@@ -119,7 +129,7 @@ export function buildServiceRoot<C extends Contract>(
       ...(spec.doc === undefined ? {} : { doc: spec.doc }),
     });
   }
-  return new ExposedObject(options.serviceName ?? `${contract.name}Service`, methods);
+  return new ExposedObject(typeName, methods);
 }
 
 export async function serveRpyc<C extends Contract>(
