@@ -16,6 +16,7 @@ import {
   type RunningServer,
   type ServeOptions,
 } from '../types.js';
+import { asFloat } from './brine.js';
 import { type ConnectionStats, RpycConnection } from './connection.js';
 import { DEFAULT_PORT } from './consts.js';
 import { type ExposedMethod, ExposedObject, noKeywords } from './local-objects.js';
@@ -122,9 +123,13 @@ export function buildServiceRoot<C extends Contract>(
     methods.set(name, {
       fn: (args, kwargs) => {
         const all = withKeywords(name, spec, args, kwargs);
-        return dispatch(name, all).catch((err: unknown) => {
-          throw explainReferences(err, all);
-        });
+        return dispatch(name, all).then(
+          // brine sends a whole JS number as an int: a double result must be a Python float.
+          (result) => (spec.result === 'double' ? asFloat(result) : result),
+          (err: unknown) => {
+            throw explainReferences(err, all);
+          },
+        );
       },
       ...(spec.doc === undefined ? {} : { doc: spec.doc }),
     });
