@@ -9,16 +9,10 @@ import net from 'node:net';
 import { createDispatcher } from '../../contract/dispatch.js';
 import { InvalidArgumentError, TransportError } from '../../contract/errors.js';
 import { type Contract, getMethod, type Implementation, type MethodSpec } from '../../contract/spec.js';
-import {
-  DEFAULT_HOST,
-  DEFAULT_MAX_MESSAGE_BYTES,
-  DEFAULT_TIMEOUT_MS,
-  type RunningServer,
-  type ServeOptions,
-} from '../types.js';
+import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type ServeOptions } from '../types.js';
 import { asFloat } from './brine.js';
 import { type ConnectionStats, RpycConnection } from './connection.js';
-import { DEFAULT_PORT } from './consts.js';
+import { DEFAULT_PORT, SYNC_REQUEST_TIMEOUT_MS } from './consts.js';
 import { type ExposedMethod, ExposedObject, noKeywords } from './local-objects.js';
 import { RemoteRef } from './netref.js';
 import { asPythonException } from './vinegar.js';
@@ -34,7 +28,7 @@ export interface RpycServeOptions extends ServeOptions {
   extras?: Readonly<Record<string, ExtraMethod>>;
   /** The class name Python sees for the root ("rpclab.<serviceName>"); default `<Contract>Service`. */
   serviceName?: string;
-  /** Timeout of requests the server sends to clients (callbacks). */
+  /** Timeout of requests the server sends to clients (callbacks); default 30 s, rpyc's sync_request_timeout. */
   timeoutMs?: number;
   /** Compress payloads over 3000 bytes as rpyc does (default true). */
   compress?: boolean;
@@ -147,7 +141,8 @@ export async function serveRpyc<C extends Contract>(
   const server = net.createServer((socket) => {
     const conn = new RpycConnection(socket, {
       root,
-      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      // A Python service waits this long on a client's callback; so do we by default.
+      timeoutMs: options.timeoutMs ?? SYNC_REQUEST_TIMEOUT_MS,
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       compress: options.compress ?? true,
       includeStack: options.includeStack ?? false,
