@@ -251,6 +251,18 @@ describe('rpyc interop: our client -> Python servers', () => {
       }
     });
 
+    it('a client told rpycVersion 5 meeting this rpyc 6 server is told what is wrong', async (t) => {
+      if (!requirePeers(t)) return;
+      // rpyc 6 drops the rpyc 5 message and closes, sending its HANDLE_CLOSE in the 6 envelope.
+      const wrong = await connectRpyc({ port, timeoutMs: 5_000, rpycVersion: 5 });
+      await assert.rejects(wrong.call('add', 2, 5), (e: unknown) => {
+        assert.ok(e instanceof RpcError);
+        assert.match(e.message, /rpyc 6 message envelope/);
+        return true;
+      });
+      await wrong.close();
+    });
+
     it('typed client with a dynamic result: a reference comes back as its repr and is released', async (t) => {
       if (!requirePeers(t)) return;
       const contract = defineContract({

@@ -445,6 +445,11 @@ export class RpycConnection implements RefOwner {
     let seq: BrineValue;
     let args: BrineValue;
     if (this.envelope === 5) {
+      // An rpyc 5 message is a brine 3-tuple; a type byte 1-3 instead is rpyc 6's envelope.
+      if (payload[0] !== LEGACY_ENVELOPE_TAG && payload[0]! >= Msg.REQUEST && payload[0]! <= Msg.EXCEPTION)
+        throw new ProtocolError(
+          'rpyc: the peer speaks the rpyc 6 message envelope (connect without rpycVersion: 5, variant tcp)',
+        );
       const body = load(payload);
       if (!Array.isArray(body) || body.length !== 3)
         throw new ProtocolError('rpyc: message is not a (msg, seq, args) triple (rpyc 4.1-5 envelope)');
