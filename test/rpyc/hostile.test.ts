@@ -571,6 +571,63 @@ describe('rpyc server: hostile requests', () => {
     await drained();
   });
 
+  it('a client that makes us call it back and never answers is refused past maxPendingCallbacks', async () => {
+    // Each callback we wait on holds ~2 KB until it times out (30 s): 300,000 requests, sent in
+    // 4 s by a client that reads nothing, held 555 MB. Past the cap a call fails at once instead.
+    const capped = await serveRpyc(calculatorContract, calculator, {
+      port: 0,
+      maxPendingCallbacks: 5,
+      extras: {
+        apply: (fn: { call(...a: unknown[]): Promise<unknown> }, a: unknown, b: unknown) => fn.call(a, b),
+      },
+    });
+    const peer = await RawPeer.connect(capped.port);
+    try {
+      const root = await peer.getRoot(0);
+      const fn = [Label.REMOTE_REF, ['builtins.function', 7, 7]];
+      for (let seq = 1; seq <= 8; seq++)
+        peer.request(seq, Handle.CALLATTR, [
+          Label.TUPLE,
+          [
+            [Label.LOCAL_REF, root],
+            [Label.VALUE, 'apply'],
+            [Label.TUPLE, [fn, [Label.VALUE, seq], [Label.VALUE, 0]]],
+            [Label.VALUE, []],
+          ],
+        ]);
+      const callbacks: Array<{ seq: unknown }> = [];
+      const refused: unknown[] = [];
+      while (callbacks.length + refused.length < 8) {
+        const m = await peer.next();
+        if (m.msg === Msg.REQUEST) {
+          // A refused call gives the function reference back at once (DEL); the rest are CALLs.
+          if ((m.body as [number])[0] === Handle.CALL) callbacks.push(m);
+        } else {
+          assert.equal(m.msg, Msg.EXCEPTION);
+          const [type, , attrs] = m.body as [unknown, unknown, Array<[string, unknown]>];
+          assert.deepEqual(type, ['builtins', 'ConnectionError']);
+          assert.ok(attrs.some(([k, v]) => k === 'rpclab_code' && v === 'TRANSPORT'));
+          refused.push(m.seq);
+        }
+      }
+      assert.equal(callbacks.length, 5);
+      assert.deepEqual(refused, [6, 7, 8]);
+      assert.equal(capped.stats().pending, 5);
+      // Answering the callbacks makes room again, and their calls complete.
+      for (const cb of callbacks) peer.message(Msg.REPLY, cb.seq, [Label.VALUE, 'called']);
+      const done: unknown[] = [];
+      while (done.length < 5) {
+        const m = await peer.next();
+        if (m.msg === Msg.REPLY) done.push(m.seq);
+      }
+      assert.deepEqual(done.sort(), [1, 2, 3, 4, 5]);
+      assert.equal(capped.stats().pending, 0);
+    } finally {
+      peer.socket.destroy();
+      await capped.close();
+    }
+  });
+
   it('many connections opened, given objects, and abandoned: every count returns to zero', async () => {
     const peers = await Promise.all(Array.from({ length: 60 }, () => RawPeer.connect(server.port)));
     await Promise.all(

@@ -41,6 +41,12 @@ export interface ConnectionOptions {
   timeoutMs: number;
   /** Largest frame accepted (compressed or not); larger ones close the connection. */
   maxMessageBytes: number;
+  /**
+   * Most requests of ours waiting on the peer at once; past it a request fails at once with
+   * TRANSPORT (default: no limit). A server sets it: each callback it waits on costs ~2 KB, and a
+   * client that keeps making it call back without answering could otherwise hold gigabytes.
+   */
+  maxPendingRequests?: number;
   /** Compress payloads over 3000 bytes, as rpyc does (default true). */
   compress?: boolean;
   /** Send JavaScript stacks inside exception tracebacks (default false). */
@@ -237,6 +243,11 @@ export class RpycConnection implements RefOwner {
   }
 
   private requestBoxed(handler: number, boxed: BrineValue, timeoutMs: number): Promise<unknown> {
+    const max = this.options.maxPendingRequests ?? Number.POSITIVE_INFINITY;
+    if (this.pending.size >= max)
+      return Promise.reject(
+        new TransportError(`rpyc: ${max} requests already wait on the peer's answers (maxPendingCallbacks)`),
+      );
     const seq = this.nextSeq++;
     return new Promise<unknown>((resolve, reject) => {
       const entry: Pending = { resolve, reject, timer: undefined };

@@ -34,7 +34,16 @@ export interface RpycServeOptions extends ServeOptions {
   compress?: boolean;
   /** Include JavaScript stacks in the tracebacks sent with exceptions (default false). */
   includeStack?: boolean;
+  /**
+   * Most calls into one client (callbacks) waiting at once; past it a callback fails at once with
+   * TRANSPORT (a ConnectionError in Python). Default 10,000 (rpyc's own server waits on one at a
+   * time per connection, as its serving thread blocks).
+   */
+  maxPendingCallbacks?: number;
 }
+
+/** Default of RpycServeOptions.maxPendingCallbacks: ~20 MB of waiting callbacks per connection. */
+const MAX_PENDING_CALLBACKS = 10_000;
 
 export interface RpycServerStats extends ConnectionStats {
   readonly connections: number;
@@ -146,6 +155,7 @@ export async function serveRpyc<C extends Contract>(
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       compress: options.compress ?? true,
       includeStack: options.includeStack ?? false,
+      maxPendingRequests: options.maxPendingCallbacks ?? MAX_PENDING_CALLBACKS,
       // rpyc 6 and rpyc 4.1–5 clients differ in the message envelope only: follow the client's.
       envelope: 'auto',
       onClose: (c) => connections.delete(c),
