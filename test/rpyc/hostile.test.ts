@@ -410,6 +410,35 @@ describe('rpyc server: hostile requests', () => {
     await drained();
   });
 
+  it('OLDSLICING and CTXEXIT look their attribute up as rpyc does (AttributeError); DEL 0 is a no-op', async () => {
+    const peer = await RawPeer.connect(server.port);
+    const root = await peer.getRoot(0);
+    const ref = [Label.LOCAL_REF, root];
+    const v = (x: unknown) => [Label.VALUE, x];
+    // rpyc's handlers fetch __getitem__/__getslice__ and __exit__ through the attribute check,
+    // which refuses them on a service: an AttributeError, not a TypeError.
+    const lookups: Array<[number, unknown[]]> = [
+      [Handle.OLDSLICING, [ref, v('__getitem__'), v('__getslice__'), v(0), v(1), v([])]],
+      [Handle.CTXEXIT, [ref, v(null)]],
+    ];
+    let seq = 1;
+    for (const [handler, args] of lookups) {
+      peer.request(seq, handler, [Label.TUPLE, args]);
+      const reply = await peer.next();
+      assert.equal(reply.msg, Msg.EXCEPTION);
+      assert.deepEqual((reply.body as unknown[])[0], ['builtins', 'AttributeError']);
+      seq++;
+    }
+    // rpyc's decref with a count of 0 changes nothing; the root is still there.
+    peer.request(seq, Handle.DEL, [Label.TUPLE, [ref, v(0)]]);
+    assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq, body: [Label.VALUE, null] });
+    seq++;
+    peer.request(seq, Handle.CALLATTR, [Label.TUPLE, [ref, v('add'), v([2, 5])]]);
+    assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq, body: [Label.VALUE, 7] });
+    peer.socket.destroy();
+    await drained();
+  });
+
   it("answers CMP as object's rich comparisons do, and refuses other operator names", async () => {
     const peer = await RawPeer.connect(server.port);
     const root = await peer.getRoot(0);

@@ -657,8 +657,13 @@ export class RpycConnection implements RefOwner {
       }
       case Handle.DEL: {
         const count = a1 === undefined ? 1 : a1;
-        if (typeof count !== 'number' || !Number.isInteger(count) || count < 1)
-          throw typeError('DEL count must be a positive int');
+        // 0 changes nothing, as in rpyc's decref; a negative count (which would raise rpyc's) is refused.
+        if (typeof count !== 'number' || !Number.isInteger(count) || count < 0)
+          throw typeError('DEL count must be a non-negative int');
+        if (count === 0) {
+          this.servable(obj);
+          return null;
+        }
         this.local.decref(idPackOf(this.servable(obj)), count);
         return null;
       }
@@ -667,9 +672,16 @@ export class RpycConnection implements RefOwner {
       case Handle.INSTANCECHECK:
         return false;
       case Handle.BUFFITER:
+        // itertools.islice(obj, n): none of our objects is iterable.
+        throw typeError(`'${pythonTypeName(this.servable(obj))}' object is not iterable`);
       case Handle.OLDSLICING:
+        // rpyc fetches obj.<attempt>, then obj.<fallback>: attributes we never expose.
+        this.servable(obj);
+        throw attributeError(`cannot access '${asString(a2)}'`);
       case Handle.CTXEXIT:
-        throw typeError(`${handleNames[handler]} is not supported by this peer`);
+        // rpyc calls obj.__exit__, which the attribute check refuses on a service.
+        this.servable(obj);
+        throw attributeError("cannot access '__exit__'");
       default:
         throw new ProtocolError(`rpyc handler ${String(handler)} has no case`);
     }
