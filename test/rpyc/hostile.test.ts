@@ -801,6 +801,37 @@ describe('rpyc client: a hostile server', () => {
     await server.close();
   });
 
+  it('replies arriving in another order than the calls, mixed with an exception, reach their own calls', async () => {
+    const waiting: Array<{ seq: number; n: unknown }> = [];
+    const server = await rawServer((req, socket) => {
+      // CALLATTR(root, 'f', (n,), ()): hold the calls, then answer them last first, and the
+      // middle one with an exception.
+      if (req.handler !== Handle.CALLATTR) return; // CLOSE, at the end
+      const n = ((req.args as [number, unknown[]])[1][2] as [number, unknown[]])[1][0];
+      waiting.push({ seq: req.seq, n });
+      if (waiting.length < 3) return;
+      for (const w of waiting.reverse())
+        socket.write(
+          frame(
+            w.n === 2
+              ? replyPayload(Msg.EXCEPTION, w.seq, [['builtins', 'KeyError'], ['two'], [], 'KeyError: two'])
+              : replyPayload(Msg.REPLY, w.seq, [Label.VALUE, `answer ${String(w.n)}`]),
+          ),
+        );
+    });
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
+      const results = await Promise.allSettled([c.call('f', 1), c.call('f', 2), c.call('f', 3)]);
+      assert.deepEqual(results[0], { status: 'fulfilled', value: 'answer 1' });
+      assert.equal(results[1].status, 'rejected');
+      assert.equal((results[1] as PromiseRejectedResult).reason.remoteType, 'KeyError');
+      assert.deepEqual(results[2], { status: 'fulfilled', value: 'answer 3' });
+    } finally {
+      await c.close();
+      await server.close();
+    }
+  });
+
   it('a reply for an unknown seq is ignored; the real call times out', async () => {
     const { error, closed } = await callAgainst(
       (seq) => frame(replyPayload(Msg.REPLY, seq + 1000, [Label.VALUE, 7])),
