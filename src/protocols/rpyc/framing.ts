@@ -60,11 +60,14 @@ const COMPRESSED_HEAD_BYTES = 256;
  */
 const SKIP_FACTOR = 4;
 /**
- * Chunks smaller than this are copied into a shared staging buffer of STAGING_BYTES instead of
- * being kept one Buffer each: a Buffer costs ~100 bytes beyond its data, so a peer trickling a
- * frame one byte per TCP segment would make a 16 MiB frame hold gigabytes.
+ * Chunks smaller than this, arriving while more than STAGE_AFTER chunks are already buffered,
+ * are copied into a staging buffer of STAGING_BYTES instead of being kept one Buffer each: a
+ * Buffer costs ~100 bytes beyond its data, so a peer trickling a frame one byte per TCP segment
+ * would make a 16 MiB frame hold gigabytes. Ordinary traffic (a frame in a few chunks) is not
+ * copied, and the staging buffer is let go once nothing is buffered, so idle connections keep none.
  */
 const SMALL_CHUNK = 4096;
+const STAGE_AFTER = 16;
 const STAGING_BYTES = 64 * 1024;
 
 /** The start of a payload: a compressed one inflated from its first bytes only (bounded output). */
@@ -159,9 +162,14 @@ export class FrameDecoder {
     return this.chunks.length;
   }
 
+  /** Size of the staging buffer kept for trickled frames (a diagnostic: 0 when idle). */
+  get stagingBytes(): number {
+    return this.staging?.length ?? 0;
+  }
+
   private append(chunk: Buffer): void {
     this.buffered += chunk.length;
-    if (chunk.length >= SMALL_CHUNK) {
+    if (chunk.length >= SMALL_CHUNK || this.chunks.length < STAGE_AFTER) {
       this.chunks.push(chunk);
       return;
     }
@@ -227,6 +235,8 @@ export class FrameDecoder {
     this.chunks[0] = joined.subarray(n);
     if (this.chunks[0].length === 0) this.chunks.shift();
     this.buffered -= n;
+    // Nothing buffered: let the staging buffer go (views handed out keep what they need alive).
+    if (this.buffered === 0) this.staging = undefined;
     return joined.subarray(0, n);
   }
 }
