@@ -213,8 +213,9 @@ describe('rpyc interop: our client -> Python servers', () => {
         );
         assert.ok(err instanceof DivideByZeroError, String(err));
         assert.equal(err.remoteType, 'ZeroDivisionError');
-        assert.equal(err.message, 'division by zero');
-        assert.match(err.remoteDetail ?? '', /Traceback[\s\S]*ZeroDivisionError: division by zero/);
+        // The contract's doubles travel as floats: Python divides 1.0 by 0.0.
+        assert.equal(err.message, 'float division by zero');
+        assert.match(err.remoteDetail ?? '', /Traceback[\s\S]*ZeroDivisionError: float division by zero/);
         const data = bytes(1024 * 1024);
         const back = await client.echo(data);
         assert.ok(Buffer.from(back).equals(Buffer.from(data)));
@@ -223,6 +224,43 @@ describe('rpyc interop: our client -> Python servers', () => {
       } finally {
         await client.close();
       }
+    });
+
+    it("typed client: a contract's doubles reach Python as floats, its ints as ints", async (t) => {
+      if (!requirePeers(t)) return;
+      const contract = defineContract({
+        name: 'Types',
+        namespace: 'types',
+        methods: {
+          type_names: {
+            params: [
+              { name: 'a', type: 'double' },
+              { name: 'b', type: 'i32' },
+              { name: 'c', type: 'dynamic' },
+            ],
+            result: 'dynamic',
+          },
+        },
+      });
+      const client = await rpyc.connect(contract, { port, timeoutMs: 10_000 });
+      try {
+        // 6 is a safe integer, which brine would send as an int; the contract says double.
+        assert.deepEqual(await client.type_names(6, 2, 3), ['float', 'int', 'int']);
+      } finally {
+        await client.close();
+      }
+    });
+
+    it('a client told rpycVersion 5 meeting this rpyc 6 server is told what is wrong', async (t) => {
+      if (!requirePeers(t)) return;
+      // rpyc 6 drops the rpyc 5 message and closes, sending its HANDLE_CLOSE in the 6 envelope.
+      const wrong = await connectRpyc({ port, timeoutMs: 5_000, rpycVersion: 5 });
+      await assert.rejects(wrong.call('add', 2, 5), (e: unknown) => {
+        assert.ok(e instanceof RpcError);
+        assert.match(e.message, /rpyc 6 message envelope/);
+        return true;
+      });
+      await wrong.close();
     });
 
     it('typed client with a dynamic result: a reference comes back as its repr and is released', async (t) => {

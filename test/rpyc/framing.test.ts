@@ -40,6 +40,49 @@ describe('rpyc channel framing', () => {
     assert.equal(new FrameDecoder(1 << 20).push(all).length, 3);
   });
 
+  it('holds a frame trickled a byte at a time in a few buffers, not one per byte', () => {
+    // Each Buffer costs ~100 bytes besides its data: 16 MiB sent one byte per TCP segment would
+    // otherwise hold gigabytes for a frame within the limit.
+    const payload = Buffer.alloc(300_000);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
+    const whole = frame(payload, false);
+    const dec = new FrameDecoder(1 << 20);
+    const big = 100_000; // the middle arrives as one big chunk, the rest byte by byte
+    for (let i = 0; i < 150_000; i++) assert.deepEqual(dec.push(whole.subarray(i, i + 1)), []);
+    assert.ok(dec.bufferCount <= 24, `${dec.bufferCount} buffers for 150,000 one-byte chunks`);
+    assert.deepEqual(dec.push(whole.subarray(150_000, 150_000 + big)), []);
+    const got: Buffer[] = [];
+    for (let i = 150_000 + big; i < whole.length; i++) got.push(...dec.push(whole.subarray(i, i + 1)));
+    assert.equal(got.length, 1);
+    assert.ok(got[0]?.equals(payload));
+    assert.equal(dec.bufferCount, 0);
+    // The next frame, trickled too, does not see the last one's bytes.
+    const next = frame(Buffer.from('next'), false);
+    const more: Buffer[] = [];
+    for (let i = 0; i < next.length; i++) more.push(...dec.push(next.subarray(i, i + 1)));
+    assert.deepEqual(
+      more.map((b) => b.toString()),
+      ['next'],
+    );
+    assert.ok(got[0]?.equals(payload), 'a payload handed out is not overwritten by later bytes');
+  });
+
+  it('keeps no staging buffer for ordinary traffic or once a frame is through', () => {
+    // A 64 KiB staging buffer kept by every idle connection would cost 640 MB for 10,000 of them.
+    const dec = new FrameDecoder(1 << 20);
+    const small = frame(Buffer.from('hello'), false);
+    for (let i = 0; i < 100; i++) {
+      assert.equal(dec.push(small.subarray(0, 3)).length, 0);
+      assert.equal(dec.push(small.subarray(3)).length, 1);
+    }
+    assert.equal(dec.stagingBytes, 0, 'a message in two pieces needs no staging');
+    const big = frame(Buffer.alloc(1000, 1), false);
+    for (let i = 0; i < big.length - 1; i++) dec.push(big.subarray(i, i + 1));
+    assert.ok(dec.stagingBytes > 0, 'a trickled frame is staged');
+    assert.equal(dec.push(big.subarray(big.length - 1)).length, 1);
+    assert.equal(dec.stagingBytes, 0, 'and the staging buffer is let go once it is through');
+  });
+
   it('refuses a frame announcing more than the limit before buffering it', () => {
     const dec = new FrameDecoder(1024);
     assert.throws(

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { calculator, calculatorContract, RpcError } from '../../src/contract/index.js';
-import { dump, load } from '../../src/protocols/rpyc/brine.js';
+import { dump, load, NotImplemented } from '../../src/protocols/rpyc/brine.js';
 import { Handle, Label, Msg } from '../../src/protocols/rpyc/consts.js';
 import { FrameDecoder } from '../../src/protocols/rpyc/framing.js';
 import { connectRpyc, type RpycServer, serveRpyc } from '../../src/protocols/rpyc/index.js';
@@ -98,10 +98,6 @@ describe('rpyc server: hostile requests', () => {
         frame(Buffer.concat([Buffer.of(Msg.REQUEST, 0x17, 0, 0x0f, 0x42, 0x40), Buffer.alloc(1e6, 0x31)])),
     ],
     ['truncated brine', () => frame(request(1, Handle.PING, pingBody('hello')).subarray(0, 8))],
-    [
-      'a message whose seq is not an int',
-      () => frame(Buffer.concat([Buffer.of(Msg.REQUEST), dump(['1', [Handle.PING, pingBody(1)] as never])])),
-    ],
     ['a message that is not a pair', () => frame(Buffer.concat([Buffer.of(Msg.REQUEST), dump([1, 2, 3])]))],
     ['an empty payload', () => frame(Buffer.alloc(0))],
   ];
@@ -355,6 +351,129 @@ describe('rpyc server: hostile requests', () => {
     await drained();
   });
 
+  it('echoes any seq a request carries, as rpyc does (ints past 2**53, negative, str, None)', async () => {
+    const peer = await RawPeer.connect(server.port);
+    // rpyc replies with whatever seq the request had: it never does arithmetic on it.
+    for (const seq of [2n ** 64n, 2n ** 53n + 1n, -(2n ** 70n), -1, 'x', null, 1.5]) {
+      peer.message(Msg.REQUEST, seq, [Handle.PING, pingBody('hi')]);
+      assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq, body: [Label.VALUE, 'hi'] }, String(seq));
+    }
+    // Replies and exceptions with such seqs match no request of ours: ignored, as rpyc ignores them.
+    peer.message(Msg.REPLY, 2n ** 64n, [Label.VALUE, 1]);
+    peer.message(Msg.EXCEPTION, 'x', 'whatever');
+    peer.request(1, Handle.PING, pingBody('still here'));
+    assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 1, body: [Label.VALUE, 'still here'] });
+    peer.socket.destroy();
+    await drained();
+    await stillServes();
+  });
+
+  it("refuses a handler called with the wrong number of arguments with rpyc's TypeError", async () => {
+    const peer = await RawPeer.connect(server.port);
+    const root = await peer.getRoot(0);
+    const ref = [Label.LOCAL_REF, root];
+    const v = (x: unknown) => [Label.VALUE, x];
+    // rpyc calls its handler with the unboxed args: a wrong count is Python's own TypeError.
+    const wrong: Array<[string, number, unknown[]]> = [
+      ['PING without data', Handle.PING, []],
+      ['PING with two values', Handle.PING, [v(1), v(2)]],
+      ['GETROOT with an argument', Handle.GETROOT, [v(1)]],
+      ['CLOSE with an argument (not a close)', Handle.CLOSE, [v(1)]],
+      ['GETATTR without a name', Handle.GETATTR, [ref]],
+      ['CALL without args', Handle.CALL, [ref]],
+      ['CALLATTR with five values', Handle.CALLATTR, [ref, v('add'), v([1, 2]), v([]), v(1)]],
+      ['STR with two values', Handle.STR, [ref, v(1)]],
+      ['CMP without other', Handle.CMP, [ref]],
+      ['HASH without obj', Handle.HASH, []],
+      ['DIR without obj', Handle.DIR, []],
+      ['INSPECT without an id pack', Handle.INSPECT, []],
+      ['INSTANCECHECK without other', Handle.INSTANCECHECK, [ref]],
+      ['DEL with three values', Handle.DEL, [ref, v(1), v(1)]],
+      ['PICKLE without proto', Handle.PICKLE, [ref]],
+    ];
+    let seq = 1;
+    for (const [what, handler, args] of wrong) {
+      peer.request(seq, handler, [Label.TUPLE, args]);
+      const reply = await peer.next();
+      assert.equal(reply.msg, Msg.EXCEPTION, what);
+      assert.equal(reply.seq, seq, what);
+      assert.deepEqual((reply.body as unknown[])[0], ['builtins', 'TypeError'], what);
+      seq++;
+    }
+    // The optional ones, as rpyc's defaults: CALL's kwargs, CMP's op, DEL's count.
+    peer.request(seq, Handle.CALLATTR, [Label.TUPLE, [ref, v('add'), v([2, 5])]]);
+    assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq, body: [Label.VALUE, 7] });
+    seq++;
+    peer.request(seq, Handle.PING, pingBody('still here'));
+    assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq, body: [Label.VALUE, 'still here'] });
+    peer.socket.destroy();
+    await drained();
+  });
+
+  it('OLDSLICING and CTXEXIT look their attribute up as rpyc does (AttributeError); DEL 0 is a no-op', async () => {
+    const peer = await RawPeer.connect(server.port);
+    const root = await peer.getRoot(0);
+    const ref = [Label.LOCAL_REF, root];
+    const v = (x: unknown) => [Label.VALUE, x];
+    // rpyc's handlers fetch __getitem__/__getslice__ and __exit__ through the attribute check,
+    // which refuses them on a service: an AttributeError, not a TypeError.
+    const lookups: Array<[number, unknown[]]> = [
+      [Handle.OLDSLICING, [ref, v('__getitem__'), v('__getslice__'), v(0), v(1), v([])]],
+      [Handle.CTXEXIT, [ref, v(null)]],
+    ];
+    let seq = 1;
+    for (const [handler, args] of lookups) {
+      peer.request(seq, handler, [Label.TUPLE, args]);
+      const reply = await peer.next();
+      assert.equal(reply.msg, Msg.EXCEPTION);
+      assert.deepEqual((reply.body as unknown[])[0], ['builtins', 'AttributeError']);
+      seq++;
+    }
+    // rpyc's decref with a count of 0 changes nothing; the root is still there.
+    peer.request(seq, Handle.DEL, [Label.TUPLE, [ref, v(0)]]);
+    assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq, body: [Label.VALUE, null] });
+    seq++;
+    peer.request(seq, Handle.CALLATTR, [Label.TUPLE, [ref, v('add'), v([2, 5])]]);
+    assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq, body: [Label.VALUE, 7] });
+    peer.socket.destroy();
+    await drained();
+  });
+
+  it("answers CMP as object's rich comparisons do, and refuses other operator names", async () => {
+    const peer = await RawPeer.connect(server.port);
+    const root = await peer.getRoot(0);
+    const ref = [Label.LOCAL_REF, root];
+    const v = (x: unknown) => [Label.VALUE, x];
+    // type(obj).<op>(obj, other): object's __eq__/__ne__ decide only for the same object, and
+    // say NotImplemented otherwise (Python then falls back to identity); the others never decide.
+    const cases: Array<[unknown, string, unknown]> = [
+      [ref, '__eq__', true],
+      [ref, '__ne__', false],
+      [v(5), '__eq__', NotImplemented],
+      [v(5), '__ne__', NotImplemented],
+      [ref, '__lt__', NotImplemented],
+    ];
+    let seq = 1;
+    for (const [other, op, answer] of cases) {
+      peer.request(seq, Handle.CMP, [Label.TUPLE, [ref, other, v(op)]]);
+      assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq, body: [Label.VALUE, answer] }, op);
+      seq++;
+    }
+    // rpyc checks the name like any attribute: '__init__' and py2's default '__cmp__' are refused.
+    for (const args of [
+      [ref, v(5), v('__init__')],
+      [ref, v(5)],
+    ]) {
+      peer.request(seq, Handle.CMP, [Label.TUPLE, args]);
+      const reply = await peer.next();
+      assert.equal(reply.msg, Msg.EXCEPTION);
+      assert.deepEqual((reply.body as unknown[])[0], ['builtins', 'AttributeError']);
+      seq++;
+    }
+    peer.socket.destroy();
+    await drained();
+  });
+
   it('a well-formed request refused for its size (too many values, a huge int) fails alone', async () => {
     const peer = await RawPeer.connect(server.port);
     const root = await peer.getRoot(0);
@@ -479,6 +598,63 @@ describe('rpyc server: hostile requests', () => {
     }
     peer.socket.destroy();
     await drained();
+  });
+
+  it('a client that makes us call it back and never answers is refused past maxPendingCallbacks', async () => {
+    // Each callback we wait on holds ~2 KB until it times out (30 s): 300,000 requests, sent in
+    // 4 s by a client that reads nothing, held 555 MB. Past the cap a call fails at once instead.
+    const capped = await serveRpyc(calculatorContract, calculator, {
+      port: 0,
+      maxPendingCallbacks: 5,
+      extras: {
+        apply: (fn: { call(...a: unknown[]): Promise<unknown> }, a: unknown, b: unknown) => fn.call(a, b),
+      },
+    });
+    const peer = await RawPeer.connect(capped.port);
+    try {
+      const root = await peer.getRoot(0);
+      const fn = [Label.REMOTE_REF, ['builtins.function', 7, 7]];
+      for (let seq = 1; seq <= 8; seq++)
+        peer.request(seq, Handle.CALLATTR, [
+          Label.TUPLE,
+          [
+            [Label.LOCAL_REF, root],
+            [Label.VALUE, 'apply'],
+            [Label.TUPLE, [fn, [Label.VALUE, seq], [Label.VALUE, 0]]],
+            [Label.VALUE, []],
+          ],
+        ]);
+      const callbacks: Array<{ seq: unknown }> = [];
+      const refused: unknown[] = [];
+      while (callbacks.length + refused.length < 8) {
+        const m = await peer.next();
+        if (m.msg === Msg.REQUEST) {
+          // A refused call gives the function reference back at once (DEL); the rest are CALLs.
+          if ((m.body as [number])[0] === Handle.CALL) callbacks.push(m);
+        } else {
+          assert.equal(m.msg, Msg.EXCEPTION);
+          const [type, , attrs] = m.body as [unknown, unknown, Array<[string, unknown]>];
+          assert.deepEqual(type, ['builtins', 'ConnectionError']);
+          assert.ok(attrs.some(([k, v]) => k === 'rpclab_code' && v === 'TRANSPORT'));
+          refused.push(m.seq);
+        }
+      }
+      assert.equal(callbacks.length, 5);
+      assert.deepEqual(refused, [6, 7, 8]);
+      assert.equal(capped.stats().pending, 5);
+      // Answering the callbacks makes room again, and their calls complete.
+      for (const cb of callbacks) peer.message(Msg.REPLY, cb.seq, [Label.VALUE, 'called']);
+      const done: unknown[] = [];
+      while (done.length < 5) {
+        const m = await peer.next();
+        if (m.msg === Msg.REPLY) done.push(m.seq);
+      }
+      assert.deepEqual(done.sort(), [1, 2, 3, 4, 5]);
+      assert.equal(capped.stats().pending, 0);
+    } finally {
+      peer.socket.destroy();
+      await capped.close();
+    }
   });
 
   it('many connections opened, given objects, and abandoned: every count returns to zero', async () => {
@@ -623,6 +799,37 @@ describe('rpyc client: a hostile server', () => {
     await assert.rejects(c.call('add', 2, 5), (e: unknown) => codeOf(e) === 'TRANSPORT');
     await c.close();
     await server.close();
+  });
+
+  it('replies arriving in another order than the calls, mixed with an exception, reach their own calls', async () => {
+    const waiting: Array<{ seq: number; n: unknown }> = [];
+    const server = await rawServer((req, socket) => {
+      // CALLATTR(root, 'f', (n,), ()): hold the calls, then answer them last first, and the
+      // middle one with an exception.
+      if (req.handler !== Handle.CALLATTR) return; // CLOSE, at the end
+      const n = ((req.args as [number, unknown[]])[1][2] as [number, unknown[]])[1][0];
+      waiting.push({ seq: req.seq, n });
+      if (waiting.length < 3) return;
+      for (const w of waiting.reverse())
+        socket.write(
+          frame(
+            w.n === 2
+              ? replyPayload(Msg.EXCEPTION, w.seq, [['builtins', 'KeyError'], ['two'], [], 'KeyError: two'])
+              : replyPayload(Msg.REPLY, w.seq, [Label.VALUE, `answer ${String(w.n)}`]),
+          ),
+        );
+    });
+    const c = await connectRpyc({ port: server.port, timeoutMs: 5_000 });
+    try {
+      const results = await Promise.allSettled([c.call('f', 1), c.call('f', 2), c.call('f', 3)]);
+      assert.deepEqual(results[0], { status: 'fulfilled', value: 'answer 1' });
+      assert.equal(results[1].status, 'rejected');
+      assert.equal((results[1] as PromiseRejectedResult).reason.remoteType, 'KeyError');
+      assert.deepEqual(results[2], { status: 'fulfilled', value: 'answer 3' });
+    } finally {
+      await c.close();
+      await server.close();
+    }
   });
 
   it('a reply for an unknown seq is ignored; the real call times out', async () => {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import {
@@ -132,6 +132,75 @@ describe('rpyc: our client against our server', () => {
       );
     } finally {
       await c.close();
+    }
+  });
+
+  it('by default the server waits for a callback as long as rpyc does (sync_request_timeout, 30 s)', async () => {
+    const plain = await serveRpyc(calculatorContract, calculator, {
+      port: 0,
+      extras: { apply: (fn: RemoteRef, a: unknown, b: unknown) => fn.call(a, b) },
+    });
+    const peer = await RawPeer.connect(plain.port);
+    try {
+      const root = await peer.getRoot(0);
+      // Our timers only: the callback request's timeout is created after this.
+      mock.timers.enable({ apis: ['setTimeout'] });
+      peer.request(1, Handle.CALLATTR, [
+        Label.TUPLE,
+        [
+          [Label.LOCAL_REF, root],
+          [Label.VALUE, 'apply'],
+          [
+            Label.TUPLE,
+            [
+              [Label.REMOTE_REF, ['builtins.function', 7, 7]],
+              [Label.VALUE, 1],
+              [Label.VALUE, 2],
+            ],
+          ],
+          [Label.VALUE, []],
+        ],
+      ]);
+      const callback = await peer.next();
+      assert.equal(callback.msg, Msg.REQUEST);
+      assert.equal(plain.stats().pending, 1);
+      mock.timers.tick(29_000);
+      assert.equal(plain.stats().pending, 1, 'still waiting after 29 s (rpyc waits 30 s)');
+      mock.timers.tick(1_001);
+      assert.equal(plain.stats().pending, 0);
+      const answer = await peer.next();
+      assert.equal(answer.msg, Msg.EXCEPTION);
+      assert.equal(answer.seq, 1);
+      assert.deepEqual((answer.body as unknown[])[0], ['builtins', 'TimeoutError']);
+    } finally {
+      mock.timers.reset();
+      peer.socket.destroy();
+      await plain.close();
+    }
+  });
+
+  it("the root's service names and dir() are rpyc.Service's, for the class name Python sees", async () => {
+    const named = await serveRpyc(calculatorContract, calculator, { port: 0, serviceName: 'MathService' });
+    const c = await connectRpyc({ port: named.port, timeoutMs: 5_000 });
+    try {
+      const root = await c.root();
+      assert.equal(root.typeName, 'rpclab.MathService');
+      // rpyc: the class name upper-cased, less a trailing SERVICE.
+      assert.equal(await root.callAttr('get_service_name'), 'MATH');
+      assert.deepEqual(await root.callAttr('get_service_aliases'), ['MATH']);
+      // A Service's dir() lists both names of the two classmethods, and exposed_ ones for the rest.
+      assert.deepEqual(await root.dir(), [
+        'exposed_add',
+        'exposed_divide',
+        'exposed_echo',
+        'exposed_get_service_aliases',
+        'exposed_get_service_name',
+        'get_service_aliases',
+        'get_service_name',
+      ]);
+    } finally {
+      await c.close();
+      await named.close();
     }
   });
 

@@ -52,6 +52,12 @@ def cases():
               2**53 - 1, 2**53, -(2**53) - 1, 2**63 - 1, -(2**63), 2**64, 10**300, -(10**300)]:
         yield f"int {n if abs(n) < 10**20 else 'huge'}", n
     yield "int 1000 digits", 7 * 10**999
+    # The rest of the size classes: the one-byte range's neighbours on both sides, 32/64-bit
+    # edges, and INT_L1's last length (255 characters, sign included) against INT_L4's first.
+    for n in [-(2**31) - 1, 2**32, 2**63, -(2**63) - 1, -(2**64), 2**1000, -(2**1000)]:
+        yield f"int {n if abs(n) < 10**20 else 'huge ' + str(len(str(n))) + ' chars'}", n
+    for n in [10**254, 10**255, -(10**253), -(10**254)]:
+        yield f"int of {len(str(n))} chars", n
     for x in [0.0, -0.0, 1.5, 2.0, -3.25, 1e308, 5e-324, float("inf"), float("-inf"), float("nan")]:
         yield f"float {x!r}", x
     yield "complex", 13 + 18.2j
@@ -63,6 +69,15 @@ def cases():
     yield "str ascii", "hello"
     yield "str unicode", "h\u00e9llo w\u00f6rld \u2603 \U0001F600"
     yield "str 300", "x" * 300
+    # A str is a unicode tag then its UTF-8 bytes with the bytes' own tags: 1-4 (STR1..4),
+    # up to 255 (STR_L1) and beyond (STR_L4), counted in bytes, not characters.
+    yield "str 1 char, 2 bytes", "\u00e9"
+    yield "str 2 chars, 4 bytes", "\u00e9\u00e9"
+    yield "str 1 char, 4 bytes", "\U0001F600"
+    yield "str 85 chars, 255 bytes", "\u2603" * 85
+    yield "str 128 chars, 256 bytes", "\u00e9" * 128
+    yield "str NUL", "a\x00b"
+    yield "tuple of empties", ((), "", b"", frozenset(), None)
     yield "tuple empty", ()
     for n in [1, 2, 3, 4, 5, 255, 256, 1000]:
         yield f"tuple {n}", tuple(range(n))

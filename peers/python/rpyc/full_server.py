@@ -25,6 +25,9 @@ class CalculatorService(rpyc.Service):
     def exposed_make_list(self, *items):
         return list(items)
 
+    def exposed_type_names(self, *args):
+        return tuple(type(a).__name__ for a in args)
+
     def exposed_fail(self, kind):
         raise {"value": ValueError, "key": KeyError, "runtime": RuntimeError}[kind](f"{kind} failure")
 

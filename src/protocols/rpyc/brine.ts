@@ -75,6 +75,11 @@ export class PyFloat {
   constructor(readonly value: number) {}
 }
 
+/** A number as a Python float (brine sends a whole JS number as an int); anything else as is. */
+export function asFloat<T>(value: T): T | PyFloat {
+  return typeof value === 'number' ? new PyFloat(value) : value;
+}
+
 export class PyComplex {
   constructor(
     readonly real: number,

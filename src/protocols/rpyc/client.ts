@@ -8,7 +8,7 @@
 import net from 'node:net';
 import { createClient } from '../../contract/client.js';
 import { TimeoutError, TransportError } from '../../contract/errors.js';
-import type { Client, Contract } from '../../contract/spec.js';
+import { type Client, type Contract, getMethod } from '../../contract/spec.js';
 import { withTimeout } from '../../net/deadline.js';
 import {
   type ConnectOptions,
@@ -16,6 +16,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_TIMEOUT_MS,
 } from '../types.js';
+import { asFloat } from './brine.js';
 import { type ConnectionStats, RpycConnection } from './connection.js';
 import { DEFAULT_PORT, Handle, VARIANT_RPYC5 } from './consts.js';
 import { type ExposedObject, expose } from './local-objects.js';
@@ -117,7 +118,10 @@ export async function connectContract<C extends Contract>(
   const client = await connectRpyc(options);
   return createClient(contract, {
     call: async (method, args) => {
-      const result = await client.call(method, ...args);
+      // brine sends a whole JS number as an int: the contract's doubles must reach Python as floats.
+      const params = getMethod(contract, method)?.params ?? [];
+      const wire = args.map((a, i) => (params[i]?.type === 'double' ? asFloat(a) : a));
+      const result = await client.call(method, ...wire);
       if (!(result instanceof RemoteRef)) return result;
       // A contract carries values only: a reference is described by its repr and given back at
       // once (an ad-hoc `dynamic` result shows what Python returned; a typed one fails validation).

@@ -41,6 +41,12 @@ export interface ConnectionOptions {
   timeoutMs: number;
   /** Largest frame accepted (compressed or not); larger ones close the connection. */
   maxMessageBytes: number;
+  /**
+   * Most requests of ours waiting on the peer at once; past it a request fails at once with
+   * TRANSPORT (default: no limit). A server sets it: each callback it waits on costs ~2 KB, and a
+   * client that keeps making it call back without answering could otherwise hold gigabytes.
+   */
+  maxPendingRequests?: number;
   /** Compress payloads over 3000 bytes, as rpyc does (default true). */
   compress?: boolean;
   /** Send JavaScript stacks inside exception tracebacks (default false). */
@@ -96,6 +102,37 @@ interface Held {
  */
 const REPLY_BACKLOG_PAUSE = 4 * 1024 * 1024;
 const REPLY_BACKLOG_RESUME = 1024 * 1024;
+
+/**
+ * How many arguments each handler takes, [fewest, most], as rpyc's _handle_* signatures say
+ * (optional ones: CALL/CALLATTR's kwargs, CMP's op, DEL's count). rpyc calls its handler with the
+ * unboxed arguments, so a wrong count is Python's TypeError, answered like any other failure.
+ */
+const ARITY: Readonly<Record<number, readonly [number, number]>> = {
+  [Handle.PING]: [1, 1],
+  [Handle.CLOSE]: [0, 0],
+  [Handle.GETROOT]: [0, 0],
+  [Handle.GETATTR]: [2, 2],
+  [Handle.DELATTR]: [2, 2],
+  [Handle.SETATTR]: [3, 3],
+  [Handle.CALL]: [2, 3],
+  [Handle.CALLATTR]: [3, 4],
+  [Handle.REPR]: [1, 1],
+  [Handle.STR]: [1, 1],
+  [Handle.CMP]: [2, 3],
+  [Handle.HASH]: [1, 1],
+  [Handle.DIR]: [1, 1],
+  [Handle.PICKLE]: [2, 2],
+  [Handle.DEL]: [1, 2],
+  [Handle.INSPECT]: [1, 1],
+  [Handle.BUFFITER]: [2, 2],
+  [Handle.OLDSLICING]: [6, 6],
+  [Handle.CTXEXIT]: [2, 2],
+  [Handle.INSTANCECHECK]: [2, 2],
+};
+
+/** object's rich comparisons: what type(obj).<op>(obj, other) answers for our objects. */
+const RICH_COMPARISONS = new Set(['__eq__', '__ne__', '__lt__', '__le__', '__gt__', '__ge__']);
 
 /** Marker for a handler that must not be answered (CLOSE: rpyc closes instead of replying). */
 const NO_REPLY = Symbol('no reply');
@@ -206,6 +243,11 @@ export class RpycConnection implements RefOwner {
   }
 
   private requestBoxed(handler: number, boxed: BrineValue, timeoutMs: number): Promise<unknown> {
+    const max = this.options.maxPendingRequests ?? Number.POSITIVE_INFINITY;
+    if (this.pending.size >= max)
+      return Promise.reject(
+        new TransportError(`rpyc: ${max} requests already wait on the peer's answers (maxPendingCallbacks)`),
+      );
     const seq = this.nextSeq++;
     return new Promise<unknown>((resolve, reject) => {
       const entry: Pending = { resolve, reject, timer: undefined };
@@ -321,11 +363,11 @@ export class RpycConnection implements RefOwner {
    * Sends one message. `counted` marks what we send because of the peer's own messages (replies,
    * and the DELs giving back references it sent us): those count towards the flow-control backlog.
    */
-  private send(msg: number, seq: number, body: BrineValue, counted = false): void {
+  private send(msg: number, seq: BrineValue, body: BrineValue, counted = false): void {
     this.write(this.frameOf(msg, seq, body), counted);
   }
 
-  private frameOf(msg: number, seq: number, body: BrineValue): Buffer[] {
+  private frameOf(msg: number, seq: BrineValue, body: BrineValue): Buffer[] {
     if (this.closedFlag) throw new TransportError('rpyc connection is closed');
     let buf: Buffer;
     if (this.envelope === 5) buf = dumpFramed([msg, seq, body], 5, 1);
@@ -411,13 +453,18 @@ export class RpycConnection implements RefOwner {
 
   private onMessage(payload: Buffer): void {
     let msg: unknown;
-    let seq: unknown;
+    let seq: BrineValue;
     let args: BrineValue;
     if (this.envelope === 5) {
+      // An rpyc 5 message is a brine 3-tuple; a type byte 1-3 instead is rpyc 6's envelope.
+      if (payload[0] !== LEGACY_ENVELOPE_TAG && payload[0]! >= Msg.REQUEST && payload[0]! <= Msg.EXCEPTION)
+        throw new ProtocolError(
+          'rpyc: the peer speaks the rpyc 6 message envelope (connect without rpycVersion: 5, variant tcp)',
+        );
       const body = load(payload);
       if (!Array.isArray(body) || body.length !== 3)
         throw new ProtocolError('rpyc: message is not a (msg, seq, args) triple (rpyc 4.1-5 envelope)');
-      [msg, seq, args] = body as [unknown, unknown, BrineValue];
+      [msg, seq, args] = body as [unknown, BrineValue, BrineValue];
     } else {
       msg = payload[0];
       if (msg === LEGACY_ENVELOPE_TAG)
@@ -427,9 +474,10 @@ export class RpycConnection implements RefOwner {
       const body = load(payload.subarray(1));
       if (!Array.isArray(body) || body.length !== 2)
         throw new ProtocolError('rpyc: message is not a (seq, args) pair');
-      [seq, args] = body as [unknown, BrineValue];
+      [seq, args] = body as [BrineValue, BrineValue];
     }
-    if (typeof seq !== 'number') throw new ProtocolError('rpyc: message seq is not an int');
+    // rpyc never does arithmetic on a peer's seq: a request's is echoed whatever it is (an int
+    // past 2**53, a str), and a reply's that is not one of our ints matches no call.
     switch (msg) {
       case Msg.REQUEST:
         this.onRequest(seq, args);
@@ -464,7 +512,8 @@ export class RpycConnection implements RefOwner {
     }
   }
 
-  private takePending(seq: number): Pending | undefined {
+  private takePending(seq: BrineValue): Pending | undefined {
+    if (typeof seq !== 'number') return undefined;
     const p = this.pending.get(seq);
     if (p === undefined) return undefined;
     this.pending.delete(seq);
@@ -472,7 +521,7 @@ export class RpycConnection implements RefOwner {
     return p;
   }
 
-  private onRequest(seq: number, raw: BrineValue): void {
+  private onRequest(seq: BrineValue, raw: BrineValue): void {
     let result: unknown;
     const borrowed = new Map<RemoteRef, number>();
     try {
@@ -521,7 +570,7 @@ export class RpycConnection implements RefOwner {
     this.sendDelsNoWait(dels);
   }
 
-  private reply(seq: number, value: unknown, failed: boolean): void {
+  private reply(seq: BrineValue, value: unknown, failed: boolean): void {
     if (this.closedFlag) return;
     let body: BrineValue;
     let msg: number = failed ? Msg.EXCEPTION : Msg.REPLY;
@@ -553,6 +602,15 @@ export class RpycConnection implements RefOwner {
   // request handlers (what the peer may do with our objects)
 
   private handle(handler: number, args: unknown[]): unknown {
+    const arity = ARITY[handler];
+    if (arity === undefined) {
+      const err = new ProtocolError(`unknown rpyc handler ${String(handler)}`);
+      throw asPythonException(err, 'KeyError');
+    }
+    if (args.length < arity[0] || args.length > arity[1]) {
+      const takes = arity[0] === arity[1] ? `${arity[0]}` : `${arity[0]} to ${arity[1]}`;
+      throw typeError(`${handleNames[handler]} takes ${takes} argument(s), got ${args.length}`);
+    }
     const [obj, a1, a2, a3] = args;
     switch (handler) {
       case Handle.PING:
@@ -578,20 +636,20 @@ export class RpycConnection implements RefOwner {
       case Handle.HASH:
         return idPackOf(this.servable(obj))[2];
       case Handle.CMP: {
-        const op = a2 === undefined ? '__cmp__' : asString(a2);
+        // rpyc runs type(obj).<op>(obj, other) after the usual attribute check (op defaults to
+        // py2's '__cmp__', which Python 3 types lack): object's __eq__/__ne__ decide only for
+        // the same object and are NotImplemented otherwise, like the other comparisons.
         this.servable(obj);
-        if (op === '__eq__') return obj === a1;
-        if (op === '__ne__') return obj !== a1;
+        const op = a2 === undefined ? '__cmp__' : asString(a2);
+        if (!RICH_COMPARISONS.has(op)) throw attributeError(`cannot access '${op}'`);
+        if (obj !== a1) return NotImplemented;
+        if (op === '__eq__') return true;
+        if (op === '__ne__') return false;
         return NotImplemented;
       }
       case Handle.DIR: {
         const o = this.servable(obj);
-        return o instanceof ExposedObject
-          ? o
-              .names()
-              .map((n) => `exposed_${n}`)
-              .sort()
-          : [];
+        return o instanceof ExposedObject ? o.dir() : [];
       }
       case Handle.INSPECT: {
         const o = this.local.get(obj as BrineValue);
@@ -599,8 +657,13 @@ export class RpycConnection implements RefOwner {
       }
       case Handle.DEL: {
         const count = a1 === undefined ? 1 : a1;
-        if (typeof count !== 'number' || !Number.isInteger(count) || count < 1)
-          throw typeError('DEL count must be a positive int');
+        // 0 changes nothing, as in rpyc's decref; a negative count (which would raise rpyc's) is refused.
+        if (typeof count !== 'number' || !Number.isInteger(count) || count < 0)
+          throw typeError('DEL count must be a non-negative int');
+        if (count === 0) {
+          this.servable(obj);
+          return null;
+        }
         this.local.decref(idPackOf(this.servable(obj)), count);
         return null;
       }
@@ -609,13 +672,18 @@ export class RpycConnection implements RefOwner {
       case Handle.INSTANCECHECK:
         return false;
       case Handle.BUFFITER:
+        // itertools.islice(obj, n): none of our objects is iterable.
+        throw typeError(`'${pythonTypeName(this.servable(obj))}' object is not iterable`);
       case Handle.OLDSLICING:
+        // rpyc fetches obj.<attempt>, then obj.<fallback>: attributes we never expose.
+        this.servable(obj);
+        throw attributeError(`cannot access '${asString(a2)}'`);
       case Handle.CTXEXIT:
-        throw typeError(`${handleNames[handler]} is not supported by this peer`);
-      default: {
-        const err = new ProtocolError(`unknown rpyc handler ${String(handler)}`);
-        throw asPythonException(err, 'KeyError');
-      }
+        // rpyc calls obj.__exit__, which the attribute check refuses on a service.
+        this.servable(obj);
+        throw attributeError("cannot access '__exit__'");
+      default:
+        throw new ProtocolError(`rpyc handler ${String(handler)} has no case`);
     }
   }
 
@@ -723,7 +791,7 @@ export class RpycConnection implements RefOwner {
 }
 
 /** Reads a brine int starting at `at` (one-byte or INT_L1 forms): [value, next offset]. */
-function peekInt(head: Buffer, at: number): [number, number] | undefined {
+function peekInt(head: Buffer, at: number): [number | bigint, number] | undefined {
   const tag = head[at];
   if (tag === undefined) return undefined;
   if (tag >= 0x20 && tag <= 0xef) return [tag - 0x50, at + 1];
@@ -731,18 +799,20 @@ function peekInt(head: Buffer, at: number): [number, number] | undefined {
   const n = head[at + 1];
   if (n === undefined || n > 20 || head.length < at + 2 + n) return undefined;
   const text = head.toString('latin1', at + 2, at + 2 + n);
-  return /^-?\d+$/.test(text) ? [Number(text), at + 2 + n] : undefined;
+  if (!/^-?\d+$/.test(text)) return undefined;
+  const big = BigInt(text);
+  return [Number.isSafeInteger(Number(big)) ? Number(big) : big, at + 2 + n];
 }
 
 /** The type and seq of a message from its first bytes, without decoding the rest. */
 function messageIdOf(
   head: Buffer,
   envelope: Envelope,
-): { msg: number; seq: number; envelope: 5 | 6 } | undefined {
+): { msg: number; seq: number | bigint; envelope: 5 | 6 } | undefined {
   if (head[0] === LEGACY_ENVELOPE_TAG && envelope !== 6) {
     const msg = peekInt(head, 1);
     const seq = msg && peekInt(head, msg[1]);
-    return msg && seq ? { msg: msg[0], seq: seq[0], envelope: 5 } : undefined;
+    return msg && seq && typeof msg[0] === 'number' ? { msg: msg[0], seq: seq[0], envelope: 5 } : undefined;
   }
   const msg = head[0];
   if (envelope === 5 || msg === undefined || msg < Msg.REQUEST || msg > Msg.EXCEPTION || head[1] !== 0x11)

@@ -50,5 +50,8 @@ export const COMPRESSION_LEVEL = 1;
 
 export const DEFAULT_PORT = 18861;
 
+/** rpyc's DEFAULT_CONFIG sync_request_timeout: how long a Python service waits on a client's callback. */
+export const SYNC_REQUEST_TIMEOUT_MS = 30_000;
+
 /** The variant whose client speaks the rpyc 4.1–5.x message envelope (servers accept both). */
 export const VARIANT_RPYC5 = 'tcp-rpyc5';

@@ -59,6 +59,16 @@ const COMPRESSED_HEAD_BYTES = 256;
  * them by mistake, and reading gigabytes to answer one message is not worth it.
  */
 const SKIP_FACTOR = 4;
+/**
+ * Chunks smaller than this, arriving while more than STAGE_AFTER chunks are already buffered,
+ * are copied into a staging buffer of STAGING_BYTES instead of being kept one Buffer each: a
+ * Buffer costs ~100 bytes beyond its data, so a peer trickling a frame one byte per TCP segment
+ * would make a 16 MiB frame hold gigabytes. Ordinary traffic (a frame in a few chunks) is not
+ * copied, and the staging buffer is let go once nothing is buffered, so idle connections keep none.
+ */
+const SMALL_CHUNK = 4096;
+const STAGE_AFTER = 16;
+const STAGING_BYTES = 64 * 1024;
 
 /** The start of a payload: a compressed one inflated from its first bytes only (bounded output). */
 function headOf(bytes: Buffer, compressed: boolean): Buffer {
@@ -85,6 +95,9 @@ function headOf(bytes: Buffer, compressed: boolean): Buffer {
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** Where small chunks are copied (see SMALL_CHUNK), and how much of it is written. */
+  private staging: Buffer | undefined;
+  private stagingUsed = 0;
   /** An oversized frame being read past: bytes still to drop, and its head as it comes in. */
   private skip:
     | { left: number; size: number; compressed: boolean; head: Buffer[]; headLen: number; reported: boolean }
@@ -97,8 +110,7 @@ export class FrameDecoder {
 
   /** Feeds bytes; returns the complete payloads now available (decompressed). */
   push(chunk: Buffer): Buffer[] {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    this.append(chunk);
     const out: Buffer[] = [];
     for (;;) {
       if (this.skip !== undefined) {
@@ -145,6 +157,47 @@ export class FrameDecoder {
     return out;
   }
 
+  /** Buffers held for incomplete frames (a diagnostic: it stays small whatever the chunk sizes). */
+  get bufferCount(): number {
+    return this.chunks.length;
+  }
+
+  /** Size of the staging buffer kept for trickled frames (a diagnostic: 0 when idle). */
+  get stagingBytes(): number {
+    return this.staging?.length ?? 0;
+  }
+
+  private append(chunk: Buffer): void {
+    this.buffered += chunk.length;
+    if (chunk.length >= SMALL_CHUNK || this.chunks.length < STAGE_AFTER) {
+      this.chunks.push(chunk);
+      return;
+    }
+    let staging = this.staging;
+    if (staging === undefined || this.stagingUsed + chunk.length > staging.length) {
+      staging = Buffer.allocUnsafe(STAGING_BYTES);
+      this.staging = staging;
+      this.stagingUsed = 0;
+    }
+    const at = this.stagingUsed;
+    chunk.copy(staging, at);
+    this.stagingUsed += chunk.length;
+    // Only bytes past stagingUsed are ever written, so views handed out stay intact. When the
+    // last buffered chunk ends where this one starts, it grows instead of a new one being added.
+    const last = this.chunks[this.chunks.length - 1];
+    if (
+      last !== undefined &&
+      last.buffer === staging.buffer &&
+      last.byteOffset + last.length === staging.byteOffset + at
+    )
+      this.chunks[this.chunks.length - 1] = Buffer.from(
+        last.buffer,
+        last.byteOffset,
+        last.length + chunk.length,
+      );
+    else this.chunks.push(staging.subarray(at, at + chunk.length));
+  }
+
   /** Drops what is buffered of the frame being skipped; true once it is wholly gone. */
   private skipSome(): boolean {
     const skip = this.skip!;
@@ -182,6 +235,8 @@ export class FrameDecoder {
     this.chunks[0] = joined.subarray(n);
     if (this.chunks[0].length === 0) this.chunks.shift();
     this.buffered -= n;
+    // Nothing buffered: let the staging buffer go (views handed out keep what they need alive).
+    if (this.buffered === 0) this.staging = undefined;
     return joined.subarray(0, n);
   }
 }

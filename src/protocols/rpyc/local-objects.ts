@@ -24,6 +24,8 @@ export type ServedFunction = (
 export interface ExposedMethod {
   readonly fn: ServedFunction;
   readonly doc?: string;
+  /** Listed by dir() under its bare name too, as rpyc.Service's get_service_name classmethods are. */
+  readonly plain?: boolean;
 }
 
 /**
@@ -57,6 +59,16 @@ export class ExposedObject {
       this.bound.set(bare, b);
     }
     return b;
+  }
+
+  /** What dir() lists: `exposed_<name>` for each method, and the bare name of plain ones, sorted. */
+  dir(): string[] {
+    const out: string[] = [];
+    for (const [name, m] of this.methods) {
+      out.push(`exposed_${name}`);
+      if (m.plain) out.push(name);
+    }
+    return out.sort();
   }
 
   inspect(): BrineValue {

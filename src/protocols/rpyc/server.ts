@@ -9,15 +9,10 @@ import net from 'node:net';
 import { createDispatcher } from '../../contract/dispatch.js';
 import { InvalidArgumentError, TransportError } from '../../contract/errors.js';
 import { type Contract, getMethod, type Implementation, type MethodSpec } from '../../contract/spec.js';
-import {
-  DEFAULT_HOST,
-  DEFAULT_MAX_MESSAGE_BYTES,
-  DEFAULT_TIMEOUT_MS,
-  type RunningServer,
-  type ServeOptions,
-} from '../types.js';
+import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type ServeOptions } from '../types.js';
+import { asFloat } from './brine.js';
 import { type ConnectionStats, RpycConnection } from './connection.js';
-import { DEFAULT_PORT } from './consts.js';
+import { DEFAULT_PORT, SYNC_REQUEST_TIMEOUT_MS } from './consts.js';
 import { type ExposedMethod, ExposedObject, noKeywords } from './local-objects.js';
 import { RemoteRef } from './netref.js';
 import { asPythonException } from './vinegar.js';
@@ -33,13 +28,22 @@ export interface RpycServeOptions extends ServeOptions {
   extras?: Readonly<Record<string, ExtraMethod>>;
   /** The class name Python sees for the root ("rpclab.<serviceName>"); default `<Contract>Service`. */
   serviceName?: string;
-  /** Timeout of requests the server sends to clients (callbacks). */
+  /** Timeout of requests the server sends to clients (callbacks); default 30 s, rpyc's sync_request_timeout. */
   timeoutMs?: number;
   /** Compress payloads over 3000 bytes as rpyc does (default true). */
   compress?: boolean;
   /** Include JavaScript stacks in the tracebacks sent with exceptions (default false). */
   includeStack?: boolean;
+  /**
+   * Most calls into one client (callbacks) waiting at once; past it a callback fails at once with
+   * TRANSPORT (a ConnectionError in Python). Default 10,000 (rpyc's own server waits on one at a
+   * time per connection, as its serving thread blocks).
+   */
+  maxPendingCallbacks?: number;
 }
+
+/** Default of RpycServeOptions.maxPendingCallbacks: ~20 MB of waiting callbacks per connection. */
+const MAX_PENDING_CALLBACKS = 10_000;
 
 export interface RpycServerStats extends ConnectionStats {
   readonly connections: number;
@@ -95,9 +99,19 @@ export function buildServiceRoot<C extends Contract>(
 ): ExposedObject {
   const dispatch = createDispatcher(contract, impl);
   const methods = new Map<string, ExposedMethod>();
-  const alias = contract.name.toUpperCase();
-  methods.set('get_service_name', { fn: () => alias, doc: 'returns the canonical name of the service' });
-  methods.set('get_service_aliases', { fn: () => [alias], doc: 'returns the aliases of this service' });
+  const typeName = options.serviceName ?? `${contract.name}Service`;
+  // rpyc.Service's alias: the class name upper-cased, less a trailing "SERVICE".
+  const alias = typeName.toUpperCase().replace(/SERVICE$/, '');
+  methods.set('get_service_name', {
+    fn: () => alias,
+    doc: 'returns the canonical name of the service',
+    plain: true,
+  });
+  methods.set('get_service_aliases', {
+    fn: () => [alias],
+    doc: 'returns the aliases of this service',
+    plain: true,
+  });
   for (const [name, extra] of Object.entries(options.extras ?? {})) {
     const call = extra as (...args: unknown[]) => unknown;
     methods.set(name, {
@@ -112,14 +126,18 @@ export function buildServiceRoot<C extends Contract>(
     methods.set(name, {
       fn: (args, kwargs) => {
         const all = withKeywords(name, spec, args, kwargs);
-        return dispatch(name, all).catch((err: unknown) => {
-          throw explainReferences(err, all);
-        });
+        return dispatch(name, all).then(
+          // brine sends a whole JS number as an int: a double result must be a Python float.
+          (result) => (spec.result === 'double' ? asFloat(result) : result),
+          (err: unknown) => {
+            throw explainReferences(err, all);
+          },
+        );
       },
       ...(spec.doc === undefined ? {} : { doc: spec.doc }),
     });
   }
-  return new ExposedObject(options.serviceName ?? `${contract.name}Service`, methods);
+  return new ExposedObject(typeName, methods);
 }
 
 export async function serveRpyc<C extends Contract>(
@@ -132,10 +150,12 @@ export async function serveRpyc<C extends Contract>(
   const server = net.createServer((socket) => {
     const conn = new RpycConnection(socket, {
       root,
-      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      // A Python service waits this long on a client's callback; so do we by default.
+      timeoutMs: options.timeoutMs ?? SYNC_REQUEST_TIMEOUT_MS,
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       compress: options.compress ?? true,
       includeStack: options.includeStack ?? false,
+      maxPendingRequests: options.maxPendingCallbacks ?? MAX_PENDING_CALLBACKS,
       // rpyc 6 and rpyc 4.1–5 clients differ in the message envelope only: follow the client's.
       envelope: 'auto',
       onClose: (c) => connections.delete(c),
