@@ -165,6 +165,19 @@ export function conformanceSuite(protocol: Protocol, variant: string): void {
       assert.ok(Date.now() - started < timeoutMs + 9_000, 'the timeout was not honoured');
     });
 
+    it('a timeout longer than a timer can wait (or Infinity) means no early TIMEOUT', async () => {
+      // Node fires a timer of more than 2^31 - 1 ms after 1 ms; a client must clamp, not time out.
+      for (const timeoutMs of [Number.POSITIVE_INFINITY, 2 ** 40]) {
+        const c = await protocol.connect(calculatorContract, { port: server.port, variant, timeoutMs });
+        try {
+          assert.equal(await c.add(2, 5), 7, `timeoutMs ${timeoutMs}`);
+          assert.equal((await c.echo(bytes(256 * 1024))).byteLength, 256 * 1024, `timeoutMs ${timeoutMs}`);
+        } finally {
+          await c.close();
+        }
+      }
+    });
+
     it('keeps serving after a client disconnects mid-call', async () => {
       const quitter = await connect();
       const pending = quitter.echo(bytes(4 * 1024 * 1024)).catch(() => undefined);

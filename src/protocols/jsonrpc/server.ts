@@ -18,6 +18,7 @@ import {
 import { createDispatcher } from '../../contract/dispatch.js';
 import { errorFromCode, MessageTooLargeError, NoSuchMethodError, toRpcError } from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
+import { timerDelay } from '../../net/deadline.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
 import { readBoundedBody } from './bounded-body.js';
 import {
@@ -212,8 +213,9 @@ function clientErrorStatus(code: string | undefined): string {
 
 /** Cuts the connection if the ended reply `res` is not flushed within `ms` (a client not reading). */
 function flushWithin(res: http.ServerResponse, ms: number): void {
-  if (res.writableFinished || res.destroyed) return;
-  const timer = setTimeout(() => res.destroy(), ms);
+  const delay = timerDelay(ms);
+  if (res.writableFinished || res.destroyed || delay === undefined) return;
+  const timer = setTimeout(() => res.destroy(), delay);
   timer.unref();
   const clear = () => clearTimeout(timer);
   res.once('finish', clear);

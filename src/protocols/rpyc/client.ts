@@ -9,7 +9,7 @@ import net from 'node:net';
 import { createClient } from '../../contract/client.js';
 import { TimeoutError, TransportError } from '../../contract/errors.js';
 import { type Client, type Contract, getMethod } from '../../contract/spec.js';
-import { withTimeout } from '../../net/deadline.js';
+import { timerDelay, withTimeout } from '../../net/deadline.js';
 import {
   type ConnectOptions,
   DEFAULT_HOST,
@@ -81,7 +81,7 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<net.
         ? setTimeout(() => {
             socket.destroy();
             reject(new TimeoutError(`rpyc connect to ${host}:${port} timed out after ${timeoutMs} ms`));
-          }, timeoutMs)
+          }, timerDelay(timeoutMs))
         : undefined;
     socket.once('connect', () => {
       clearTimeout(timer);

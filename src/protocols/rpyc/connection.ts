@@ -16,6 +16,7 @@ import {
   TransportError,
   toRpcError,
 } from '../../contract/errors.js';
+import { timerDelay } from '../../net/deadline.js';
 import { BrineLimitError, type BrineValue, dumpFramed, isDumpable, load, NotImplemented } from './brine.js';
 import { Handle, handleNames, Label, Msg } from './consts.js';
 import { FrameDecoder, frameInPlace, type OversizedFrame } from './framing.js';
@@ -255,7 +256,7 @@ export class RpycConnection implements RefOwner {
         entry.timer = setTimeout(() => {
           this.pending.delete(seq);
           reject(new TimeoutError(`rpyc ${handleNames[handler] ?? handler} timed out after ${timeoutMs} ms`));
-        }, timeoutMs);
+        }, timerDelay(timeoutMs));
       }
       this.pending.set(seq, entry);
       try {

@@ -19,7 +19,7 @@ import {
 } from '../../contract/errors.js';
 import type { Client, Contract } from '../../contract/spec.js';
 import { validateArgs } from '../../contract/validate.js';
-import { withTimeout } from '../../net/deadline.js';
+import { timerDelay, withTimeout } from '../../net/deadline.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT_MS } from '../types.js';
 import { writeBatched } from './batch.js';
 import { type Binding, bindContract, type MethodPlan } from './binding.js';
@@ -52,7 +52,7 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<net.
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
     const timer =
-      Number.isFinite(timeoutMs) && timeoutMs > 0
+      timerDelay(timeoutMs) !== undefined
         ? setTimeout(() => {
             socket.destroy();
             reject(
@@ -60,7 +60,7 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<net.
                 `connecting to thrift server at ${host}:${port} timed out after ${timeoutMs} ms`,
               ),
             );
-          }, timeoutMs)
+          }, timerDelay(timeoutMs))
         : undefined;
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -116,19 +116,14 @@ class Connection {
       clearTimeout(this.stall);
       this.stall = undefined;
     }
-    if (
-      this.stall === undefined &&
-      this.reader.pendingBytes > 0 &&
-      Number.isFinite(this.stallMs) &&
-      this.stallMs > 0
-    ) {
+    if (this.stall === undefined && this.reader.pendingBytes > 0 && timerDelay(this.stallMs) !== undefined) {
       this.stall = setTimeout(() => {
         this.fail(
           new ProtocolError(
             `a reply from ${this.where} stalled mid-message for ${this.stallMs} ms (${this.reader.pendingBytes} bytes of it received)`,
           ),
         );
-      }, this.stallMs);
+      }, timerDelay(this.stallMs));
     }
   }
 

@@ -15,6 +15,7 @@ import {
   toRpcError,
 } from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
+import { timerDelay } from '../../net/deadline.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
 import { writeBatched } from './batch.js';
 import { bindContract } from './binding.js';
@@ -166,7 +167,7 @@ export async function serveThrift<C extends Contract>(
     };
     const armDeadline = () => {
       if (socket.destroyed || socket.isPaused() || reader.pendingBytes === 0) stopDeadline();
-      else if (deadline === undefined && Number.isFinite(messageTimeoutMs) && messageTimeoutMs > 0)
+      else if (deadline === undefined && timerDelay(messageTimeoutMs) !== undefined)
         deadline = setTimeout(
           () =>
             fail(
@@ -174,7 +175,7 @@ export async function serveThrift<C extends Contract>(
                 `a message stayed unfinished for ${messageTimeoutMs} ms (${reader.pendingBytes} bytes of it received)`,
               ),
             ),
-          messageTimeoutMs,
+          timerDelay(messageTimeoutMs),
         );
     };
     const flow = () => {

@@ -26,6 +26,7 @@ import {
   TransportError,
 } from '../../contract/errors.js';
 import { type Contract, getMethod, type ValueType } from '../../contract/spec.js';
+import { MAX_TIMER_MS } from '../../net/deadline.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT_MS } from '../types.js';
 import { SerialSender } from './serial-sender.js';
 import { HIGH_WATER_MARK } from './socket-options.js';
@@ -37,8 +38,6 @@ export const ZEROMQ_VARIANTS = ['req', 'dealer'] as const;
 export type ZeromqVariant = (typeof ZEROMQ_VARIANTS)[number];
 
 export const DEFAULT_RETRIES = 2;
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface CallEngineOptions {
   readonly variant: ZeromqVariant;
