@@ -6,6 +6,7 @@
  * params are decoded by the method table and checked by the shared dispatcher.
  */
 import http from 'node:http';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import {
   createJSONRPCErrorResponse,
@@ -78,6 +79,12 @@ export interface JsonRpcRunningServer extends RunningServer {
 }
 
 type Reply = JSONRPCResponse | JSONRPCResponse[] | null;
+
+interface Pending {
+  readonly requests: Set<http.IncomingMessage>;
+  /** Answers a parse error that followed these requests, once all of them are answered. */
+  whenAnswered?: () => void;
+}
 
 /**
  * The source text of numeric ids JSON.parse cannot keep exactly, from numericIdSources: for a
@@ -362,6 +369,7 @@ export async function serveJsonRpc<C extends Contract>(
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
+      track(req, res);
       const err = toJsonRpcError(new MessageTooLargeError(declared, limit));
       send(res, 413, errorReply(null, err), { Connection: 'close' });
       return;
@@ -370,6 +378,7 @@ export async function serveJsonRpc<C extends Contract>(
     dispatchRequest(req, res);
   });
   function dispatchRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    track(req, res);
     onRequest(req, res)
       .catch((err: unknown) => {
         // Only a bug lands here; answer it rather than leave the client hanging.
@@ -383,14 +392,44 @@ export async function serveJsonRpc<C extends Contract>(
       // Every path above has ended the reply (or the request was aborted) by now.
       .then(() => flushWithin(res, replyTimeout));
   }
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+  // Requests whose replies are not yet written, per connection. Node parses pipelined bytes
+  // while an earlier request is still being answered: malformed bytes after a whole request
+  // must not answer (and close) before it, or its caller reads the 400 as its reply.
+  const unanswered = new WeakMap<net.Socket, Pending>();
+  function track(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const socket = req.socket;
+    let pending = unanswered.get(socket);
+    if (pending === undefined) {
+      pending = { requests: new Set() };
+      unanswered.set(socket, pending);
+    }
+    const state = pending;
+    state.requests.add(req);
+    res.once('close', () => {
+      state.requests.delete(req);
+      if (state.requests.size === 0) state.whenAnswered?.();
+    });
+  }
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
     // Malformed HTTP or a timeout: answer with the fitting status and close; nothing throws.
     // Destroyed once the answer is flushed, not merely ended: a peer that never reads nor
     // closes would otherwise keep the half-closed socket (and its descriptor) forever.
-    if (socket.writable)
-      socket.end(`HTTP/1.1 ${clientErrorStatus(err.code)}\r\nConnection: close\r\n\r\n`, () =>
-        socket.destroy(),
-      );
+    const answer = `HTTP/1.1 ${clientErrorStatus(err.code)}\r\nConnection: close\r\n\r\n`;
+    const pending = unanswered.get(socket);
+    // Wait only for requests received whole (their replies are bounded by replyTimeoutMs); one
+    // still arriving (a timeout, a broken chunk) is the request this error is about.
+    if (
+      pending !== undefined &&
+      pending.requests.size > 0 &&
+      [...pending.requests].every((r) => r.complete)
+    ) {
+      pending.whenAnswered = () => {
+        // A reply that said "Connection: close" has already ended the socket: add nothing.
+        if (socket.writable) socket.end(answer, () => socket.destroy());
+      };
+      return;
+    }
+    if (socket.writable) socket.end(answer, () => socket.destroy());
     else socket.destroy();
   });
 
