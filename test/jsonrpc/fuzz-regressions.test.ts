@@ -80,6 +80,25 @@ describe('jsonrpc server: fuzz regressions', () => {
     assert.deepEqual(JSON.parse(got[0]?.body ?? ''), { jsonrpc: '2.0', id: 5, result: 7 });
   });
 
+  it('answers a request without Host with one JSON 400 and nothing after it', async () => {
+    // Without Content-Length the body is read as the next request; Node's own 400 for the
+    // missing Host was followed by a second 400 for it, after saying Connection: close.
+    const body = '{"jsonrpc":"2.0","id":1,"method":"add","params":[2,5]}';
+    const text = await exchange(
+      server.port,
+      `POST / HTTP/1.1\r\nContent-Type: application/json\r\n\r\n${body}`,
+    );
+    const got = responses(text);
+    assert.deepEqual(
+      got.map((r) => r.status),
+      [400],
+    );
+    assert.match(text, /connection: close/i);
+    const error = (JSON.parse(got[0]?.body ?? '') as { error: { code: number; message: string } }).error;
+    assert.equal(error.code, -32600);
+    assert.match(error.message, /Host/);
+  });
+
   it('still cuts a request whose body never completes when a malformed one follows', async () => {
     // The bytes after a declared length that never arrives are the body, so nothing follows;
     // a later parse error must not wait for a request still being received.

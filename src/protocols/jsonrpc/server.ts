@@ -268,6 +268,16 @@ export async function serveJsonRpc<C extends Contract>(
   const allowedOrigins = options.allowedOrigins ?? [];
 
   const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is 400, as Node's requireHostHeader would
+    // answer; done here so it is a tracked reply (see track): Node's own 400 was not, and the
+    // unframed body after it got a second 400 past its "Connection: close".
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && !req.headers.host) {
+      const why = 'Invalid Request: an HTTP/1.1 request must carry a Host header';
+      send(res, 400, errorReply(null, protocolError(JsonRpcCodes.INVALID_REQUEST, why)), {
+        Connection: 'close',
+      });
+      return;
+    }
     // Web pages first (see origin-policy.ts): a refused origin runs nothing, its body unread.
     const origin = checkOrigin(req, allowedOrigins);
     if (origin.kind === 'refused') {
@@ -361,6 +371,7 @@ export async function serveJsonRpc<C extends Contract>(
       headersTimeout: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
       requestTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       connectionsCheckingInterval: 1_000,
+      requireHostHeader: false, // checked in onRequest
     },
     (req, res) => dispatchRequest(req, res),
   );
