@@ -81,7 +81,9 @@ export interface JsonRpcRunningServer extends RunningServer {
 type Reply = JSONRPCResponse | JSONRPCResponse[] | null;
 
 interface Pending {
-  readonly requests: Set<http.IncomingMessage>;
+  readonly replies: Map<http.IncomingMessage, http.ServerResponse>;
+  /** The last request answered before its body was whole (see clientError). */
+  answeredBeforeBody?: http.IncomingMessage;
   /** Answers a parse error that followed these requests, once all of them are answered. */
   whenAnswered?: () => void;
 }
@@ -411,14 +413,15 @@ export async function serveJsonRpc<C extends Contract>(
     const socket = req.socket;
     let pending = unanswered.get(socket);
     if (pending === undefined) {
-      pending = { requests: new Set() };
+      pending = { replies: new Map() };
       unanswered.set(socket, pending);
     }
     const state = pending;
-    state.requests.add(req);
+    state.replies.set(req, res);
     res.once('close', () => {
-      state.requests.delete(req);
-      if (state.requests.size === 0) state.whenAnswered?.();
+      state.replies.delete(req);
+      if (!req.complete) state.answeredBeforeBody = req;
+      if (state.replies.size === 0) state.whenAnswered?.();
     });
   }
   server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
@@ -427,17 +430,26 @@ export async function serveJsonRpc<C extends Contract>(
     // closes would otherwise keep the half-closed socket (and its descriptor) forever.
     const answer = `HTTP/1.1 ${clientErrorStatus(err.code)}\r\nConnection: close\r\n\r\n`;
     const pending = unanswered.get(socket);
-    // Wait only for requests received whole (their replies are bounded by replyTimeoutMs); one
-    // still arriving (a timeout, a broken chunk) is the request this error is about.
-    if (
-      pending !== undefined &&
-      pending.requests.size > 0 &&
-      [...pending.requests].every((r) => r.complete)
-    ) {
-      pending.whenAnswered = () => {
+    const waiting = [...(pending?.replies ?? [])];
+    // The request still arriving (if any) is the one this error is about. Already answered
+    // (403, 405, 413… are sent before the body is read), it gets no second reply; else it gets
+    // the 400 now. Whole requests before it are answered first (their replies are bounded by
+    // replyTimeoutMs).
+    const receiving = waiting.filter(([req]) => !req.complete);
+    const early = pending?.answeredBeforeBody;
+    const answeredEarly =
+      receiving.length > 0
+        ? receiving.every(([, res]) => res.writableEnded)
+        : early !== undefined && !early.complete;
+    if (pending !== undefined && (answeredEarly || (waiting.length > 0 && receiving.length === 0))) {
+      const finish = () => {
         // A reply that said "Connection: close" has already ended the socket: add nothing.
-        if (socket.writable) socket.end(answer, () => socket.destroy());
+        if (!socket.writable) return;
+        if (answeredEarly) socket.end(() => socket.destroy());
+        else socket.end(answer, () => socket.destroy());
       };
+      if (pending.replies.size === 0) finish();
+      else pending.whenAnswered = finish;
       return;
     }
     if (socket.writable) socket.end(answer, () => socket.destroy());
