@@ -6,6 +6,7 @@
  * params are decoded by the method table and checked by the shared dispatcher.
  */
 import http from 'node:http';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import {
   createJSONRPCErrorResponse,
@@ -78,6 +79,14 @@ export interface JsonRpcRunningServer extends RunningServer {
 }
 
 type Reply = JSONRPCResponse | JSONRPCResponse[] | null;
+
+interface Pending {
+  readonly replies: Map<http.IncomingMessage, http.ServerResponse>;
+  /** The last request answered before its body was whole (see clientError). */
+  answeredBeforeBody?: http.IncomingMessage;
+  /** Answers a parse error that followed these requests, once all of them are answered. */
+  whenAnswered?: () => void;
+}
 
 /**
  * The source text of numeric ids JSON.parse cannot keep exactly, from numericIdSources: for a
@@ -261,6 +270,16 @@ export async function serveJsonRpc<C extends Contract>(
   const allowedOrigins = options.allowedOrigins ?? [];
 
   const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is 400, as Node's requireHostHeader would
+    // answer; done here so it is a tracked reply (see track): Node's own 400 was not, and the
+    // unframed body after it got a second 400 past its "Connection: close".
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && !req.headers.host) {
+      const why = 'Invalid Request: an HTTP/1.1 request must carry a Host header';
+      send(res, 400, errorReply(null, protocolError(JsonRpcCodes.INVALID_REQUEST, why)), {
+        Connection: 'close',
+      });
+      return;
+    }
     // Web pages first (see origin-policy.ts): a refused origin runs nothing, its body unread.
     const origin = checkOrigin(req, allowedOrigins);
     if (origin.kind === 'refused') {
@@ -354,6 +373,7 @@ export async function serveJsonRpc<C extends Contract>(
       headersTimeout: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
       requestTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       connectionsCheckingInterval: 1_000,
+      requireHostHeader: false, // checked in onRequest
     },
     (req, res) => dispatchRequest(req, res),
   );
@@ -362,6 +382,7 @@ export async function serveJsonRpc<C extends Contract>(
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
+      track(req, res);
       const err = toJsonRpcError(new MessageTooLargeError(declared, limit));
       send(res, 413, errorReply(null, err), { Connection: 'close' });
       return;
@@ -370,6 +391,7 @@ export async function serveJsonRpc<C extends Contract>(
     dispatchRequest(req, res);
   });
   function dispatchRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    track(req, res);
     onRequest(req, res)
       .catch((err: unknown) => {
         // Only a bug lands here; answer it rather than leave the client hanging.
@@ -383,14 +405,54 @@ export async function serveJsonRpc<C extends Contract>(
       // Every path above has ended the reply (or the request was aborted) by now.
       .then(() => flushWithin(res, replyTimeout));
   }
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+  // Requests whose replies are not yet written, per connection. Node parses pipelined bytes
+  // while an earlier request is still being answered: malformed bytes after a whole request
+  // must not answer (and close) before it, or its caller reads the 400 as its reply.
+  const unanswered = new WeakMap<net.Socket, Pending>();
+  function track(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const socket = req.socket;
+    let pending = unanswered.get(socket);
+    if (pending === undefined) {
+      pending = { replies: new Map() };
+      unanswered.set(socket, pending);
+    }
+    const state = pending;
+    state.replies.set(req, res);
+    res.once('close', () => {
+      state.replies.delete(req);
+      if (!req.complete) state.answeredBeforeBody = req;
+      if (state.replies.size === 0) state.whenAnswered?.();
+    });
+  }
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
     // Malformed HTTP or a timeout: answer with the fitting status and close; nothing throws.
     // Destroyed once the answer is flushed, not merely ended: a peer that never reads nor
     // closes would otherwise keep the half-closed socket (and its descriptor) forever.
-    if (socket.writable)
-      socket.end(`HTTP/1.1 ${clientErrorStatus(err.code)}\r\nConnection: close\r\n\r\n`, () =>
-        socket.destroy(),
-      );
+    const answer = `HTTP/1.1 ${clientErrorStatus(err.code)}\r\nConnection: close\r\n\r\n`;
+    const pending = unanswered.get(socket);
+    const waiting = [...(pending?.replies ?? [])];
+    // The request still arriving (if any) is the one this error is about. Already answered
+    // (403, 405, 413… are sent before the body is read), it gets no second reply; else it gets
+    // the 400 now. Whole requests before it are answered first (their replies are bounded by
+    // replyTimeoutMs).
+    const receiving = waiting.filter(([req]) => !req.complete);
+    const early = pending?.answeredBeforeBody;
+    const answeredEarly =
+      receiving.length > 0
+        ? receiving.every(([, res]) => res.writableEnded)
+        : early !== undefined && !early.complete;
+    if (pending !== undefined && (answeredEarly || (waiting.length > 0 && receiving.length === 0))) {
+      const finish = () => {
+        // A reply that said "Connection: close" has already ended the socket: add nothing.
+        if (!socket.writable) return;
+        if (answeredEarly) socket.end(() => socket.destroy());
+        else socket.end(answer, () => socket.destroy());
+      };
+      if (pending.replies.size === 0) finish();
+      else pending.whenAnswered = finish;
+      return;
+    }
+    if (socket.writable) socket.end(answer, () => socket.destroy());
     else socket.destroy();
   });
 
