@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { type Calculator, calculator, calculatorContract, RpcError } from '../../src/contract/index.js';
 import { freePort } from '../../src/net/free-port.js';
 import { thrift } from '../../src/protocols/thrift/index.js';
@@ -139,6 +139,59 @@ describe('thrift client', () => {
       assert.equal(await c.add(2, 5), 7);
       await c.close();
     } finally {
+      await server.close();
+    }
+  });
+
+  it('a call that times out while its connection is still being opened is never sent', async () => {
+    let adds = 0;
+    const counting: Calculator = {
+      ...calculator,
+      async add(a, b) {
+        adds++;
+        return a + b;
+      },
+    };
+    const server = await thrift.serve(calculatorContract, counting, { port: 0 });
+    // Connections after the first are sockets the test connects when it chooses, and timers are
+    // mocked: "the connection opens after the call timed out" happens in that order, always.
+    const realConnect = net.connect.bind(net) as (o: net.NetConnectOpts) => net.Socket;
+    const sockets: net.Socket[] = [];
+    mock.method(net, 'connect', (o: net.NetConnectOpts) => {
+      const s = sockets.length === 0 ? realConnect(o) : new net.Socket();
+      sockets.push(s);
+      return s;
+    });
+    const flush = () => new Promise<void>((r) => setImmediate(r));
+    try {
+      const c = await thrift.connect(calculatorContract, { port: server.port, timeoutMs: 1_000 });
+      const first = sockets[0]!;
+      await new Promise<void>((r) => {
+        first.once('close', () => r());
+        first.destroy();
+      });
+      mock.timers.enable({ apis: ['setTimeout'] });
+      // A's reconnect never opens and times out with A; B, made halfway, then starts its own,
+      // whose connect timeout ends half a timeout after B's call timeout.
+      const a = c.add(1, 1);
+      await flush();
+      mock.timers.tick(500);
+      const b = c.add(2, 2);
+      await flush();
+      mock.timers.tick(500);
+      await expectCode(a, 'TIMEOUT');
+      await flush();
+      assert.equal(sockets.length, 3, 'B opened a connection of its own');
+      mock.timers.tick(500);
+      await expectCode(b, 'TIMEOUT');
+      // B's connection opens now: B must not go out on it.
+      sockets[2]!.connect({ port: server.port, host: '127.0.0.1' });
+      assert.equal(await c.add(3, 4), 7);
+      assert.equal(adds, 1, 'only the call made after the connection opened reached the server');
+      await c.close();
+    } finally {
+      mock.timers.reset();
+      mock.restoreAll();
       await server.close();
     }
   });

@@ -276,11 +276,18 @@ export async function connectThrift<C extends Contract>(
       return Promise.reject(toRpcError(err));
     }
     let sentOn: Connection | undefined;
+    let timedOut = false;
     const reply = connection().then((conn) => {
+      // The call may time out while its connection is still opening (a reconnect it waited
+      // for failed, and its own started late): its caller has its TIMEOUT, so it is never sent.
+      if (timedOut) return undefined;
       sentOn = conn;
       return conn.send(plan, id, encoded);
     });
-    return withTimeout(reply, timeoutMs, `thrift call ${method}`, () => sentOn?.forget(id));
+    return withTimeout(reply, timeoutMs, `thrift call ${method}`, () => {
+      timedOut = true;
+      sentOn?.forget(id);
+    });
   }
 
   return createClient(contract, {

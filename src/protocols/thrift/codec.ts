@@ -7,7 +7,7 @@
  * objects keyed by field name, lists and sets arrays, maps Map objects.
  */
 import { InvalidArgumentError } from '../../contract/errors.js';
-import type { ThriftField, ThriftStruct, ThriftType } from './idl.js';
+import { fieldDefault, type ThriftField, type ThriftStruct, type ThriftType } from './idl.js';
 import {
   fromBigInt,
   type ProtocolWriter,
@@ -138,7 +138,9 @@ export function writeValue(
       // A struct the caller built: refuse it here rather than have the peer refuse it (generated
       // readers fail on a missing required field, and some close the connection).
       const missing = def.fields.find(
-        (f) => f.required && (values[f.name] === undefined || values[f.name] === null),
+        (f) =>
+          f.required &&
+          (values[f.name] === null || (values[f.name] === undefined && f.default === undefined)),
       );
       if (missing) throw new InvalidArgumentError(`${what}: ${def.name}.${missing.name} is required`);
       writeStruct(p, def.name, def.fields, values, structs);
@@ -149,7 +151,10 @@ export function writeValue(
   }
 }
 
-/** Writes a struct whose present (non-undefined, non-null) fields are taken from `values`. */
+/**
+ * Writes a struct whose present (non-undefined, non-null) fields are taken from `values`; a
+ * field left undefined that has an IDL default is written with it (null leaves it out).
+ */
 export function writeStruct(
   p: ProtocolWriter,
   name: string,
@@ -159,7 +164,7 @@ export function writeStruct(
 ): void {
   p.writeStructBegin(name);
   for (const f of fields) {
-    const v = values[f.name];
+    const v = values[f.name] === undefined ? f.default : values[f.name];
     if (v === undefined || v === null) continue;
     p.writeFieldBegin(f.name, wireType(f.type), f.id);
     writeValue(p, f.type, v, structs, `${name}.${f.name}`);
@@ -278,6 +283,9 @@ export function readStruct(
     p.readFieldEnd();
   }
   p.readStructEnd();
+  // Absent fields with an IDL default carry it, as in a struct thriftpy2 or generated code reads.
+  for (const f of fields)
+    if (values[f.name] === undefined && f.default !== undefined) values[f.name] = fieldDefault(f);
   return { values, present, mistyped };
 }
 

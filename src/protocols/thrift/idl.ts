@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
+  ConstValue,
   FieldDefinition,
   FunctionType,
   ServiceDefinition,
@@ -64,6 +65,17 @@ export interface ThriftField {
   readonly type: ThriftType;
   /** Declared `required`: generated readers refuse a struct without it. */
   readonly required?: boolean;
+  /**
+   * The IDL's `= value`, as a value of the field's type: a struct read without the field
+   * carries it, and one written without it (undefined) sends it, as thriftpy2 and generated
+   * constructors do. Shared: use through fieldDefault(), which copies containers.
+   */
+  readonly default?: unknown;
+}
+
+/** A field's default value, copied when mutable so no two structs share it. */
+export function fieldDefault(f: ThriftField): unknown {
+  return typeof f.default === 'object' && f.default !== null ? structuredClone(f.default) : f.default;
 }
 
 export interface ThriftStruct {
@@ -134,6 +146,7 @@ export function parseIdl(source: string, name = '<inline>.thrift'): ThriftIdl {
 type Definition =
   | { readonly kind: 'typedef'; readonly type: FunctionType; readonly scope: Scope }
   | { readonly kind: 'enum' }
+  | { readonly kind: 'const'; readonly type: FunctionType; readonly value: ConstValue }
   | { readonly kind: 'struct'; readonly struct: ThriftStruct };
 
 /** The names one file sees: its own, and those of its includes under the include's basename. */
@@ -151,6 +164,13 @@ class Loader {
   private readonly structs = new Map<string, ThriftStruct>();
   private readonly enums = new Map<string, ThriftEnum>();
   private readonly loading = new Set<string>();
+  /** Fields with an `= value`, converted once every struct is known (defaults may be structs). */
+  private readonly defaults: {
+    field: { default?: unknown };
+    value: ConstValue;
+    scope: Scope;
+    where: string;
+  }[] = [];
 
   load(file: string): ThriftIdl {
     let source: string;
@@ -166,6 +186,13 @@ class Loader {
     const root = this.scopeFor(file, source, '');
     const services = new Map<string, ThriftService>();
     for (const [name, def] of root.services) services.set(name, this.service(root, def, new Set()));
+    const converted = this.defaults.splice(0);
+    for (const d of converted) {
+      d.field.default = this.constValue(d.scope, d.value, (d.field as ThriftField).type, d.where, 0);
+    }
+    // A struct default names some fields; the others take their own defaults, as a generated
+    // constructor called with those fields would.
+    for (const d of converted) this.complete((d.field as ThriftField).type, d.field.default, d.where, 0);
     return { path: file, services, structs: this.structs, enums: this.enums };
   }
 
@@ -231,6 +258,10 @@ class Loader {
         case SyntaxType.ServiceDefinition:
           scope.services.set(s.name.value, s);
           break;
+        case SyntaxType.ConstDefinition:
+          // Only read when a default value names it.
+          scope.defs.set(s.name.value, { kind: 'const', type: s.fieldType, value: s.initializer });
+          break;
         default:
           break;
       }
@@ -255,25 +286,34 @@ class Loader {
     const struct: ThriftStruct = {
       name: def.struct.name,
       kind,
-      fields: this.fields(scope, s.fields, `${kind} ${s.name.value}`),
+      // A union with defaults would carry several fields at once; generated unions ignore them.
+      fields: this.fields(scope, s.fields, `${kind} ${s.name.value}`, kind !== 'union'),
     };
     scope.defs.set(s.name.value, { kind: 'struct', struct });
     this.structs.set(struct.name, struct);
   }
 
-  private fields(scope: Scope, defs: readonly FieldDefinition[], owner: string): ThriftField[] {
+  private fields(
+    scope: Scope,
+    defs: readonly FieldDefinition[],
+    owner: string,
+    withDefaults = true,
+  ): ThriftField[] {
     const out: ThriftField[] = [];
     let implicit = 0;
     for (const f of defs) {
       // Thrift assigns negative ids to fields declared without one; keep that convention.
       const id = f.fieldID?.value ?? --implicit;
       if (out.some((o) => o.id === id)) throw new IdlError(`${owner}: duplicate field id ${id}`);
-      out.push({
+      const field: ThriftField = {
         id,
         name: f.name.value,
         type: this.type(scope, f.fieldType, `${owner}.${f.name.value}`),
         ...(f.requiredness === 'required' ? { required: true } : {}),
-      });
+      };
+      if (withDefaults && f.defaultValue)
+        this.defaults.push({ field, value: f.defaultValue, scope, where: `${owner}.${f.name.value}` });
+      out.push(field);
     }
     return out;
   }
@@ -300,6 +340,89 @@ class Loader {
       });
     }
     return { name: def.name.value, functions };
+  }
+
+  /** Fills the fields a struct default leaves out with their own defaults, at any depth. */
+  private complete(t: ThriftType, v: unknown, where: string, depth: number): void {
+    if (depth > 32) throw new IdlError(`${where}: default value nests too deep`);
+    if (t.kind === 'list' || t.kind === 'set') {
+      if (Array.isArray(v)) for (const e of v) this.complete(t.elem, e, where, depth + 1);
+    } else if (t.kind === 'map') {
+      if (v instanceof Map) for (const e of v.values()) this.complete(t.value, e, where, depth + 1);
+    } else if (t.kind === 'struct' && typeof v === 'object' && v !== null) {
+      const values = v as Record<string, unknown>;
+      for (const f of this.structs.get(t.name)?.fields ?? []) {
+        if (values[f.name] === undefined && f.default !== undefined) values[f.name] = fieldDefault(f);
+        this.complete(f.type, values[f.name], where, depth + 1);
+      }
+    }
+  }
+
+  /** Converts a default value (or a constant it names) to a value of type `t`. */
+  private constValue(scope: Scope, v: ConstValue, t: ThriftType, where: string, depth: number): unknown {
+    const bad = (): never => {
+      throw new IdlError(`${where}: default value does not fit ${typeName(t)}`);
+    };
+    if (depth > 32) throw new IdlError(`${where}: default value nests too deep`);
+    if (v.type === SyntaxType.Identifier) {
+      if (t.kind === 'enum') {
+        // "Op.ADD", "ADD" or "inc.Op.ADD": the member name is the last part.
+        const member = this.enums.get(t.name)?.members.get(v.value.slice(v.value.lastIndexOf('.') + 1));
+        if (member !== undefined) return member;
+      }
+      const [defScope, bare] = this.lookup(scope, v.value);
+      const def = defScope.defs.get(bare);
+      if (def?.kind !== 'const')
+        throw new IdlError(`${where}: default value names unknown constant ${v.value}`);
+      return this.constValue(defScope, def.value, t, where, depth + 1);
+    }
+    const int = (): string | undefined => (v.type === SyntaxType.IntConstant ? v.value.value : undefined);
+    switch (t.kind) {
+      case 'bool':
+        if (v.type === SyntaxType.BooleanLiteral) return v.value;
+        return int() !== undefined ? Number(int()) !== 0 : bad();
+      case 'byte':
+      case 'i16':
+      case 'i32':
+      case 'enum':
+        return int() !== undefined ? Number(int()) : bad();
+      case 'i64':
+        return int() !== undefined ? BigInt(int()!) : bad();
+      case 'double':
+        if (v.type === SyntaxType.DoubleConstant) return Number(v.value.value);
+        return int() !== undefined ? Number(int()) : bad();
+      case 'string':
+        return v.type === SyntaxType.StringLiteral ? v.value : bad();
+      case 'binary':
+        return v.type === SyntaxType.StringLiteral ? Buffer.from(v.value, 'utf8') : bad();
+      case 'list':
+      case 'set':
+        if (v.type !== SyntaxType.ConstList) return bad();
+        return v.elements.map((e) => this.constValue(scope, e, t.elem, where, depth + 1));
+      case 'map':
+        if (v.type !== SyntaxType.ConstMap) return bad();
+        return new Map(
+          v.properties.map((p) => [
+            this.constValue(scope, p.name, t.key, where, depth + 1),
+            this.constValue(scope, p.initializer, t.value, where, depth + 1),
+          ]),
+        );
+      case 'struct': {
+        // A struct default is a map from field names to values.
+        const struct = this.structs.get(t.name);
+        if (v.type !== SyntaxType.ConstMap || !struct) return bad();
+        const out: Record<string, unknown> = {};
+        for (const p of v.properties) {
+          const key = p.name.type === SyntaxType.StringLiteral ? p.name.value : undefined;
+          const f = struct.fields.find((x) => x.name === key);
+          if (!f) throw new IdlError(`${where}: default value sets an unknown field of ${t.name}`);
+          out[f.name] = this.constValue(scope, p.initializer, f.type, where, depth + 1);
+        }
+        return out;
+      }
+      default:
+        return bad();
+    }
   }
 
   /** Splits "include.Name" into the scope that defines it and the bare name. */
@@ -352,6 +475,7 @@ class Loader {
         if (!def) throw new IdlError(`${where}: unknown type ${t.value}`);
         if (def.kind === 'typedef') return this.type(def.scope, def.type, where, depth + 1);
         if (def.kind === 'enum') return { kind: 'enum', name: defScope.prefix + bare };
+        if (def.kind === 'const') throw new IdlError(`${where}: ${t.value} is a constant, not a type`);
         return { kind: 'struct', name: def.struct.name };
       }
       default:
