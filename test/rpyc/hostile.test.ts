@@ -111,6 +111,45 @@ describe('rpyc server: hostile requests', () => {
     });
   }
 
+  // rpyc reads its channel a frame at a time: requests framed ahead of a bad frame are answered
+  // before the connection closes, however the bytes were split into TCP segments.
+  const badAfterGood: Array<[string, () => Buffer]> = [
+    [
+      'a bad compression flag',
+      () => {
+        const bad = frame(request(3, Handle.PING, pingBody('never')));
+        bad[4] = 7;
+        return bad;
+      },
+    ],
+    ['invalid zlib data', () => compressedFrame(Buffer.from('not zlib at all'))],
+    [
+      'an oversized frame whose start names no message',
+      () => {
+        const head = Buffer.alloc(5 + 64, 0xee);
+        head.writeUInt32BE(16 * 1024 * 1024 + 1, 0);
+        head[4] = 0;
+        return head;
+      },
+    ],
+  ];
+  for (const [what, bad] of badAfterGood) {
+    it(`answers the requests ahead of ${what} in the same chunk, then closes`, async () => {
+      const peer = await RawPeer.connect(server.port);
+      peer.socket.write(
+        Buffer.concat([
+          frame(request(1, Handle.PING, pingBody('one'))),
+          frame(request(2, Handle.PING, pingBody('two'))),
+          bad(),
+        ]),
+      );
+      assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 1, body: [Label.VALUE, 'one'] });
+      assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 2, body: [Label.VALUE, 'two'] });
+      await peer.waitClosed();
+      await drained();
+    });
+  }
+
   it('a frame announcing fewer bytes than it carries desynchronises only that connection', async () => {
     const peer = await RawPeer.connect(server.port);
     const ping = request(1, Handle.PING, pingBody('x'.repeat(100)));
@@ -830,6 +869,17 @@ describe('rpyc client: a hostile server', () => {
       await c.close();
       await server.close();
     }
+  });
+
+  it('a reply followed by a corrupt frame in the same chunk still answers its call', async () => {
+    const { error, closed } = await callAgainst((seq) =>
+      Buffer.concat([
+        frame(replyPayload(Msg.REPLY, seq, [Label.VALUE, 7])),
+        compressedFrame(Buffer.from('garbage')),
+      ]),
+    );
+    assert.equal(error, undefined);
+    assert.equal(closed, true);
   });
 
   it('a reply for an unknown seq is ignored; the real call times out', async () => {

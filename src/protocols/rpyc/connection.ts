@@ -460,16 +460,18 @@ export class RpycConnection implements RefOwner {
 
   private onData(chunk: Buffer): void {
     if (this.closedFlag) return;
-    let frames: Buffer[];
-    try {
-      frames = this.decoder.push(chunk);
-    } catch (err) {
-      // Oversized or corrupt framing: nothing after it can be trusted, so the connection goes.
-      this.teardown(err instanceof MessageTooLargeError ? err : toRpcError(err));
-      return;
-    }
-    for (const frame of frames) {
-      if (this.closedFlag) return;
+    this.decoder.append(chunk);
+    // Frame by frame, as rpyc reads: what came before a bad frame is handled before it closes us.
+    while (!this.closedFlag) {
+      let frame: Buffer | undefined;
+      try {
+        frame = this.decoder.next();
+      } catch (err) {
+        // Oversized or corrupt framing: nothing after it can be trusted, so the connection goes.
+        this.teardown(err instanceof MessageTooLargeError ? err : toRpcError(err));
+        return;
+      }
+      if (frame === undefined) return;
       try {
         this.onFrame(frame);
       } catch (err) {
