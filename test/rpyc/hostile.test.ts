@@ -150,6 +150,31 @@ describe('rpyc server: hostile requests', () => {
     });
   }
 
+  // Contract methods answer asynchronously; rpyc answers each request before reading the next.
+  const addThen: Array<[string, () => Buffer]> = [
+    ['a bad frame', () => compressedFrame(Buffer.from('not zlib at all'))],
+    ['HANDLE_CLOSE', () => frame(request(2, Handle.CLOSE, [Label.VALUE, []]))],
+  ];
+  for (const [what, next] of addThen) {
+    it(`answers a contract call (async) sent ahead of ${what} before closing, as rpyc would`, async () => {
+      const peer = await RawPeer.connect(server.port);
+      const root = await peer.getRoot(0);
+      const add = request(1, Handle.CALLATTR, [
+        Label.TUPLE,
+        [
+          [Label.LOCAL_REF, root],
+          [Label.VALUE, 'add'],
+          [Label.VALUE, [2, 5]],
+          [Label.VALUE, []],
+        ],
+      ]);
+      peer.socket.write(Buffer.concat([frame(add), next()]));
+      assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 1, body: [Label.VALUE, 7] });
+      await peer.waitClosed();
+      await drained();
+    });
+  }
+
   it('a frame announcing fewer bytes than it carries desynchronises only that connection', async () => {
     const peer = await RawPeer.connect(server.port);
     const ping = request(1, Handle.PING, pingBody('x'.repeat(100)));

@@ -238,6 +238,12 @@ export class RpycConnection implements RefOwner {
   private readonly closeListeners: Array<() => void> = [];
   private rootPromise: Promise<RemoteRef> | undefined;
   private envelope: Envelope;
+  /** Served calls whose (async) results are not answered yet. */
+  private serving = 0;
+  /** Why the peer's stream stopped being read; the connection closes once `serving` is 0. */
+  private failure: RpcError | undefined;
+  /** The peer asked to close (HANDLE_CLOSE): end the socket rather than destroy it. */
+  private failGraceful = false;
   /** Bytes of replies handed to the socket and not yet flushed to the kernel. */
   private replyBacklog = 0;
   private readonly replyFlushed = (n: number) => () => {
@@ -304,6 +310,8 @@ export class RpycConnection implements RefOwner {
   }
 
   private requestBoxed(handler: number, boxed: BrineValue, timeoutMs: number): Promise<unknown> {
+    // The peer's answers can no longer be read (see fail()).
+    if (this.failure !== undefined) return Promise.reject(this.failure);
     const max = this.options.maxPendingRequests ?? Number.POSITIVE_INFINITY;
     if (this.pending.size >= max)
       return Promise.reject(
@@ -411,6 +419,9 @@ export class RpycConnection implements RefOwner {
     this.proxies.clear();
     if (graceful) {
       this.socket.end();
+      // Reading may have been paused (see fail()): the peer's end of the stream must be seen for
+      // the socket to close (what it sends now is ignored).
+      this.socket.resume();
       setTimeout(() => this.socket.destroy(), 2000).unref();
     } else this.socket.destroy();
     for (const listener of this.closeListeners.splice(0)) listener();
@@ -458,8 +469,40 @@ export class RpycConnection implements RefOwner {
     if (this.replyBacklog > REPLY_BACKLOG_PAUSE) this.socket.pause();
   }
 
+  /**
+   * The peer's stream can no longer be read (bad framing or brine), or the peer sent HANDLE_CLOSE
+   * (`graceful`). rpyc answers each request
+   * before it reads the next frame, so every request ahead of the bad frame gets its answer: we
+   * stop reading, fail our own requests (their answers cannot be read any more, so served calls
+   * waiting on a callback end too), let the calls we serve finish (bounded by timeoutMs), then
+   * close as before, right after their replies are written.
+   */
+  private fail(err: RpcError, graceful = false): void {
+    if (this.closedFlag || this.failure !== undefined) return;
+    this.failure = err;
+    this.failGraceful = graceful;
+    this.socket.pause();
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+    if (this.serving === 0) {
+      this.teardown(err, graceful);
+      return;
+    }
+    const grace = this.options.timeoutMs > 0 ? this.options.timeoutMs : 30_000;
+    setTimeout(() => this.teardown(err, graceful), timerDelay(grace)).unref();
+  }
+
+  /** One served call settled: the connection may be waiting for it to close (see fail()). */
+  private served(): void {
+    this.serving--;
+    if (this.serving === 0 && this.failure !== undefined) this.teardown(this.failure, this.failGraceful);
+  }
+
   private onData(chunk: Buffer): void {
-    if (this.closedFlag) return;
+    if (this.closedFlag || this.failure !== undefined) return;
     this.decoder.append(chunk);
     // Frame by frame, as rpyc reads: what came before a bad frame is handled before it closes us.
     while (!this.closedFlag) {
@@ -468,14 +511,14 @@ export class RpycConnection implements RefOwner {
         frame = this.decoder.next();
       } catch (err) {
         // Oversized or corrupt framing: nothing after it can be trusted, so the connection goes.
-        this.teardown(err instanceof MessageTooLargeError ? err : toRpcError(err));
+        this.fail(err instanceof MessageTooLargeError ? err : toRpcError(err));
         return;
       }
       if (frame === undefined) return;
       try {
         this.onFrame(frame);
       } catch (err) {
-        this.teardown(toRpcError(err));
+        this.fail(toRpcError(err));
         return;
       }
     }
@@ -491,7 +534,7 @@ export class RpycConnection implements RefOwner {
     const err = new MessageTooLargeError(frame.size, this.options.maxMessageBytes);
     const id = messageIdOf(frame.head, this.envelope);
     if (id === undefined) {
-      this.teardown(err);
+      this.fail(err);
       return;
     }
     if (this.envelope === 'auto') this.envelope = id.envelope;
@@ -600,14 +643,17 @@ export class RpycConnection implements RefOwner {
     }
     if (result === NO_REPLY) return;
     if (result instanceof Promise) {
+      this.serving++;
       result.then(
         (value) => {
           this.reply(seq, value, false);
           this.giveBack(borrowed);
+          this.served();
         },
         (err: unknown) => {
           this.reply(seq, err, true);
           this.giveBack(borrowed);
+          this.served();
         },
       );
     } else {
@@ -679,7 +725,8 @@ export class RpycConnection implements RefOwner {
       case Handle.PING:
         return obj; // the data, echoed
       case Handle.CLOSE:
-        this.teardown(new TransportError('rpyc connection closed by the peer'), true);
+        // rpyc closes once it has answered what came before; so do we (see fail()).
+        this.fail(new TransportError('rpyc connection closed by the peer'), true);
         return NO_REPLY;
       case Handle.GETROOT:
         return this.options.root;
