@@ -18,7 +18,8 @@
  *    RSS below a ceiling, and no uncaught exception or unhandled rejection.
  * 3. Client target: a fake server replays a recorded server session in lockstep with our
  *    client's requests, mutated the same way; every call of ours must settle within its timeout
- *    plus a grace as a result or an RpcError, never hang or throw anything else.
+ *    plus a grace as a result or an RpcError, never hang or throw anything else, and a call
+ *    whose replies all came ahead of the first mutated frame must end as against the real server.
  *
  * Needs the peer venvs (bash scripts/setup-peers.sh). Findings go to stdout as JSON lines;
  * the exit code is 1 when any was found. Iterations stop at --iterations or --seconds. A server
@@ -213,8 +214,18 @@ function clientUsages(c: Awaited<ReturnType<typeof connectRpyc>>): Array<() => P
   ];
 }
 
-async function captureClientTraffic(): Promise<Array<Session & { version: 5 | 6 }>> {
-  const out: Array<Session & { version: 5 | 6 }> = [];
+interface ClientSession extends Session {
+  readonly version: 5 | 6;
+  /** What each usage gave against the real server: 'ok' or an error code. */
+  readonly outcomes: readonly string[];
+  /** How many server frames had come when each usage settled. */
+  readonly marks: readonly number[];
+}
+
+const outcomeOf = (e: unknown) => (e instanceof RpcError ? e.code : `not an RpcError: ${String(e)}`);
+
+async function captureClientTraffic(): Promise<ClientSession[]> {
+  const out: ClientSession[] = [];
   for (const v of [6, 5] as const) {
     const port = await freePort();
     const child = spawn(python(v), ['-u', path.join(peersDir, 'full_server.py'), String(port)], {
@@ -224,11 +235,19 @@ async function captureClientTraffic(): Promise<Array<Session & { version: 5 | 6 
       await waitForPort(port, '127.0.0.1', 20_000);
       const proxy = await recordingProxy(port);
       const c = await connectRpyc({ port: proxy.port, timeoutMs: 10_000, rpycVersion: v });
-      for (const usage of clientUsages(c)) await usage().catch(() => undefined);
+      const outcomes: string[] = [];
+      const marks: number[] = [];
+      for (const usage of clientUsages(c)) {
+        outcomes.push(await usage().then(() => 'ok', outcomeOf));
+        marks.push(proxy.sessions[0]?.filter((e) => e.dir === 's2c').length ?? 0);
+      }
       await c.close();
       await sleep(200);
       await proxy.close();
-      for (const events of proxy.sessions) out.push({ label: `python rpyc ${v} server`, events, version: v });
+      const events = proxy.sessions[0];
+      if (proxy.sessions.length !== 1 || events === undefined)
+        throw new Error('capture: expected one connection');
+      out.push({ label: `python rpyc ${v} server`, events, version: v, outcomes, marks });
     } finally {
       child.kill('SIGKILL');
     }
@@ -693,6 +712,7 @@ async function fakeServer(events: ReadonlyArray<{ dir: Dir; frame: Buffer }>) {
 
 async function fuzzClient(deadline: number): Promise<number> {
   const sessions = await captureClientTraffic();
+  for (const session of sessions) console.error(`${session.label}: ${session.outcomes.join(', ')}`);
   console.error(
     `client: captured ${sessions.map((s) => `${s.label}: ${s.events.length} frames`).join(', ')}`,
   );
@@ -701,7 +721,7 @@ async function fuzzClient(deadline: number): Promise<number> {
   while (done < iterations && Date.now() < deadline) {
     const session = pick(sessions);
     const s2c = session.events.filter((e) => e.dir === 's2c').map((e) => e.frame);
-    const { whats, frames } = mutateFrames(s2c);
+    const { whats, frames, first } = mutateFrames(s2c);
     let k = 0;
     const events = session.events.map((e) =>
       e.dir === 's2c' ? { dir: e.dir, frame: frames[k++] ?? Buffer.alloc(0) } : e,
@@ -718,12 +738,18 @@ async function fuzzClient(deadline: number): Promise<number> {
             (e: unknown) => {
               if (!(e instanceof RpcError)) return `non-RpcError rejection: ${String(e)}`;
               count(`client ${e.code}`);
-              return 'rpc error';
+              return e.code;
             },
           ),
           sleep(timeoutMs * 3 + 2_000).then(() => 'hang'),
         ]);
-        if (settled !== 'ok' && settled !== 'rpc error') problems.push(`usage ${i}: ${settled}`);
+        if (settled === 'hang' || settled.startsWith('non-RpcError')) problems.push(`usage ${i}: ${settled}`);
+        // A usage whose every reply came ahead of the first mutated frame must end as it did
+        // against the real server.
+        else if ((session.marks[i] ?? Infinity) <= first && settled !== session.outcomes[i])
+          problems.push(
+            `usage ${i}: ${settled}, ${session.outcomes[i]} against the real server (replies unmutated)`,
+          );
       }
       await Promise.race([c.close(), sleep(5_000).then(() => problems.push('close hangs'))]);
     } catch (e) {
