@@ -153,7 +153,14 @@ describe('rpyc server: hostile requests', () => {
   // Contract methods answer asynchronously; rpyc answers each request before reading the next.
   const addThen: Array<[string, () => Buffer]> = [
     ['a bad frame', () => compressedFrame(Buffer.from('not zlib at all'))],
-    ['HANDLE_CLOSE', () => frame(request(2, Handle.CLOSE, [Label.VALUE, []]))],
+    [
+      'HANDLE_CLOSE (and nothing after it is answered)',
+      () =>
+        Buffer.concat([
+          frame(request(2, Handle.CLOSE, [Label.VALUE, []])),
+          frame(request(3, Handle.PING, pingBody('after close'))),
+        ]),
+    ],
   ];
   for (const [what, next] of addThen) {
     it(`answers a contract call (async) sent ahead of ${what} before closing, as rpyc would`, async () => {
@@ -170,7 +177,7 @@ describe('rpyc server: hostile requests', () => {
       ]);
       peer.socket.write(Buffer.concat([frame(add), next()]));
       assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 1, body: [Label.VALUE, 7] });
-      await peer.waitClosed();
+      await assert.rejects(peer.next(), /closed/);
       await drained();
     });
   }

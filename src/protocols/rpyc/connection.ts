@@ -471,11 +471,10 @@ export class RpycConnection implements RefOwner {
 
   /**
    * The peer's stream can no longer be read (bad framing or brine), or the peer sent HANDLE_CLOSE
-   * (`graceful`). rpyc answers each request
-   * before it reads the next frame, so every request ahead of the bad frame gets its answer: we
-   * stop reading, fail our own requests (their answers cannot be read any more, so served calls
-   * waiting on a callback end too), let the calls we serve finish (bounded by timeoutMs), then
-   * close as before, right after their replies are written.
+   * (`graceful`). rpyc answers each request before it reads the next frame, so every request
+   * ahead of that point gets its answer: we stop reading, fail our own requests (their answers
+   * cannot be read any more, so served calls waiting on a callback end too), let the calls we
+   * serve finish (bounded by timeoutMs), then close right after their replies are written.
    */
   private fail(err: RpcError, graceful = false): void {
     if (this.closedFlag || this.failure !== undefined) return;
@@ -504,8 +503,9 @@ export class RpycConnection implements RefOwner {
   private onData(chunk: Buffer): void {
     if (this.closedFlag || this.failure !== undefined) return;
     this.decoder.append(chunk);
-    // Frame by frame, as rpyc reads: what came before a bad frame is handled before it closes us.
-    while (!this.closedFlag) {
+    // Frame by frame, as rpyc reads: what came before a bad frame is handled before it closes us,
+    // and nothing after it (or after a HANDLE_CLOSE).
+    while (!this.closedFlag && this.failure === undefined) {
       let frame: Buffer | undefined;
       try {
         frame = this.decoder.next();
