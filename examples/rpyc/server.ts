@@ -5,12 +5,18 @@
  * Run: npx tsx examples/rpyc/server.ts [port]
  */
 import { calculator, calculatorContract } from '../../src/contract/index.js';
-import { type RemoteRef, rpyc, serveRpyc } from '../../src/protocols/rpyc/index.js';
+import { RemoteRef, rpyc, serveRpyc } from '../../src/protocols/rpyc/index.js';
 
 const port = process.argv[2] === undefined ? rpyc.defaultPort : Number(process.argv[2]);
 const server = await serveRpyc(calculatorContract, calculator, {
   port,
-  extras: { apply: (fn: RemoteRef, a: unknown, b: unknown) => fn.call(a, b) },
+  extras: {
+    // Extras get the client's arguments unchecked: a TypeError here reaches Python as TypeError.
+    apply: (fn: unknown, a: unknown, b: unknown) => {
+      if (!(fn instanceof RemoteRef)) throw new TypeError(`apply() needs a callable, got ${typeof fn}`);
+      return fn.call(a, b);
+    },
+  },
 });
 console.log(`RPyC server listening on ${server.address}`);
 

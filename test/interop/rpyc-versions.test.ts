@@ -132,6 +132,35 @@ for (const version of versions) {
       }
       await drained(server);
     });
+
+    it("types_client.py: wrong types and INSTANCECHECK raise what rpyc's own server raises", async (t) => {
+      if (!requireRpyc(t, version)) return;
+      const port = await freePort();
+      const theirs = await startRpycServer(version, 'full_server.py', port);
+      let reference: Record<string, unknown>;
+      try {
+        const run = await runRpycScript(version, 'types_client.py', [String(port)]);
+        assert.equal(run.code, 0, `${run.stderr}\n${theirs.stderr()}`);
+        reference = JSON.parse(run.stdout) as Record<string, unknown>;
+      } finally {
+        await theirs.stop();
+      }
+      const run = await runRpycScript(version, 'types_client.py', [String(server.port)]);
+      assert.equal(run.code, 0, run.stderr);
+      const ours = JSON.parse(run.stdout) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(ours), Object.keys(reference));
+      // A JS TypeError in the extra (fn.call is not a function) is Python's TypeError, as
+      // rpyc's "'int' object is not callable" is; only the message differs.
+      assert.equal(reference['apply(5, 1, 2)'], "TypeError: 'int' object is not callable");
+      assert.match(String(ours['apply(5, 1, 2)']), /^TypeError: fn\.call is not a function/);
+      for (const [usage, answer] of Object.entries(ours)) {
+        if (usage === 'apply(5, 1, 2)') continue;
+        assert.deepEqual(answer, reference[usage], `${usage}: ours ${JSON.stringify(answer)}`);
+      }
+      // Both answers are real TypeErrors / IndexErrors, and rpyc 6 raises TypeError for builtins.
+      assert.match(String(ours['INSTANCECHECK root builtins.int']), /^TypeError: isinstance\(\) arg 2/);
+      await drained(server);
+    });
   });
 }
 

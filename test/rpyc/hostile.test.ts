@@ -111,6 +111,77 @@ describe('rpyc server: hostile requests', () => {
     });
   }
 
+  // rpyc reads its channel a frame at a time: requests framed ahead of a bad frame are answered
+  // before the connection closes, however the bytes were split into TCP segments.
+  const badAfterGood: Array<[string, () => Buffer]> = [
+    [
+      'a bad compression flag',
+      () => {
+        const bad = frame(request(3, Handle.PING, pingBody('never')));
+        bad[4] = 7;
+        return bad;
+      },
+    ],
+    ['invalid zlib data', () => compressedFrame(Buffer.from('not zlib at all'))],
+    [
+      'an oversized frame whose start names no message',
+      () => {
+        const head = Buffer.alloc(5 + 64, 0xee);
+        head.writeUInt32BE(16 * 1024 * 1024 + 1, 0);
+        head[4] = 0;
+        return head;
+      },
+    ],
+  ];
+  for (const [what, bad] of badAfterGood) {
+    it(`answers the requests ahead of ${what} in the same chunk, then closes`, async () => {
+      const peer = await RawPeer.connect(server.port);
+      peer.socket.write(
+        Buffer.concat([
+          frame(request(1, Handle.PING, pingBody('one'))),
+          frame(request(2, Handle.PING, pingBody('two'))),
+          bad(),
+        ]),
+      );
+      assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 1, body: [Label.VALUE, 'one'] });
+      assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 2, body: [Label.VALUE, 'two'] });
+      await peer.waitClosed();
+      await drained();
+    });
+  }
+
+  // Contract methods answer asynchronously; rpyc answers each request before reading the next.
+  const addThen: Array<[string, () => Buffer]> = [
+    ['a bad frame', () => compressedFrame(Buffer.from('not zlib at all'))],
+    [
+      'HANDLE_CLOSE (and nothing after it is answered)',
+      () =>
+        Buffer.concat([
+          frame(request(2, Handle.CLOSE, [Label.VALUE, []])),
+          frame(request(3, Handle.PING, pingBody('after close'))),
+        ]),
+    ],
+  ];
+  for (const [what, next] of addThen) {
+    it(`answers a contract call (async) sent ahead of ${what} before closing, as rpyc would`, async () => {
+      const peer = await RawPeer.connect(server.port);
+      const root = await peer.getRoot(0);
+      const add = request(1, Handle.CALLATTR, [
+        Label.TUPLE,
+        [
+          [Label.LOCAL_REF, root],
+          [Label.VALUE, 'add'],
+          [Label.VALUE, [2, 5]],
+          [Label.VALUE, []],
+        ],
+      ]);
+      peer.socket.write(Buffer.concat([frame(add), next()]));
+      assert.deepEqual(await peer.next(), { msg: Msg.REPLY, seq: 1, body: [Label.VALUE, 7] });
+      await assert.rejects(peer.next(), /closed/);
+      await drained();
+    });
+  }
+
   it('a frame announcing fewer bytes than it carries desynchronises only that connection', async () => {
     const peer = await RawPeer.connect(server.port);
     const ping = request(1, Handle.PING, pingBody('x'.repeat(100)));
@@ -830,6 +901,17 @@ describe('rpyc client: a hostile server', () => {
       await c.close();
       await server.close();
     }
+  });
+
+  it('a reply followed by a corrupt frame in the same chunk still answers its call', async () => {
+    const { error, closed } = await callAgainst((seq) =>
+      Buffer.concat([
+        frame(replyPayload(Msg.REPLY, seq, [Label.VALUE, 7])),
+        compressedFrame(Buffer.from('garbage')),
+      ]),
+    );
+    assert.equal(error, undefined);
+    assert.equal(closed, true);
   });
 
   it('a reply for an unknown seq is ignored; the real call times out', async () => {

@@ -17,12 +17,25 @@ import {
   toRpcError,
 } from '../../contract/errors.js';
 import { timerDelay } from '../../net/deadline.js';
-import { BrineLimitError, type BrineValue, dumpFramed, isDumpable, load, NotImplemented } from './brine.js';
+import {
+  BrineLimitError,
+  type BrineValue,
+  dumpFramed,
+  Ellipsis,
+  isDumpable,
+  load,
+  NotImplemented,
+  PyComplex,
+  PyFloat,
+  PyFrozenSet,
+  PySlice,
+} from './brine.js';
 import { Handle, handleNames, Label, Msg } from './consts.js';
 import { FrameDecoder, frameInPlace, type OversizedFrame } from './framing.js';
 import {
   attributeError,
   BoundMethod,
+  callUnvalidated,
   ExposedObject,
   type IdPack,
   idPackOf,
@@ -135,6 +148,51 @@ const ARITY: Readonly<Record<number, readonly [number, number]>> = {
 /** object's rich comparisons: what type(obj).<op>(obj, other) answers for our objects. */
 const RICH_COMPARISONS = new Set(['__eq__', '__ne__', '__lt__', '__le__', '__gt__', '__ge__']);
 
+/**
+ * rpyc 6's netref.builtin_classes_cache: the classes HANDLE_INSTANCECHECK knows by name (rpyc 5's
+ * list lacks builtins.module).
+ */
+const BUILTIN_CLASSES: ReadonlySet<string> = new Set(
+  [
+    'BaseException',
+    'Exception',
+    'NoneType',
+    'bool',
+    'builtin_function_or_method',
+    'bytearray',
+    'bytes',
+    'code',
+    'complex',
+    'dict',
+    'float',
+    'frame',
+    'frozenset',
+    'function',
+    'generator',
+    'int',
+    'list',
+    'list_iterator',
+    'mappingproxy',
+    'memoryview',
+    'method',
+    'method-wrapper',
+    'module',
+    'object',
+    'range_iterator',
+    'set',
+    'set_iterator',
+    'slice',
+    'str',
+    'traceback',
+    'tuple',
+    'tuple_iterator',
+    'type',
+    'wrapper_descriptor',
+  ].map((n) => `builtins.${n}`),
+);
+
+const MAX_PEER_CLASSES = 4096;
+
 /** Marker for a handler that must not be answered (CLOSE: rpyc closes instead of replying). */
 const NO_REPLY = Symbol('no reply');
 
@@ -172,12 +230,20 @@ export class RpycConnection implements RefOwner {
   private readonly decoder: FrameDecoder;
   private readonly pending = new Map<number, Pending>();
   private readonly proxies = new Map<string, WeakRef<RemoteRef>>();
+  /** Classes (name, class id) of the peer's objects we got references to: rpyc's netref class cache. */
+  private readonly peerClasses = new Set<string>();
   private readonly finalizer = new FinalizationRegistry<Held>((held) => this.finalize(held));
   private nextSeq = 0;
   private closedFlag = false;
   private readonly closeListeners: Array<() => void> = [];
   private rootPromise: Promise<RemoteRef> | undefined;
   private envelope: Envelope;
+  /** Served calls whose (async) results are not answered yet. */
+  private serving = 0;
+  /** Why the peer's stream stopped being read; the connection closes once `serving` is 0. */
+  private failure: RpcError | undefined;
+  /** The peer asked to close (HANDLE_CLOSE): end the socket rather than destroy it. */
+  private failGraceful = false;
   /** Bytes of replies handed to the socket and not yet flushed to the kernel. */
   private replyBacklog = 0;
   private readonly replyFlushed = (n: number) => () => {
@@ -244,6 +310,8 @@ export class RpycConnection implements RefOwner {
   }
 
   private requestBoxed(handler: number, boxed: BrineValue, timeoutMs: number): Promise<unknown> {
+    // The peer's answers can no longer be read (see fail()).
+    if (this.failure !== undefined) return Promise.reject(this.failure);
     const max = this.options.maxPendingRequests ?? Number.POSITIVE_INFINITY;
     if (this.pending.size >= max)
       return Promise.reject(
@@ -351,6 +419,9 @@ export class RpycConnection implements RefOwner {
     this.proxies.clear();
     if (graceful) {
       this.socket.end();
+      // Reading may have been paused (see fail()): the peer's end of the stream must be seen for
+      // the socket to close (what it sends now is ignored).
+      this.socket.resume();
       setTimeout(() => this.socket.destroy(), 2000).unref();
     } else this.socket.destroy();
     for (const listener of this.closeListeners.splice(0)) listener();
@@ -398,22 +469,56 @@ export class RpycConnection implements RefOwner {
     if (this.replyBacklog > REPLY_BACKLOG_PAUSE) this.socket.pause();
   }
 
-  private onData(chunk: Buffer): void {
-    if (this.closedFlag) return;
-    let frames: Buffer[];
-    try {
-      frames = this.decoder.push(chunk);
-    } catch (err) {
-      // Oversized or corrupt framing: nothing after it can be trusted, so the connection goes.
-      this.teardown(err instanceof MessageTooLargeError ? err : toRpcError(err));
+  /**
+   * The peer's stream can no longer be read (bad framing or brine), or the peer sent HANDLE_CLOSE
+   * (`graceful`). rpyc answers each request before it reads the next frame, so every request
+   * ahead of that point gets its answer: we stop reading, fail our own requests (their answers
+   * cannot be read any more, so served calls waiting on a callback end too), let the calls we
+   * serve finish (bounded by timeoutMs), then close right after their replies are written.
+   */
+  private fail(err: RpcError, graceful = false): void {
+    if (this.closedFlag || this.failure !== undefined) return;
+    this.failure = err;
+    this.failGraceful = graceful;
+    this.socket.pause();
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+    if (this.serving === 0) {
+      this.teardown(err, graceful);
       return;
     }
-    for (const frame of frames) {
-      if (this.closedFlag) return;
+    const grace = this.options.timeoutMs > 0 ? this.options.timeoutMs : 30_000;
+    setTimeout(() => this.teardown(err, graceful), timerDelay(grace)).unref();
+  }
+
+  /** One served call settled: the connection may be waiting for it to close (see fail()). */
+  private served(): void {
+    this.serving--;
+    if (this.serving === 0 && this.failure !== undefined) this.teardown(this.failure, this.failGraceful);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closedFlag || this.failure !== undefined) return;
+    this.decoder.append(chunk);
+    // Frame by frame, as rpyc reads: what came before a bad frame is handled before it closes us,
+    // and nothing after it (or after a HANDLE_CLOSE).
+    while (!this.closedFlag && this.failure === undefined) {
+      let frame: Buffer | undefined;
+      try {
+        frame = this.decoder.next();
+      } catch (err) {
+        // Oversized or corrupt framing: nothing after it can be trusted, so the connection goes.
+        this.fail(err instanceof MessageTooLargeError ? err : toRpcError(err));
+        return;
+      }
+      if (frame === undefined) return;
       try {
         this.onFrame(frame);
       } catch (err) {
-        this.teardown(toRpcError(err));
+        this.fail(toRpcError(err));
         return;
       }
     }
@@ -429,7 +534,7 @@ export class RpycConnection implements RefOwner {
     const err = new MessageTooLargeError(frame.size, this.options.maxMessageBytes);
     const id = messageIdOf(frame.head, this.envelope);
     if (id === undefined) {
-      this.teardown(err);
+      this.fail(err);
       return;
     }
     if (this.envelope === 'auto') this.envelope = id.envelope;
@@ -538,14 +643,17 @@ export class RpycConnection implements RefOwner {
     }
     if (result === NO_REPLY) return;
     if (result instanceof Promise) {
+      this.serving++;
       result.then(
         (value) => {
           this.reply(seq, value, false);
           this.giveBack(borrowed);
+          this.served();
         },
         (err: unknown) => {
           this.reply(seq, err, true);
           this.giveBack(borrowed);
+          this.served();
         },
       );
     } else {
@@ -617,7 +725,8 @@ export class RpycConnection implements RefOwner {
       case Handle.PING:
         return obj; // the data, echoed
       case Handle.CLOSE:
-        this.teardown(new TransportError('rpyc connection closed by the peer'), true);
+        // rpyc closes once it has answered what came before; so do we (see fail()).
+        this.fail(new TransportError('rpyc connection closed by the peer'), true);
         return NO_REPLY;
       case Handle.GETROOT:
         return this.options.root;
@@ -671,7 +780,7 @@ export class RpycConnection implements RefOwner {
       case Handle.PICKLE:
         throw asPythonException(new InvalidArgumentError('pickling is disabled'), 'ValueError');
       case Handle.INSTANCECHECK:
-        return false;
+        return this.instanceCheck(a1);
       case Handle.BUFFITER:
         // itertools.islice(obj, n): none of our objects is iterable.
         throw typeError(`'${pythonTypeName(this.servable(obj))}' object is not iterable`);
@@ -686,6 +795,29 @@ export class RpycConnection implements RefOwner {
       default:
         throw new ProtocolError(`rpyc handler ${String(handler)} has no case`);
     }
+  }
+
+  /**
+   * rpyc's _handle_instancecheck(obj, other_id_pack): a class rpyc knows by that id pack (a
+   * builtin, or the class of an object the peer has sent us) is checked with isinstance(other,
+   * obj), and obj, one of our objects, is never a class, so Python raises TypeError; any other
+   * pack answers False. A pack too short to index is Python's IndexError or TypeError.
+   */
+  private instanceCheck(pack: unknown): boolean {
+    const indexable = Array.isArray(pack) || typeof pack === 'string' || pack instanceof Uint8Array;
+    if (!indexable) throw typeError(`'${valueTypeName(pack)}' object is not subscriptable`);
+    if (pack.length < 2) {
+      const what = Array.isArray(pack) ? 'tuple ' : typeof pack === 'string' ? 'string ' : '';
+      throw asPythonException(new InvalidArgumentError(`${what}index out of range`), 'IndexError');
+    }
+    if (!Array.isArray(pack)) return false; // a 1-character name and class id match nothing
+    const [name, classId] = pack as unknown[];
+    if (
+      typeof name === 'string' &&
+      (BUILTIN_CLASSES.has(name) || this.peerClasses.has(classKeyOf(name, classId)))
+    )
+      throw typeError('isinstance() arg 2 must be a type, a tuple of types, or a union');
+    return false;
   }
 
   private servable(obj: unknown): Servable {
@@ -716,7 +848,7 @@ export class RpycConnection implements RefOwner {
     if (target instanceof BoundMethod) return target.method.fn(args, kwargs);
     if (typeof target === 'function') {
       if (kwargs.length > 0) throw noKeywords(target.name || 'function');
-      return (target as (...a: unknown[]) => unknown)(...args);
+      return callUnvalidated(() => (target as (...a: unknown[]) => unknown)(...args));
     }
     if (target instanceof ExposedObject)
       throw typeError(`'${pythonTypeName(target)}' object is not callable`);
@@ -784,6 +916,8 @@ export class RpycConnection implements RefOwner {
       return cached;
     }
     const ref = new RemoteRef(this, [idPack[0], idPack[1], idPack[2]]);
+    // Bounded: a peer inventing class ids must not grow it forever (only INSTANCECHECK reads it).
+    if (this.peerClasses.size < MAX_PEER_CLASSES) this.peerClasses.add(classKeyOf(idPack[0], idPack[1]));
     const weak = new WeakRef(ref);
     this.proxies.set(key, weak);
     this.finalizer.register(ref, { key, weak, state: ref.state, idPack: ref.idPack }, ref);
@@ -831,6 +965,26 @@ function delArgs(idPack: IdPack, count: number): BrineValue {
       [Label.VALUE, count],
     ],
   ];
+}
+
+function classKeyOf(name: unknown, classId: unknown): string {
+  return `${String(name)}\u0000${String(classId)}`;
+}
+
+/** The Python type of a value as brine loads it (for Python's own error messages). */
+function valueTypeName(v: unknown): string {
+  if (v === null || v === undefined) return 'NoneType';
+  if (typeof v === 'boolean') return 'bool';
+  if (typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v))) return 'int';
+  if (typeof v === 'number' || v instanceof PyFloat) return 'float';
+  if (v instanceof PyFrozenSet) return 'frozenset';
+  if (v instanceof PyComplex) return 'complex';
+  if (v instanceof PySlice) return 'slice';
+  if (v === Ellipsis) return 'ellipsis';
+  if (v === NotImplemented) return 'NotImplementedType';
+  if (isServable(v)) return pythonTypeName(v).replace(/^.*\./, '');
+  if (v instanceof RemoteRef) return v.typeName.replace(/^.*\./, '');
+  return 'object';
 }
 
 function keyOf(idPack: IdPack): string {

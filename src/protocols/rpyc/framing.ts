@@ -108,16 +108,29 @@ export class FrameDecoder {
     private readonly onOversized?: (frame: OversizedFrame) => void,
   ) {}
 
-  /** Feeds bytes; returns the complete payloads now available (decompressed). */
+  /**
+   * Feeds bytes; returns the complete payloads now available (decompressed). A bad frame throws,
+   * losing the good ones before it in the same chunk: a connection uses append() and next().
+   */
   push(chunk: Buffer): Buffer[] {
     this.append(chunk);
     const out: Buffer[] = [];
+    for (let payload = this.next(); payload !== undefined; payload = this.next()) out.push(payload);
+    return out;
+  }
+
+  /**
+   * The next complete payload, or undefined until more bytes come. One at a time, as rpyc reads
+   * its channel: the frames before a corrupt or oversized one are handled before it is met (a
+   * pipelined request ahead of a bad frame is still answered).
+   */
+  next(): Buffer | undefined {
     for (;;) {
       if (this.skip !== undefined) {
-        if (!this.skipSome()) break;
+        if (!this.skipSome()) return undefined;
         continue;
       }
-      if (this.buffered < HEADER) break;
+      if (this.buffered < HEADER) return undefined;
       const head = this.peek(HEADER);
       const length = head.readUInt32BE(0);
       const flag = head[4];
@@ -136,25 +149,20 @@ export class FrameDecoder {
         };
         continue;
       }
-      if (this.buffered < HEADER + length + 1) break;
+      if (this.buffered < HEADER + length + 1) return undefined;
       const frame = this.take(HEADER + length + 1);
       // rpyc drops the trailing byte without looking at it; so do we.
-      let payload = frame.subarray(HEADER, HEADER + length);
-      if (flag === 1) {
-        try {
-          payload = zlib.inflateSync(payload, { maxOutputLength: this.maxBytes });
-        } catch (err) {
-          if ((err as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE')
-            throw new ProtocolError(`rpyc frame: bad zlib payload (${(err as Error).message})`);
-          if (this.onOversized === undefined)
-            throw new MessageTooLargeError(this.maxBytes + 1, this.maxBytes);
-          this.onOversized({ size: this.maxBytes + 1, head: headOf(payload, true) });
-          continue;
-        }
+      const payload = frame.subarray(HEADER, HEADER + length);
+      if (flag === 0) return payload;
+      try {
+        return zlib.inflateSync(payload, { maxOutputLength: this.maxBytes });
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE')
+          throw new ProtocolError(`rpyc frame: bad zlib payload (${(err as Error).message})`);
+        if (this.onOversized === undefined) throw new MessageTooLargeError(this.maxBytes + 1, this.maxBytes);
+        this.onOversized({ size: this.maxBytes + 1, head: headOf(payload, true) });
       }
-      out.push(payload);
     }
-    return out;
   }
 
   /** Buffers held for incomplete frames (a diagnostic: it stays small whatever the chunk sizes). */
@@ -167,7 +175,8 @@ export class FrameDecoder {
     return this.staging?.length ?? 0;
   }
 
-  private append(chunk: Buffer): void {
+  /** Feeds bytes without decoding them (see next()). */
+  append(chunk: Buffer): void {
     this.buffered += chunk.length;
     if (chunk.length >= SMALL_CHUNK || this.chunks.length < STAGE_AFTER) {
       this.chunks.push(chunk);

@@ -104,12 +104,35 @@ export function expose(
     table.set(name, {
       fn: (args, kwargs) => {
         if (kwargs.length > 0) throw noKeywords(name);
-        return call(...args);
+        return callUnvalidated(() => call(...args));
       },
       ...(docs[name] === undefined ? {} : { doc: docs[name] }),
     });
   }
   return new ExposedObject(typeName, table);
+}
+
+/**
+ * Runs code that was handed the peer's arguments unvalidated (extras, exposed functions,
+ * callbacks). A JavaScript TypeError there ("fn.call is not a function") means the caller passed
+ * the wrong kind of value, which Python reports as TypeError: it goes back as one (code
+ * INVALID_ARGUMENT), not as a RuntimeError. Contract methods are not run this way: their
+ * arguments are checked first, so a TypeError inside them is the implementation's own bug.
+ */
+export function callUnvalidated(fn: () => unknown): unknown {
+  try {
+    const result = fn();
+    return result instanceof Promise
+      ? result.catch((err: unknown) => Promise.reject(callerTypeError(err)))
+      : result;
+  } catch (err) {
+    throw callerTypeError(err);
+  }
+}
+
+function callerTypeError(err: unknown): unknown {
+  if (!(err instanceof TypeError)) return err;
+  return asPythonException(new InvalidArgumentError(err.message, { cause: err }), 'TypeError');
 }
 
 /** Python's own refusal (a TypeError, INVALID_ARGUMENT for us), not an internal error. */

@@ -13,7 +13,7 @@ import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type Serve
 import { asFloat } from './brine.js';
 import { type ConnectionStats, RpycConnection } from './connection.js';
 import { DEFAULT_PORT, SYNC_REQUEST_TIMEOUT_MS } from './consts.js';
-import { type ExposedMethod, ExposedObject, noKeywords } from './local-objects.js';
+import { callUnvalidated, type ExposedMethod, ExposedObject, noKeywords } from './local-objects.js';
 import { RemoteRef } from './netref.js';
 import { asPythonException } from './vinegar.js';
 
@@ -117,7 +117,7 @@ export function buildServiceRoot<C extends Contract>(
     methods.set(name, {
       fn: (args, kwargs) => {
         if (kwargs.length > 0) throw noKeywords(name);
-        return call(...args);
+        return callUnvalidated(() => call(...args));
       },
     });
   }
