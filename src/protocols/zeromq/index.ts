@@ -39,5 +39,10 @@ export const zeromq: Protocol = {
 
 export { ZEROMQ_VARIANTS, type ZeromqVariant } from './client.js';
 export { connectZeromq, type ZeromqConnectOptions } from './connect.js';
-export { serveZeromq } from './server.js';
+export {
+  MAX_CONCURRENT_REQUESTS,
+  MAX_PEER_REQUESTS,
+  serveZeromq,
+  type ZeromqServeOptions,
+} from './server.js';
 export { ZEROMQ_DEFAULT_PORT } from './socket-options.js';

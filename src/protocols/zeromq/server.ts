@@ -7,14 +7,31 @@
 import net from 'node:net';
 import { Router } from 'zeromq';
 import { createDispatcher } from '../../contract/dispatch.js';
-import { ProtocolError, TransportError, toRpcError } from '../../contract/errors.js';
+import { InvalidArgumentError, ProtocolError, TransportError, toRpcError } from '../../contract/errors.js';
 import { type Contract, getMethod, type Implementation, type ValueType } from '../../contract/spec.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type ServeOptions } from '../types.js';
 import { bodyStart } from './envelope.js';
 import { endpointPort, HIGH_WATER_MARK, isIpv6, ZEROMQ_DEFAULT_PORT, zmqEndpoint } from './socket-options.js';
 import { encodeError, encodeResult, type MessageId, NO_ID, parseRequest } from './wire.js';
 
-const MAX_CONCURRENT_REQUESTS = 10_000;
+/** Default of ZeromqServeOptions.maxRequests: requests handled at once, all peers together. */
+export const MAX_CONCURRENT_REQUESTS = 10_000;
+/** Default of ZeromqServeOptions.maxPeerRequests: requests handled at once for one peer. */
+export const MAX_PEER_REQUESTS = 1_000;
+
+export interface ZeromqServeOptions extends ServeOptions {
+  /**
+   * Requests in progress at once, all peers together (default 10,000). Past it the server
+   * stops reading and libzmq's high-water marks push back on senders: this bounds memory.
+   */
+  maxRequests?: number;
+  /**
+   * Requests in progress at once for one peer (one connection, by routing id; default 1,000).
+   * A request past it is not run: it gets a TRANSPORT error reply at once, so one peer's
+   * flood of slow calls cannot fill the server-wide cap and stall every other peer.
+   */
+  maxPeerRequests?: number;
+}
 
 const ignore = (): void => undefined;
 
@@ -39,9 +56,11 @@ function errorReply(err: unknown, id: MessageId): Buffer {
 export async function serveZeromq<C extends Contract>(
   contract: C,
   impl: Implementation<C>,
-  options: ServeOptions = {},
+  options: ZeromqServeOptions = {},
 ): Promise<RunningServer> {
   const host = options.host ?? DEFAULT_HOST;
+  const maxRequests = positiveLimit(options.maxRequests, MAX_CONCURRENT_REQUESTS, 'maxRequests');
+  const maxPeerRequests = positiveLimit(options.maxPeerRequests, MAX_PEER_REQUESTS, 'maxPeerRequests');
   const dispatch = createDispatcher(contract, impl);
   const router = new Router({
     linger: 0, // close() never waits to flush replies to clients that are gone
@@ -95,9 +114,16 @@ export async function serveZeromq<C extends Contract>(
   // Requests being handled at once; past the cap the server stops reading, so libzmq's
   // high-water marks push back on senders instead of memory growing without bound.
   let active = 0;
+  // The same per peer (routing id as a latin1 string, one char per byte): reading is shared,
+  // so a peer past its own cap is answered with an error rather than paused. Entries go at 0,
+  // so the map holds only peers with calls in progress.
+  const activeByPeer = new Map<string, number>();
   let slotFreed: (() => void) | undefined;
-  const done = (): void => {
+  const done = (peer: string): void => {
     active--;
+    const left = activeByPeer.get(peer)! - 1;
+    if (left === 0) activeByPeer.delete(peer);
+    else activeByPeer.set(peer, left);
     const wake = slotFreed;
     slotFreed = undefined;
     wake?.();
@@ -117,10 +143,22 @@ export async function serveZeromq<C extends Contract>(
       return;
     }
     const { method, params, id } = parsed.request;
+    const peer = frames[0]!.toString('latin1');
+    const peerActive = activeByPeer.get(peer) ?? 0;
+    if (peerActive >= maxPeerRequests) {
+      // Not run, so the caller may safely retry later; an error now rather than a silent drop,
+      // which would only surface as a TIMEOUT (and a resend of idempotent calls).
+      const error = new TransportError(
+        `server busy: this peer already has ${maxPeerRequests} requests in progress (maxPeerRequests); ${method} was not run`,
+      );
+      reply(frames, at, errorReply(error, id));
+      return;
+    }
+    activeByPeer.set(peer, peerActive + 1);
     active++;
     dispatch(method, params).then(
       (result) => {
-        done();
+        done(peer);
         let out: Buffer;
         try {
           out = encodeResult(result, resultTypes.get(method), id);
@@ -130,7 +168,7 @@ export async function serveZeromq<C extends Contract>(
         reply(frames, at, out);
       },
       (err: unknown) => {
-        done();
+        done(peer);
         reply(frames, at, errorReply(err, id));
       },
     );
@@ -138,7 +176,7 @@ export async function serveZeromq<C extends Contract>(
 
   const loop = (async () => {
     while (!closed) {
-      if (active >= MAX_CONCURRENT_REQUESTS) {
+      if (active >= maxRequests) {
         await new Promise<void>((resolve) => {
           slotFreed = resolve;
         });
@@ -174,6 +212,12 @@ export async function serveZeromq<C extends Contract>(
       await waitUntilPortFree(host, port);
     },
   };
+}
+
+function positiveLimit(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!(value >= 1)) throw new InvalidArgumentError(`${name} must be at least 1, got ${value}`);
+  return Math.floor(value);
 }
 
 /**
