@@ -26,30 +26,20 @@ import { RpcError } from '../../src/contract/errors.js';
 import { calculator, calculatorContract } from '../../src/contract/index.js';
 import { connectJsonRpc } from '../../src/protocols/jsonrpc/client.js';
 import { type JsonRpcRunningServer, serveJsonRpc } from '../../src/protocols/jsonrpc/server.js';
+import { option, prng } from './common.js';
 
 // ---------- options ----------
 const argv = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : fallback;
-};
-const target = opt('target', 'http');
-const seed = Number(opt('seed', '1'));
-const iterations = Number(opt('iterations', '2000'));
-const budgetMs = Number(opt('seconds', '60')) * 1000;
-const checkEvery = Number(opt('check-every', '50'));
-const maxRssGrowth = Number(opt('max-rss-mb', '400')) * 1024 * 1024;
+const target = option('target', 'http');
+const seed = Number(option('seed', '1'));
+const iterations = Number(option('iterations', '2000'));
+const budgetMs = Number(option('seconds', '60')) * 1000;
+const checkEvery = Number(option('check-every', '50'));
+const maxRssGrowth = Number(option('max-rss-mb', '400')) * 1024 * 1024;
 const verbose = argv.includes('--verbose');
 
 // ---------- seeded PRNG (mulberry32) ----------
-let state = seed >>> 0;
-function rand(): number {
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rand = prng(seed);
 const int = (n: number): number => Math.floor(rand() * n);
 const chance = (p: number): boolean => rand() < p;
 function pick<T>(items: readonly T[]): T {

@@ -37,6 +37,8 @@ import { freePort, waitForPort } from '../../src/net/free-port.js';
 import { type BrineValue, dump, load } from '../../src/protocols/rpyc/brine.js';
 import { connectRpyc, type RemoteRef, type RpycServer, serveRpyc } from '../../src/protocols/rpyc/index.js';
 
+import { option, prng } from './common.js';
+
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 const peersDir = path.join(repoRoot, 'peers', 'python', 'rpyc');
 const python = (v: 5 | 6) =>
@@ -45,10 +47,6 @@ const python = (v: 5 | 6) =>
 // ---------------------------------------------------------------------------------------------
 // options and PRNG
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 const target = option('target', 'both');
 const seed = Number(option('seed', '1'));
 const iterations = Number(option('iterations', '2000'));
@@ -57,17 +55,6 @@ const batch = Number(option('batch', '50'));
 /** The client's per-call timeout against the fake server (short: mutated replies often never come). */
 const clientTimeoutMs = Number(option('timeout', '800'));
 
-/** mulberry32: small, seedable, good enough to pick mutations reproducibly. */
-function prng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 let rand = prng(seed);
 const int = (n: number) => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;

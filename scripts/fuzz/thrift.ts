@@ -41,6 +41,8 @@ import { thrift } from '../../src/protocols/thrift/index.js';
 import { messageReader } from '../../src/protocols/thrift/library.js';
 import { encodeCall, readHeader } from '../../src/protocols/thrift/messages.js';
 
+import { option, prng } from './common.js';
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TOOLBOX = path.join(root, 'test', 'cli', 'fixtures', 'toolbox.thrift');
 type Idl = 'calculator' | 'toolbox';
@@ -99,23 +101,6 @@ const toolboxImpl: Record<string, (...args: unknown[]) => unknown> = {
 };
 
 // ---- arguments and PRNG -------------------------------------------------------------------
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
-
-/** mulberry32: small, seedable, good enough to pick mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---- corpus -------------------------------------------------------------------------------
 
@@ -747,10 +732,10 @@ async function fuzzClient(seeds: readonly Seed[], rnd: () => number, iterations:
 
 async function main(): Promise<void> {
   if (process.argv.includes('--serve')) return serveAll();
-  const target = arg('target', 'both');
-  const seed = Number(arg('seed', '1'));
-  const iterations = Number(arg('iterations', '2000'));
-  const deadline = Date.now() + Number(arg('seconds', '60')) * 1000;
+  const target = option('target', 'both');
+  const seed = Number(option('seed', '1'));
+  const iterations = Number(option('iterations', '2000'));
+  const deadline = Date.now() + Number(option('seconds', '60')) * 1000;
   const rnd = prng(seed);
   const child = await startChild();
   let ok = true;

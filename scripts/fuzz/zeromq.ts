@@ -27,24 +27,9 @@ import { bodyStart } from '../../src/protocols/zeromq/envelope.js';
 import { connectZeromq, serveZeromq } from '../../src/protocols/zeromq/index.js';
 import { decodeValue, encodeValue } from '../../src/protocols/zeromq/msgpack.js';
 
+import { option, prng } from './common.js';
+
 const SELF = new URL(import.meta.url).pathname;
-
-function arg(name: string, fallback: string): string {
-  const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return hit === undefined ? fallback : hit.slice(name.length + 3);
-}
-
-/** mulberry32: small, seeded, good enough to pick mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -786,11 +771,11 @@ async function clientBatch(
 
 async function main(): Promise<void> {
   if (process.argv.includes('--serve')) return serveChild();
-  const target = arg('target', 'all');
-  const seed = Number(arg('seed', '1'));
-  const iterations = Number(arg('iterations', '5000'));
-  const budgetMs = Number(arg('budget-ms', '120000'));
-  const batch = Number(arg('batch', '200'));
+  const target = option('target', 'all');
+  const seed = Number(option('seed', '1'));
+  const iterations = Number(option('iterations', '5000'));
+  const budgetMs = Number(option('budget-ms', '120000'));
+  const batch = Number(option('batch', '200'));
   const targets = target === 'all' ? ['msg', 'zmtp', 'client-req', 'client-dealer'] : [target];
   process.on('uncaughtException', (err) => uncaught.push(`uncaughtException: ${String(err)}`));
   process.on('unhandledRejection', (err) => uncaught.push(`unhandledRejection: ${String(err)}`));
