@@ -277,14 +277,16 @@ describe('zeromq server robustness', () => {
 });
 
 describe('zeromq on IPv6 loopback', () => {
-  it('serves and calls on ::1, as the other protocols do (libzmq needs ZMQ_IPV6 for that)', async (t) => {
+  it('serves and calls on ::1, as the other protocols do (libzmq needs ZMQ_IPV6 for that)', async () => {
     const ipv6 = await new Promise<boolean>((resolve) => {
       const probe = net.createServer();
       probe.once('error', () => resolve(false));
       probe.listen(0, '::1', () => probe.close(() => resolve(true)));
     });
     if (!ipv6) {
-      t.skip('no IPv6 loopback on this machine');
+      // A machine without IPv6 loopback cannot serve there: serving must fail, not hang or
+      // pretend, which is the behaviour this machine can check.
+      await assert.rejects(serveZeromq(calculatorContract, calculator, { host: '::1', port: 0 }));
       return;
     }
     const server = await serveZeromq(calculatorContract, calculator, { host: '::1', port: 0 });
