@@ -5,35 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Router } from 'zeromq';
 import { calculatorContract, RpcError } from '../../src/contract/index.js';
-import { splitEnvelope } from '../../src/protocols/zeromq/envelope.js';
 import { connectZeromq, ZEROMQ_VARIANTS } from '../../src/protocols/zeromq/index.js';
-import { decodeValue, encodeValue } from '../../src/protocols/zeromq/msgpack.js';
+import { encodeValue } from '../../src/protocols/zeromq/msgpack.js';
+import { startAddRouter } from './scripted-router.js';
 
 /** Answers add(a, b) with replies[a] (raw bytes), or a correct reply when a is out of range. */
-async function startBadServer(replies: readonly Uint8Array[]): Promise<{ port: number; close(): void }> {
-  const router = new Router({ linger: 0 });
-  await router.bind('tcp://127.0.0.1:0');
-  void (async () => {
-    for (;;) {
-      let frames: Buffer[];
-      try {
-        frames = await router.receive();
-      } catch {
-        return;
-      }
-      const { envelope, body } = splitEnvelope(frames);
-      const request = decodeValue(body[0]!) as { params: [number, number]; id?: number };
-      const [a, b] = request.params;
-      const good = encodeValue(
-        request.id === undefined ? { result: a + b } : { result: a + b, id: request.id },
-      );
-      await router.send([...envelope, Buffer.from(replies[a] ?? good)]).catch(() => undefined);
-    }
-  })();
-  return { port: Number(/:(\d+)$/.exec(router.lastEndpoint!)![1]), close: () => router.close() };
-}
+const startBadServer = (replies: readonly Uint8Array[]) =>
+  startAddRouter((a, good) => [Buffer.from(replies[a] ?? good)]);
 
 for (const variant of ZEROMQ_VARIANTS) {
   describe(`zeromq [${variant}] client against a misbehaving server`, () => {

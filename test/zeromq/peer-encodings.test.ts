@@ -4,12 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Router } from 'zeromq';
 import { calculatorContract, defineContract, RpcError } from '../../src/contract/index.js';
-import { splitEnvelope } from '../../src/protocols/zeromq/envelope.js';
 import { connectZeromq, serveZeromq, ZEROMQ_VARIANTS } from '../../src/protocols/zeromq/index.js';
-import { decodeValue, encodeValue } from '../../src/protocols/zeromq/msgpack.js';
-import { startScriptedRouter } from './scripted-router.js';
+import { encodeValue } from '../../src/protocols/zeromq/msgpack.js';
+import { startAddRouter, startScriptedRouter } from './scripted-router.js';
 
 describe('zeromq client: replies from other encoders', () => {
   it('[dealer] ids echoed as 64-bit ints (0xcf) still match their calls', async () => {
@@ -80,29 +78,9 @@ describe('zeromq server: strings without a UTF-8 form', () => {
   });
 });
 
-/** A ROUTER that answers add with the right reply followed by `extra` frames. */
-async function startMultiFrameServer(extra: Buffer[]): Promise<{ port: number; close(): void }> {
-  const router = new Router({ linger: 0 });
-  await router.bind('tcp://127.0.0.1:0');
-  void (async () => {
-    for (;;) {
-      let frames: Buffer[];
-      try {
-        frames = await router.receive();
-      } catch {
-        return;
-      }
-      const { envelope, body } = splitEnvelope(frames);
-      const request = decodeValue(body[0]!) as { params: [number, number]; id?: number };
-      const [a, b] = request.params;
-      const reply = Buffer.from(
-        encodeValue({ result: a + b, ...(request.id === undefined ? {} : { id: request.id }) }),
-      );
-      await router.send([...envelope, reply, ...(a === 0 ? extra : [])]).catch(() => undefined);
-    }
-  })();
-  return { port: Number(/:(\d+)$/.exec(router.lastEndpoint!)![1]), close: () => router.close() };
-}
+/** A ROUTER that answers add with the right reply, followed by `extra` frames when a is 0. */
+const startMultiFrameServer = (extra: Buffer[]) =>
+  startAddRouter((a, good) => [good, ...(a === 0 ? extra : [])]);
 
 for (const variant of ZEROMQ_VARIANTS) {
   describe(`zeromq [${variant}] client: a reply in several body frames`, () => {

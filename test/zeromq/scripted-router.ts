@@ -68,3 +68,32 @@ export async function startScriptedRouter(options: {
     },
   };
 }
+
+/**
+ * A ROUTER that answers every add(a, b) with the body frames `reply` returns, given a and the
+ * correct reply (ids echoed): tests of clients facing malformed or multi-frame replies.
+ */
+export async function startAddRouter(
+  reply: (a: number, good: Buffer) => readonly Buffer[],
+): Promise<{ port: number; close(): void }> {
+  const router = new Router({ linger: 0 });
+  await router.bind('tcp://127.0.0.1:0');
+  void (async () => {
+    for (;;) {
+      let frames: Buffer[];
+      try {
+        frames = await router.receive();
+      } catch {
+        return;
+      }
+      const { envelope, body } = splitEnvelope(frames);
+      const request = decodeValue(body[0]!) as { params: [number, number]; id?: number };
+      const [a, b] = request.params;
+      const good = Buffer.from(
+        encodeValue(request.id === undefined ? { result: a + b } : { result: a + b, id: request.id }),
+      );
+      await router.send([...envelope, ...reply(a, good)]).catch(() => undefined);
+    }
+  })();
+  return { port: Number(/:(\d+)$/.exec(router.lastEndpoint!)![1]), close: () => router.close() };
+}
