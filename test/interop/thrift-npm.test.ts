@@ -15,22 +15,27 @@ import {
   InvalidArgumentError,
 } from '../../src/contract/index.js';
 import { thrift } from '../../src/protocols/thrift/index.js';
+import type { ProtocolWriter } from '../../src/protocols/thrift/writer.js';
 import type { RunningServer } from '../../src/protocols/types.js';
 
 // ---- the slice of the package used here (its @types describe an older release) -----------
 
-interface NpmProtocol {
-  writeMessageBegin(name: string, type: number, seqid: number): void;
-  writeMessageEnd(): void;
-  writeStructBegin(name: string): void;
-  writeStructEnd(): void;
-  writeFieldBegin(name: string, type: number, id: number): void;
-  writeFieldEnd(): void;
-  writeFieldStop(): void;
-  writeI32(v: number): void;
-  writeDouble(v: number): void;
-  writeString(v: string): void;
-  writeBinary(v: Buffer): void;
+/** Its write half is the one our writers implement; the read half is the package's own. */
+interface NpmProtocol
+  extends Pick<
+    ProtocolWriter,
+    | 'writeMessageBegin'
+    | 'writeMessageEnd'
+    | 'writeStructBegin'
+    | 'writeStructEnd'
+    | 'writeFieldBegin'
+    | 'writeFieldEnd'
+    | 'writeFieldStop'
+    | 'writeI32'
+    | 'writeDouble'
+    | 'writeString'
+    | 'writeBinary'
+  > {
   readMessageBegin(): { fname: string; mtype: number; rseqid: number };
   readMessageEnd(): void;
   readStructBegin(): void;
