@@ -28,6 +28,19 @@ export function peersInstalled(): boolean {
   return existsSync(peersPython);
 }
 
+/**
+ * The interpreter for a peer script: a peer directory with its own requirements.txt (pins that
+ * conflict with the shared venv, e.g. msgpack-rpc-python's msgpack < 1.0) has its own venv,
+ * .venv-peers/<dir>, made by scripts/setup-peers.sh; every other peer uses the shared one.
+ */
+export function pythonForScript(script: string): string {
+  const dir = path.dirname(path.resolve(script));
+  if (path.dirname(dir) === peersDir && existsSync(path.join(dir, 'requirements.txt'))) {
+    return path.join(repoRoot, '.venv-peers', path.basename(dir), 'bin', 'python');
+  }
+  return peersPython;
+}
+
 /** Absolute path of a peer script, e.g. peerScript('jsonrpc', 'server.py'). */
 export function peerScript(protocol: string, file: string): string {
   return path.join(peersDir, protocol, file);
@@ -41,11 +54,9 @@ export interface PythonPeer {
   stop(): Promise<void>;
 }
 
-function assertInstalled(): void {
-  if (!peersInstalled()) {
-    throw new Error(
-      `Python peers are not installed (${peersPython} missing): run bash scripts/setup-peers.sh`,
-    );
+function assertInstalled(python: string = peersPython): void {
+  if (!existsSync(python)) {
+    throw new Error(`Python peers are not installed (${python} missing): run bash scripts/setup-peers.sh`);
   }
 }
 
@@ -55,8 +66,9 @@ export async function startPythonPeer(
   port: number,
   options: { args?: readonly string[]; readyTimeoutMs?: number; cwd?: string } = {},
 ): Promise<PythonPeer> {
-  assertInstalled();
-  const child = spawn(peersPython, ['-u', script, String(port), ...(options.args ?? [])], {
+  const python = pythonForScript(script);
+  assertInstalled(python);
+  const child = spawn(python, ['-u', script, String(port), ...(options.args ?? [])], {
     cwd: options.cwd ?? path.dirname(script),
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
@@ -96,8 +108,9 @@ export function runPythonScript(
   args: readonly string[],
   options: { timeoutMs?: number; cwd?: string } = {},
 ): Promise<PythonRun> {
-  assertInstalled();
-  return runToCompletion(peersPython, ['-u', script, ...args], {
+  const python = pythonForScript(script);
+  assertInstalled(python);
+  return runToCompletion(python, ['-u', script, ...args], {
     cwd: options.cwd ?? path.dirname(script),
     env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
     timeoutMs: options.timeoutMs ?? 30_000,
