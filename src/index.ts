@@ -6,6 +6,7 @@
 export * from './contract/index.js';
 export { findProtocol, protocols } from './protocols/index.js';
 export { jsonrpc } from './protocols/jsonrpc/index.js';
+export { msgpackrpc } from './protocols/msgpackrpc/index.js';
 export { rpyc } from './protocols/rpyc/index.js';
 export { thrift } from './protocols/thrift/index.js';
 export type { ConnectOptions, Protocol, RunningServer, ServeOptions, Traits } from './protocols/types.js';

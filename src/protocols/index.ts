@@ -1,11 +1,12 @@
 /** The registry: every protocol, in the survey's order. Adding a protocol is one line here. */
 import { jsonrpc } from './jsonrpc/index.js';
+import { msgpackrpc } from './msgpackrpc/index.js';
 import { rpyc } from './rpyc/index.js';
 import { thrift } from './thrift/index.js';
 import type { Protocol } from './types.js';
 import { zeromq } from './zeromq/index.js';
 
-export const protocols: readonly Protocol[] = [thrift, jsonrpc, rpyc, zeromq];
+export const protocols: readonly Protocol[] = [thrift, jsonrpc, rpyc, zeromq, msgpackrpc];
 
 export function findProtocol(name: string): Protocol | undefined {
   return protocols.find((p) => p.name === name);
