@@ -131,12 +131,23 @@ describe('rpclab CLI', () => {
     for (const p of protocols) {
       const mine = checks.filter((c) => c.protocol === p.name);
       assert.deepEqual(
-        mine.map((c) => c.direction).sort(),
+        mine
+          .map((c) => c.direction)
+          .filter((d) => d.includes('python'))
+          .sort(),
         ['python→ts', 'python→ts', 'ts→python', 'ts→python'],
         `${p.name}: survey and full peers, both directions`,
       );
       for (const c of mine) assert.ok(c.ok, `${p.name} ${c.direction}: ${c.detail}`);
     }
+    // msgpack-rpc's second peer, Neovim, both directions.
+    assert.deepEqual(
+      checks
+        .filter((c) => c.protocol === 'msgpackrpc' && c.direction.includes('neovim'))
+        .map((c) => c.direction)
+        .sort(),
+      ['neovim→ts', 'ts→neovim'],
+    );
     assert.equal(run.code, 0, run.stderr);
   });
 

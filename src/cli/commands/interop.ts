@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { calculator, calculatorContract } from '../../contract/calculator.js';
 import { freePort } from '../../net/free-port.js';
+import { neovimPath, runNeovimClient, startNeovim } from '../../peers/neovim.js';
 import { peerScript, peersInstalled, runPythonScript, startPythonPeer } from '../../peers/python.js';
 import { type Protocol, protocols } from '../../protocols/index.js';
 import type { Command } from '../command.js';
@@ -15,7 +16,7 @@ import { protocolNamed } from '../options.js';
 
 export interface InteropCheck {
   protocol: string;
-  direction: 'python→ts' | 'ts→python';
+  direction: 'python→ts' | 'ts→python' | 'neovim→ts' | 'ts→neovim';
   peer: string;
   ok: boolean;
   detail: string;
@@ -134,7 +135,59 @@ export async function interopProtocol(protocol: Protocol): Promise<InteropCheck[
       }),
     );
   }
+  if (protocol.name === 'msgpackrpc') checks.push(...(await neovimChecks(protocol)));
   return checks;
+}
+
+/** msgpack-rpc's second peer, Neovim, both directions (see peers/python/msgpackrpc/neovim_client.lua). */
+async function neovimChecks(protocol: Protocol): Promise<InteropCheck[]> {
+  const check = (direction: InteropCheck['direction'], peer: string, r: { ok: boolean; detail: string }) => ({
+    protocol: protocol.name,
+    direction,
+    peer,
+    ...r,
+  });
+  if (neovimPath() === undefined) {
+    const missing = { ok: false, detail: 'nvim not installed (bash scripts/setup-peers.sh)' };
+    return [check('ts→neovim', 'nvim --listen', missing), check('neovim→ts', 'nvim sockconnect', missing)];
+  }
+  const evalContract = {
+    name: 'Nvim',
+    namespace: 'nvim',
+    methods: { nvim_eval: { params: [{ name: 'expr', type: 'string' }], result: 'dynamic' } },
+  } as const;
+  const toNeovim = await (async () => {
+    let nvim: Awaited<ReturnType<typeof startNeovim>> | undefined;
+    try {
+      nvim = await startNeovim(await freePort());
+      const client = await protocol.connect(evalContract, { port: nvim.port, timeoutMs: TIMEOUT_MS });
+      try {
+        const three = await client.nvim_eval('1+2');
+        if (three !== 3) throw new Error(`nvim_eval("1+2") returned ${String(three)}`);
+        return { ok: true, detail: 'nvim_eval("1+2") = 3' };
+      } finally {
+        await client.close();
+      }
+    } catch (err) {
+      return { ok: false, detail: formatError(err).split('\n')[0]! };
+    } finally {
+      await nvim?.stop();
+    }
+  })();
+  const fromNeovim = await (async () => {
+    const server = await protocol.serve(calculatorContract, calculator, { port: 0 });
+    try {
+      const report = await runNeovimClient(`127.0.0.1:${server.port}`);
+      if (report.add !== 7)
+        throw new Error(`rpcrequest(chan, 'add', 2, 5) gave ${JSON.stringify(report.add ?? report)}`);
+      return { ok: true, detail: "rpcrequest(chan, 'add', 2, 5) = 7" };
+    } catch (err) {
+      return { ok: false, detail: formatError(err).split('\n')[0]! };
+    } finally {
+      await server.close();
+    }
+  })();
+  return [check('ts→neovim', 'nvim --listen', toNeovim), check('neovim→ts', 'nvim sockconnect', fromNeovim)];
 }
 
 export const interopCommand: Command = {
@@ -144,8 +197,8 @@ export const interopCommand: Command = {
 
 For each protocol with peers under peers/python/<protocol>/: our client against the survey's
 Python server (server.py) and its fuller peer (full_server.py), and the survey's Python
-client (client.py) and fuller client (full_client.py) against our server. Needs the peers'
-virtual environment: bash scripts/setup-peers.sh
+client (client.py) and fuller client (full_client.py) against our server; for msgpackrpc,
+Neovim both ways too. Needs the peers' virtual environment: bash scripts/setup-peers.sh
 
 options:
   --protocols a,b     only these protocols

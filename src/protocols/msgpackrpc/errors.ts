@@ -1,17 +1,18 @@
 /**
  * The error element of a response. msgpack-rpc leaves its shape to each implementation:
  *
- *   ours                {"code": "DIVIDE_BY_ZERO", "message": "division by zero"}
- *                       (a map: code is one of rpclab's stable codes; "type" may name the
- *                       remote exception class)
- *   msgpack-rpc-python  "division by zero"                (str(exception), a plain str)
- *   Neovim              [0, "Invalid method: foo"]        ([error type, message]; 0 Exception,
- *                                                          1 Validation)
+ *   ours                "DIVIDE_BY_ZERO: division by zero"   (a str: one of rpclab's stable
+ *                                                             codes, ": ", the message)
+ *   msgpack-rpc-python  "division by zero"                   (str(exception))
+ *   Neovim              [0, "Invalid method: foo"]           ([error type, message]; 0
+ *                                                             Exception, 1 Validation)
  *
- * Any of them, or a map in another convention ({"message": ...}, {"error": ...}), becomes an
- * RpcError: our codes map back to the typed classes; otherwise the message is read for the
- * two errors every peer has, an unknown method and a division by zero, and the rest is INTERNAL
- * with the peer's words kept in the message.
+ * Ours is a str because it is the one shape every peer shows as it is: msgpack-rpc-python
+ * raises RPCError(element), and Neovim accepts only a str or [0|1, str] (a map becomes its
+ * "unknown error"). Any of them, or a map ({"code", "message"} as the ZeroMQ row sends, or
+ * {"message": ...}, {"error": ...}), becomes an RpcError: our codes map back to the typed
+ * classes; otherwise the message is read for the errors every peer has (an unknown method, a
+ * division by zero, a wrong argument), and the rest is INTERNAL with the peer's words kept.
  */
 import {
   DivideByZeroError,
@@ -26,12 +27,12 @@ import {
 // String.prototype.toWellFormed is in Node 20 (ES2024), not in this project's ES2023 lib.
 const toWellFormed = (s: string): string => (s as string & { toWellFormed(): string }).toWellFormed();
 
-/** Our error element: a map with a stable code. A lone surrogate in a message becomes U+FFFD. */
-export function errorElement(error: RpcError): Record<string, string> {
-  const element: Record<string, string> = { code: error.code, message: toWellFormed(error.message) };
-  if (error.remoteType !== undefined) element.type = toWellFormed(error.remoteType);
-  return element;
+/** Our error element: "CODE: message". A lone surrogate in the message becomes U+FFFD. */
+export function errorElement(error: RpcError): string {
+  return `${error.code}: ${toWellFormed(error.message)}`;
 }
+
+const OUR_FORM = /^([A-Z_]+): ([\s\S]*)$/;
 
 // msgpack-rpc-python: "'foo' method not found"; Neovim: "Invalid method: foo"; others similar.
 const UNKNOWN_METHOD =
@@ -39,6 +40,10 @@ const UNKNOWN_METHOD =
 // Python's ZeroDivisionError texts ("division by zero", "float division by zero", "integer
 // division or modulo by zero").
 const DIVISION_BY_ZERO = /division (or modulo )?by zero|divide by zero/i;
+// Neovim: "Wrong type for argument 1 when calling nvim_eval, expecting String", "Wrong number
+// of arguments: expecting 1 but got 0"; Python: "add() takes 3 positional arguments but 4 were given".
+const BAD_ARGUMENT =
+  /wrong (type|number) (for|of) argument|takes \d+ positional arguments?|missing \d+ required/i;
 
 function text(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
@@ -48,12 +53,15 @@ function text(value: unknown): string | undefined {
 
 function fromMessage(message: string, method: string, remoteType?: string): RpcError {
   const options = remoteType === undefined ? {} : { remoteType };
+  const ours = OUR_FORM.exec(message);
+  if (ours !== null && isErrorCode(ours[1])) return errorFromCode(ours[1], ours[2]!, options);
   if (UNKNOWN_METHOD.test(message)) {
     const err = new NoSuchMethodError(method, { ...options, remoteDetail: message });
     err.message = `no such method: ${method} (peer said: ${message})`;
     return err;
   }
   if (DIVISION_BY_ZERO.test(message)) return new DivideByZeroError(message, options);
+  if (BAD_ARGUMENT.test(message)) return new InvalidArgumentError(message, options);
   return new InternalError(message, options);
 }
 
