@@ -21,6 +21,10 @@ export class RawPeer {
     });
   }
 
+  static wrap(socket: net.Socket): RawPeer {
+    return new RawPeer(socket);
+  }
+
   static connect(port: number, host = '127.0.0.1'): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ port, host });
@@ -76,4 +80,31 @@ export class RawPeer {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+export interface RawServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** A TCP server whose connections are RawPeers, handed to `onPeer` (scripted peers for client tests). */
+export function startRawServer(onPeer: (peer: RawPeer) => void): Promise<RawServer> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    onPeer(RawPeer.wrap(socket));
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      resolve({
+        port: (server.address() as net.AddressInfo).port,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
 }
