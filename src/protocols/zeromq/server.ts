@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import { Router } from 'zeromq';
-import { createDispatcher } from '../../contract/dispatch.js';
+import { createSyncDispatcher } from '../../contract/dispatch.js';
 import { InvalidArgumentError, ProtocolError, TransportError, toRpcError } from '../../contract/errors.js';
 import { type Contract, getMethod, type Implementation, type ValueType } from '../../contract/spec.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type ServeOptions } from '../types.js';
@@ -61,7 +61,7 @@ export async function serveZeromq<C extends Contract>(
   const host = options.host ?? DEFAULT_HOST;
   const maxRequests = positiveLimit(options.maxRequests, MAX_CONCURRENT_REQUESTS, 'maxRequests');
   const maxPeerRequests = positiveLimit(options.maxPeerRequests, MAX_PEER_REQUESTS, 'maxPeerRequests');
-  const dispatch = createDispatcher(contract, impl);
+  const dispatch = createSyncDispatcher(contract, impl);
   const router = new Router({
     linger: 0, // close() never waits to flush replies to clients that are gone
     // ZMQ_MAXMSGSIZE: libzmq drops an oversized frame and the connection while decoding,
@@ -143,8 +143,10 @@ export async function serveZeromq<C extends Contract>(
       return;
     }
     const { method, params, id } = parsed.request;
-    const peer = frames[0]!.toString('latin1');
-    const peerActive = activeByPeer.get(peer) ?? 0;
+    // Only peers with asynchronous calls in progress are in the map: while it is empty (every
+    // call so far answered synchronously) no routing id needs turning into a key.
+    const peer = activeByPeer.size === 0 ? undefined : frames[0]!.toString('latin1');
+    const peerActive = peer === undefined ? 0 : (activeByPeer.get(peer) ?? 0);
     if (peerActive >= maxPeerRequests) {
       // Not run, so the caller may safely retry later; an error now rather than a silent drop,
       // which would only surface as a TIMEOUT (and a resend of idempotent calls).
@@ -154,24 +156,42 @@ export async function serveZeromq<C extends Contract>(
       reply(frames, at, errorReply(error, id));
       return;
     }
-    activeByPeer.set(peer, peerActive + 1);
+    let result: unknown;
+    try {
+      result = dispatch(method, params);
+    } catch (err) {
+      reply(frames, at, errorReply(err, id));
+      return;
+    }
+    if (!(result instanceof Promise)) {
+      // A synchronous implementation is answered here and now: no promise, no bookkeeping
+      // (the call was never "in progress" past this line, so it holds no slot).
+      answer(frames, at, method, id, result);
+      return;
+    }
+    const key = peer ?? frames[0]!.toString('latin1');
+    activeByPeer.set(key, peerActive + 1);
     active++;
-    dispatch(method, params).then(
-      (result) => {
-        done(peer);
-        let out: Buffer;
-        try {
-          out = encodeResult(result, resultTypes.get(method), id);
-        } catch (err) {
-          out = errorReply(err, id);
-        }
-        reply(frames, at, out);
+    result.then(
+      (value) => {
+        done(key);
+        answer(frames, at, method, id, value);
       },
       (err: unknown) => {
-        done(peer);
+        done(key);
         reply(frames, at, errorReply(err, id));
       },
     );
+  };
+
+  const answer = (frames: Buffer[], at: number, method: string, id: MessageId, value: unknown): void => {
+    let out: Buffer;
+    try {
+      out = encodeResult(value, resultTypes.get(method), id);
+    } catch (err) {
+      out = errorReply(err, id);
+    }
+    reply(frames, at, out);
   };
 
   const loop = (async () => {
