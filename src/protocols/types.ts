@@ -122,4 +122,9 @@ export interface Protocol {
    * schemaPath; the schema types the values. Throws INVALID_ARGUMENT for a missing or bad file.
    */
   describe?(options?: { readonly schemaPath?: string }): SchemaDescription;
+  /**
+   * describe() for schemas that may have to be fetched (SOAP's http://host:port/?wsdl): takes a
+   * file as describe() does, or a URL. The CLI prefers it when a protocol has it.
+   */
+  describeAsync?(options?: { readonly schemaPath?: string }): Promise<SchemaDescription>;
 }
