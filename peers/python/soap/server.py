@@ -1,5 +1,6 @@
-# The survey's Spyne service as written, except that it binds 127.0.0.1 (not 0.0.0.0) and takes
-# the port as an optional first argument (default 8000, the survey's port).
+# The survey's Spyne service (its examples/soap/service.py) as written, except that it binds
+# 127.0.0.1 (not 0.0.0.0) and takes the port as an optional first argument (default 8000, the
+# survey's port). Named server.py like every row's survey server, so the interop CLI finds it.
 import sys
 
 from spyne import Application, Integer, ServiceBase, rpc
