@@ -226,7 +226,7 @@ export async function serveZeromq<C extends Contract>(
       if (closed) return;
       draining = true;
       const deadline = Date.now() + graceMs;
-      while (Date.now() < deadline && (active > 0 || Date.now() - lastReceived < DRAIN_QUIET_MS))
+      while (!closed && Date.now() < deadline && (active > 0 || Date.now() - lastReceived < DRAIN_QUIET_MS))
         await new Promise((r) => setTimeout(r, 5));
       // linger 0 would discard replies still queued for their peers: give them a moment.
       router.linger = Math.max(0, Math.min(DRAIN_LINGER_MS, deadline - Date.now()));
