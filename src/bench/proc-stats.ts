@@ -57,6 +57,13 @@ export function peakRssBytes(pid: number): number {
   return match ? Number(match[1]) * 1024 : Number.NaN;
 }
 
+/** Resident set size now (VmRSS) in bytes, or NaN if the process is gone. */
+export function rssBytes(pid: number): number {
+  const status = read(`/proc/${pid}/status`);
+  const match = status?.match(/^VmRSS:\s+(\d+)\s+kB/m);
+  return match ? Number(match[1]) * 1024 : Number.NaN;
+}
+
 /** True when this machine exposes the accounting the bench reads. */
 export function procAvailable(): boolean {
   return read(`/proc/${process.pid}/stat`) !== undefined;

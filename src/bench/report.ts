@@ -28,6 +28,45 @@ function ratio(a: number | undefined, b: number | undefined): string {
   return `${r >= 10 ? r.toFixed(0) : r.toFixed(2)}×`;
 }
 
+export interface FloorBeat {
+  readonly row: string;
+  readonly scenario: string;
+  /** What beat the floor: more calls/s, or less server CPU per call. */
+  readonly figure: 'calls/s' | 'server CPU';
+  readonly ratio: number;
+}
+
+/**
+ * Cells where a row beats the raw-TCP floor in the same scenario (more calls/s, or less server
+ * CPU per call). The floor is meant to be the least any request/response can cost here, so a
+ * row beating it means the floor is wrong (or the run too noisy), and the report says so.
+ */
+export function floorBeats(results: BenchResults): FloorBeat[] {
+  const out: FloorBeat[] = [];
+  for (const sc of results.scenarios) {
+    const floor = cell(results, FLOOR, sc.id);
+    if (floor === undefined) continue;
+    for (const r of results.rows) {
+      if (r.id === FLOOR) continue;
+      const c = cell(results, r.id, sc.id);
+      const rate = c?.callsPerSec?.median;
+      const floorRate = floor.callsPerSec?.median;
+      if (rate !== undefined && floorRate !== undefined && floorRate > 0 && rate > floorRate) {
+        out.push({ row: r.id, scenario: sc.id, figure: 'calls/s', ratio: rate / floorRate });
+      }
+      const cpu = c?.serverCpuUsPerCall;
+      const floorCpu = floor.serverCpuUsPerCall;
+      if (cpu !== undefined && floorCpu !== undefined && cpu > 0 && cpu < floorCpu) {
+        out.push({ row: r.id, scenario: sc.id, figure: 'server CPU', ratio: cpu / floorCpu });
+      }
+    }
+  }
+  return out;
+}
+
+/** Marks a ratio cell that beats the floor. */
+const BEATS_FLOOR = '⚑';
+
 function label(row: RowInfo): string {
   return row.title;
 }
@@ -227,6 +266,7 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
       'server CPU µs/call',
       'client CPU µs/call',
       'bytes/add call',
+      'server idle RSS MiB',
       'server peak RSS MiB',
       'server CPU ÷ floor',
       'server CPU ÷ Python peer',
@@ -250,6 +290,7 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
           fmt(c?.serverCpuUsPerCall),
           fmt(c?.clientCpuUsPerCall),
           w ? fmt(w.requestBytes + w.responseBytes) : '–',
+          r.idleRssBytes !== undefined ? fmt(r.idleRssBytes / 2 ** 20) : '–',
           Number.isFinite(rss) ? fmt(rss / 2 ** 20) : '–',
           ratio(c?.serverCpuUsPerCall, floorCpu(summaryScenario)),
           ratio(c?.serverCpuUsPerCall, pyCell?.serverCpuUsPerCall),
@@ -261,6 +302,27 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
   if (chartFiles.length > 0) {
     out.push('## Charts', '');
     for (const f of chartFiles) out.push(`![${f.replace('.svg', '')}](${chartDir}/${f})`, '');
+  }
+
+  const beats = floorBeats(results);
+  const flagged = (text: string, yes: boolean) => (yes ? `${text} ${BEATS_FLOOR}` : text);
+  if (results.cells.length > 0 && results.cells.some((c) => c.row === FLOOR)) {
+    out.push('## Floor check', '');
+    if (beats.length === 0) {
+      out.push(
+        'No row beats the raw-TCP floor in any scenario (calls/s or server CPU per call): the floor is a floor.',
+        '',
+      );
+    } else {
+      out.push(
+        `${beats.length} cell(s) beat the raw-TCP floor (marked ${BEATS_FLOOR} in the scenario tables). The floor is meant to be the least a call can cost here, so each of these means the floor is wrong or the run was too noisy to tell:`,
+        '',
+        ...beats.map(
+          (b) => `- \`${b.row}\` in ${b.scenario}: ${b.figure} ${b.ratio.toFixed(2)}× the floor's`,
+        ),
+        '',
+      );
+    }
   }
 
   if (results.cells.length > 0) {
@@ -288,6 +350,8 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
         'server CPU ÷ Python',
       ];
       const floor = cell(results, FLOOR, sc.id);
+      const beat = (row: string, figure: FloorBeat['figure']) =>
+        beats.some((b) => b.row === row && b.scenario === sc.id && b.figure === figure);
       const skippedHere = results.cells.filter((x) => x.scenario === sc.id && x.skipped !== undefined);
       const lines = rows
         .filter((r) => !skippedHere.some((x) => x.row === r.id))
@@ -313,8 +377,8 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
             fmt(c.clientCpuUsPerCall),
             fmt(c.requestBytesPerCall),
             fmt(c.responseBytesPerCall),
-            ratio(c.callsPerSec?.median, floor?.callsPerSec?.median),
-            ratio(c.serverCpuUsPerCall, floor?.serverCpuUsPerCall),
+            flagged(ratio(c.callsPerSec?.median, floor?.callsPerSec?.median), beat(r.id, 'calls/s')),
+            flagged(ratio(c.serverCpuUsPerCall, floor?.serverCpuUsPerCall), beat(r.id, 'server CPU')),
             ratio(c.callsPerSec?.median, pc?.callsPerSec?.median),
             ratio(c.serverCpuUsPerCall, pc?.serverCpuUsPerCall),
           ];

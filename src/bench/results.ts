@@ -55,6 +55,8 @@ export interface RowInfo {
   readonly pipelining: boolean;
   /** The client variant used on one pipelined connection, when not the default. */
   readonly pipelinedVariant?: string;
+  /** The server's RSS (VmRSS) once it listened, before any call: what it costs to sit idle. */
+  readonly idleRssBytes?: number;
   readonly error?: string;
 }
 

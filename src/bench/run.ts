@@ -13,7 +13,7 @@ import { calculatorContract } from '../contract/calculator.js';
 import { RpcError } from '../contract/errors.js';
 import { peersInstalled, peersPython, repoRoot } from '../peers/python.js';
 import { collectGarbage, type Histogram, measureWindow, newHistogram } from './load.js';
-import { peakRssBytes, procAvailable } from './proc-stats.js';
+import { peakRssBytes, procAvailable, rssBytes } from './proc-stats.js';
 import { hotspots } from './profile.js';
 import type { Progress } from './progress.js';
 import type {
@@ -52,6 +52,7 @@ interface LiveRow {
   server?: ServerHandle;
   clients: CalculatorClient[];
   clientsVariant?: string;
+  idleRssBytes?: number;
   error?: string;
 }
 
@@ -237,6 +238,9 @@ async function startRows(rows: BenchRow[], settings: RunSettings, progress: Prog
       const l = live[next++]!;
       try {
         l.server = await l.row.start();
+        // Before the warm-up: the memory a listening server holds before it has seen a call.
+        const idle = rssBytes(l.server.pid);
+        if (Number.isFinite(idle)) l.idleRssBytes = idle;
       } catch (err) {
         l.error = `server did not start: ${message(err)}`;
       }
@@ -496,6 +500,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     ...(l.row.protocol.traits.pipelinedVariant
       ? { pipelinedVariant: l.row.protocol.traits.pipelinedVariant }
       : {}),
+    ...(l.idleRssBytes !== undefined ? { idleRssBytes: l.idleRssBytes } : {}),
     ...(l.error ? { error: l.error } : {}),
   }));
   const finishedAt = new Date();

@@ -5,9 +5,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../net/free-port.js';
 import { peerScript, startPythonPeer } from '../peers/python.js';
+import { compiledSources } from './compiled.js';
 
 export interface ServerHandle {
   readonly pid: number;
@@ -45,10 +47,15 @@ export function killAllServers(): void {
   }
 }
 
-function entry(): { file: string; execArgv: string[] } {
+/**
+ * The server process's entry: compiled JavaScript next to this module (dist/), or, when the bench
+ * runs from the TypeScript sources, a transpiled copy of them (compiled.ts says why not tsx).
+ */
+async function entry(): Promise<{ file: string; execArgv: string[] }> {
   const self = fileURLToPath(import.meta.url);
   if (self.endsWith('.ts')) {
-    return { file: self.replace(/server-runner\.ts$/, 'server-process.ts'), execArgv: ['--import', 'tsx'] };
+    const root = await compiledSources();
+    return { file: path.join(root, 'src', 'bench', 'server-process.js'), execArgv: [] };
   }
   return { file: self.replace(/server-runner\.js$/, 'server-process.js'), execArgv: [] };
 }
@@ -60,8 +67,11 @@ export interface NodeServerOptions {
   readyTimeoutMs?: number;
 }
 
-export function startNodeServer(protocol: string, options: NodeServerOptions = {}): Promise<ServerHandle> {
-  const { file, execArgv } = entry();
+export async function startNodeServer(
+  protocol: string,
+  options: NodeServerOptions = {},
+): Promise<ServerHandle> {
+  const { file, execArgv } = await entry();
   const args = [...execArgv];
   if (options.cpuProfileDir) args.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`);
   args.push(file, protocol);

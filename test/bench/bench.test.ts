@@ -102,6 +102,7 @@ describe('rpclab bench --quick', () => {
     for (const heading of [
       '# rpclab bench report',
       '## Summary',
+      '## Floor check',
       '## Charts',
       '## Scenarios',
       '## Bytes on the wire',
@@ -118,9 +119,17 @@ describe('rpclab bench --quick', () => {
       .split('|')
       .map((x) => x.trim())
       .indexOf('server peak RSS MiB');
+    const idleColumn = summary
+      .split('\n')[4]!
+      .split('|')
+      .map((x) => x.trim())
+      .indexOf('server idle RSS MiB');
+    assert.ok(idleColumn > 0, 'the summary has an idle-RSS column');
     for (const line of summary.split('\n').filter((l) => l.startsWith('| ') && l.includes('`'))) {
       assert.notEqual(line.split('|')[rssColumn]!.trim(), '–', `no RSS in: ${line}`);
+      assert.notEqual(line.split('|')[idleColumn]!.trim(), '–', `no idle RSS in: ${line}`);
     }
+    for (const row of results.rows) positive(row.idleRssBytes, `${row.id} idle RSS`);
 
     for (const chart of ['throughput', 'latency', 'cpu', 'bytes', 'payload-overhead']) {
       const file = path.join(out, 'charts', `${chart}.svg`);

@@ -115,6 +115,8 @@ export class MsgpackRpcConnection {
   /** Reading is paused while the socket holds more unsent bytes than this. */
   private readonly writeHighWater: number;
   private pausedForWrites = false;
+  /** The peer shut down its side: it sends nothing more, so our own calls cannot be answered. */
+  private peerEnded = false;
 
   constructor(socket: net.Socket, options: ConnectionOptions) {
     this.socket = socket;
@@ -138,9 +140,9 @@ export class MsgpackRpcConnection {
     socket.on('error', (err) =>
       this.finish(new TransportError(`connection lost: ${err.message}`, { cause: err })),
     );
-    socket.on('end', () => {
-      this.finish(new TransportError('the peer closed the connection'));
-    });
+    // A peer that half-closes (sends its requests, then shuts down its side, as a pipe into nc
+    // does) still gets the replies to the requests it sent; the sockets are half-open for that.
+    socket.on('end', () => this.onPeerEnd());
     socket.on('close', () => this.finish(new TransportError('the connection closed')));
   }
 
@@ -171,6 +173,9 @@ export class MsgpackRpcConnection {
   call(method: string, params: readonly unknown[], options: CallOptions = {}): Promise<unknown> {
     if (this.isClosed) {
       return Promise.reject(this.closeError ?? new TransportError('the connection is closed'));
+    }
+    if (this.peerEnded) {
+      return Promise.reject(new TransportError(`${method}: the peer closed its side of the connection`));
     }
     const msgid = this.allocateMsgid();
     let bytes: Buffer;
@@ -382,6 +387,34 @@ export class MsgpackRpcConnection {
       bytes = encodeErrorResponse(msgid, errorElement(err));
     }
     this.write(bytes);
+    if (this.peerEnded && this.incoming === 0) this.endGracefully();
+  }
+
+  private onPeerEnd(): void {
+    if (this.isClosed) return;
+    this.peerEnded = true;
+    const reason = new TransportError('the peer closed its side of the connection');
+    for (const call of this.pending.values()) {
+      clearTimeout(call.timer);
+      call.reject(reason);
+    }
+    this.pending.clear();
+    if (this.incoming === 0) this.endGracefully();
+  }
+
+  /** After the peer's half-close and our last reply: flush, then close (bounded, if it never reads). */
+  private endGracefully(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.late.clear();
+    const socket = this.socket;
+    const force = setTimeout(() => socket.destroy(), 10_000);
+    force.unref();
+    socket.end(() => {
+      clearTimeout(force);
+      socket.destroy();
+    });
+    this.onClose?.(this, undefined);
   }
 
   private onPeerNotification(method: unknown, params: unknown): void {

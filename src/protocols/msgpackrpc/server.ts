@@ -103,7 +103,7 @@ export async function serveMsgpackRpc<C extends Contract>(
 
   const connections = new Set<MsgpackRpcConnection>();
   const counted = new CountedConnections();
-  const server = net.createServer((socket) => {
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     const conn = new MsgpackRpcConnection(socket, {
       maxMessageBytes,
       timeoutMs,
