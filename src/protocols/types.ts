@@ -97,6 +97,13 @@ export interface RunningServer {
   readonly address: string;
   /** Stops accepting, closes every connection, and frees the port. */
   close(): Promise<void>;
+  /**
+   * Graceful shutdown: stops accepting, answers the calls already in progress for up to
+   * `graceMs` (then cuts the rest), closes, and frees the port. Clients see their calls
+   * answered or failed with TRANSPORT, never a hang. src/serve/drain.ts's drainServer() falls
+   * back to close() for a server without it.
+   */
+  drain?(graceMs: number): Promise<void>;
 }
 
 export interface Protocol {

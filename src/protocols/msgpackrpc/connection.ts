@@ -150,6 +150,11 @@ export class MsgpackRpcConnection {
     return this.isClosed;
   }
 
+  /** The peer's requests still being handled (their replies not yet written). */
+  get incomingCalls(): number {
+    return this.incoming;
+  }
+
   /** Why the connection closed (undefined while open, or after a plain close()). */
   get error(): RpcError | undefined {
     return this.closeError;
@@ -193,7 +198,7 @@ export class MsgpackRpcConnection {
       const timer =
         delay === undefined ? undefined : setTimeout(() => this.onTimeout(msgid, method, ms), delay);
       this.pending.set(msgid, { method, resolve, reject, timer });
-      this.write(bytes);
+      this.write(bytes, this.pending.size > 1);
     });
   }
 
@@ -241,11 +246,16 @@ export class MsgpackRpcConnection {
     call.reject(new TimeoutError(`${method} timed out after ${ms} ms`));
   }
 
-  private write(bytes: Buffer): void {
+  /**
+   * Writes one message. When `more` says others may follow (other requests still being
+   * handled, other calls in flight), the socket is corked until the next tick, so replies that
+   * become ready in the same tick (pipelined calls) leave in one writev; a lone message goes out
+   * at once, saving the deferral. A write made while corked joins the batch, keeping the order.
+   */
+  private write(bytes: Buffer, more = true): void {
     if (this.isClosed) return;
     const socket = this.socket;
-    // Replies that become ready in the same tick (pipelined calls) leave in one writev.
-    if (socket.writableCorked === 0) {
+    if (more && socket.writableCorked === 0) {
       socket.cork();
       process.nextTick(uncork, socket);
     }
@@ -381,7 +391,7 @@ export class MsgpackRpcConnection {
       );
       bytes = encodeErrorResponse(msgid, errorElement(err));
     }
-    this.write(bytes);
+    this.write(bytes, this.incoming > 0);
     if (this.peerEnded && this.incoming === 0) this.endGracefully();
   }
 
