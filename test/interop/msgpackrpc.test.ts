@@ -12,6 +12,7 @@
  *   server's nvim_eval on the channel it opened while it waits for a reply.
  */
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   calculator,
@@ -21,6 +22,7 @@ import {
   RpcError,
 } from '../../src/contract/index.js';
 import { freePort } from '../../src/net/free-port.js';
+import { runToCompletion } from '../../src/peers/child-process.js';
 import { type NeovimServer, runNeovimClient, startNeovim } from '../../src/peers/neovim.js';
 import {
   connectMsgpackRpc,
@@ -33,6 +35,7 @@ import type { RunningServer } from '../../src/protocols/types.js';
 import {
   type PythonPeer,
   peerScript,
+  repoRoot,
   requireNeovim,
   requirePeerScript,
   runPythonScript,
@@ -286,6 +289,30 @@ describe('msgpackrpc interop: our client -> Neovim (nvim --headless --listen)', 
     } finally {
       await client.close();
     }
+  });
+
+  it("rpclab call msgpackrpc nvim_eval '1+2' prints 3; an unknown method exits 1", async (t) => {
+    if (!requireNeovim(t)) return;
+    assert.ok(nvim !== undefined, 'nvim did not start');
+    const cli = (args: string[]) =>
+      runToCompletion(
+        process.execPath,
+        ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), ...args],
+        {
+          cwd: repoRoot,
+          timeoutMs: 60_000,
+        },
+      );
+    const port = String(nvim.port);
+    const three = await cli(['call', 'msgpackrpc', 'nvim_eval', '1+2', '--port', port]);
+    assert.equal(three.code, 0, three.stderr);
+    assert.equal(three.stdout.trim(), '3');
+    const list = await cli(['call', 'msgpackrpc', 'nvim_eval', 'str:[1, "a"]', '--port', port, '--json']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual(JSON.parse(list.stdout), { result: [1, 'a'] });
+    const unknown = await cli(['call', 'msgpackrpc', 'nvim_nothing', '--port', port]);
+    assert.equal(unknown.code, 1, unknown.stderr);
+    assert.match(unknown.stderr, /NO_SUCH_METHOD.*Invalid method: nvim_nothing/);
   });
 
   it('Neovim calls a method our client serves, during our request, and notifies it', async (t) => {

@@ -314,6 +314,37 @@ describe('msgpackrpc: timeouts and disconnects', () => {
     }
   });
 
+  it('a peer that half-closes after its requests still gets every reply, then the connection closes', async () => {
+    const slow = gate<number>();
+    const server = await serveMsgpackRpc(
+      heldContract,
+      { held: () => slow.promise, add: (a: number, b: number) => a + b },
+      { port: 0 },
+    );
+    const peer = await RawPeer.connect(server.port);
+    try {
+      peer.write(encode([0, 1, 'add', [2, 5]]));
+      peer.write(encode([0, 2, 'held', [0]]));
+      peer.write(encode([0, 3, 'add', [1, 1]]));
+      peer.socket.end(); // as `printf ... | nc -N` does
+      await peer.until(() => peer.messages.length >= 2, 10_000, 'the two quick replies');
+      assert.equal(peer.closed, false, 'the held call is still to be answered');
+      slow.open(9);
+      await peer.waitClosed(10_000);
+      assert.deepEqual(
+        [...peer.messages].sort((a, b) => (a as number[])[1]! - (b as number[])[1]!),
+        [
+          [1, 1, null, 7],
+          [1, 2, null, 9],
+          [1, 3, null, 2],
+        ],
+      );
+    } finally {
+      peer.destroy();
+      await server.close();
+    }
+  });
+
   it('a server that drops the connection fails every call in flight with TRANSPORT', async () => {
     const raw = await startRawServer((peer) => {
       peer.socket.once('data', () => setTimeout(() => peer.destroy(), 20));

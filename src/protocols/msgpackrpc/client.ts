@@ -39,7 +39,7 @@ export function openMsgpackRpc(options: MsgpackRpcConnectOptions = {}): Promise<
   const timeoutMs = Math.min(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, MAX_TIMER_MS);
   const handlers = new Map(Object.entries(options.handlers ?? {}));
   return new Promise<MsgpackRpcConnection>((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    const socket = net.connect({ host, port, allowHalfOpen: true });
     const delay = timerDelay(timeoutMs);
     const timer =
       delay === undefined

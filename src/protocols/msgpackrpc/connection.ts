@@ -115,6 +115,8 @@ export class MsgpackRpcConnection {
   /** Reading is paused while the socket holds more unsent bytes than this. */
   private readonly writeHighWater: number;
   private pausedForWrites = false;
+  /** The peer shut down its side: it sends nothing more, so our own calls cannot be answered. */
+  private peerEnded = false;
 
   constructor(socket: net.Socket, options: ConnectionOptions) {
     this.socket = socket;
@@ -138,14 +140,19 @@ export class MsgpackRpcConnection {
     socket.on('error', (err) =>
       this.finish(new TransportError(`connection lost: ${err.message}`, { cause: err })),
     );
-    socket.on('end', () => {
-      this.finish(new TransportError('the peer closed the connection'));
-    });
+    // A peer that half-closes (sends its requests, then shuts down its side, as a pipe into nc
+    // does) still gets the replies to the requests it sent; the sockets are half-open for that.
+    socket.on('end', () => this.onPeerEnd());
     socket.on('close', () => this.finish(new TransportError('the connection closed')));
   }
 
   get closed(): boolean {
     return this.isClosed;
+  }
+
+  /** The peer's requests still being handled (their replies not yet written). */
+  get incomingCalls(): number {
+    return this.incoming;
   }
 
   /** Why the connection closed (undefined while open, or after a plain close()). */
@@ -166,6 +173,9 @@ export class MsgpackRpcConnection {
   call(method: string, params: readonly unknown[], options: CallOptions = {}): Promise<unknown> {
     if (this.isClosed) {
       return Promise.reject(this.closeError ?? new TransportError('the connection is closed'));
+    }
+    if (this.peerEnded) {
+      return Promise.reject(new TransportError(`${method}: the peer closed its side of the connection`));
     }
     const msgid = this.allocateMsgid();
     let bytes: Buffer;
@@ -188,7 +198,7 @@ export class MsgpackRpcConnection {
       const timer =
         delay === undefined ? undefined : setTimeout(() => this.onTimeout(msgid, method, ms), delay);
       this.pending.set(msgid, { method, resolve, reject, timer });
-      this.write(bytes);
+      this.write(bytes, this.pending.size > 1);
     });
   }
 
@@ -236,11 +246,16 @@ export class MsgpackRpcConnection {
     call.reject(new TimeoutError(`${method} timed out after ${ms} ms`));
   }
 
-  private write(bytes: Buffer): void {
+  /**
+   * Writes one message. When `more` says others may follow (other requests still being
+   * handled, other calls in flight), the socket is corked until the next tick, so replies that
+   * become ready in the same tick (pipelined calls) leave in one writev; a lone message goes out
+   * at once, saving the deferral. A write made while corked joins the batch, keeping the order.
+   */
+  private write(bytes: Buffer, more = true): void {
     if (this.isClosed) return;
     const socket = this.socket;
-    // Replies that become ready in the same tick (pipelined calls) leave in one writev.
-    if (socket.writableCorked === 0) {
+    if (more && socket.writableCorked === 0) {
       socket.cork();
       process.nextTick(uncork, socket);
     }
@@ -376,7 +391,35 @@ export class MsgpackRpcConnection {
       );
       bytes = encodeErrorResponse(msgid, errorElement(err));
     }
-    this.write(bytes);
+    this.write(bytes, this.incoming > 0);
+    if (this.peerEnded && this.incoming === 0) this.endGracefully();
+  }
+
+  private onPeerEnd(): void {
+    if (this.isClosed) return;
+    this.peerEnded = true;
+    const reason = new TransportError('the peer closed its side of the connection');
+    for (const call of this.pending.values()) {
+      clearTimeout(call.timer);
+      call.reject(reason);
+    }
+    this.pending.clear();
+    if (this.incoming === 0) this.endGracefully();
+  }
+
+  /** After the peer's half-close and our last reply: flush, then close (bounded, if it never reads). */
+  private endGracefully(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.late.clear();
+    const socket = this.socket;
+    const force = setTimeout(() => socket.destroy(), 10_000);
+    force.unref();
+    socket.end(() => {
+      clearTimeout(force);
+      socket.destroy();
+    });
+    this.onClose?.(this, undefined);
   }
 
   private onPeerNotification(method: unknown, params: unknown): void {
