@@ -9,17 +9,40 @@ import { validateArgs, validateResult } from './validate.js';
 
 export type Dispatcher = (method: string, args: readonly unknown[]) => Promise<unknown>;
 
+export function createDispatcher<C extends Contract>(contract: C, impl: Implementation<C>): Dispatcher {
+  // Only the contract's own methods are reachable: no prototype walk, no attribute access.
+  const table = new Map<string, (...args: unknown[]) => unknown>();
+  for (const name of Object.keys(contract.methods)) {
+    const fn = (impl as Record<string, unknown>)[name];
+    if (typeof fn !== 'function') throw new TypeError(`implementation lacks method ${contract.name}.${name}`);
+    table.set(name, (fn as (...args: unknown[]) => unknown).bind(impl));
+  }
+  return async (method, args) => {
+    const spec = getMethod(contract, method);
+    const fn = table.get(method);
+    if (spec === undefined || fn === undefined) throw new NoSuchMethodError(method);
+    const checked = validateArgs(method, spec, args);
+    let result: unknown;
+    try {
+      result = await fn(...checked);
+    } catch (err) {
+      throw toRpcError(err);
+    }
+    try {
+      return validateResult(method, spec, result);
+    } catch (err) {
+      // The implementation produced something the contract cannot carry (e.g. an i32 overflow).
+      throw err instanceof InvalidArgumentError ? err : toRpcError(err);
+    }
+  };
+}
+
 /**
  * As Dispatcher, but a synchronous implementation's result (or error) comes back synchronously:
  * a value, or a thrown RpcError; only an implementation that returns a promise gives a promise
  * (which rejects with the RpcError). Lets a hot server loop answer without a promise per call.
  */
 export type SyncDispatcher = (method: string, args: readonly unknown[]) => unknown;
-
-export function createDispatcher<C extends Contract>(contract: C, impl: Implementation<C>): Dispatcher {
-  const sync = createSyncDispatcher(contract, impl);
-  return async (method, args) => sync(method, args);
-}
 
 export function createSyncDispatcher<C extends Contract>(
   contract: C,
