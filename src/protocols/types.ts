@@ -97,6 +97,13 @@ export interface RunningServer {
   readonly address: string;
   /** Stops accepting, closes every connection, and frees the port. */
   close(): Promise<void>;
+  /**
+   * Graceful shutdown: stops accepting, answers the calls already in progress for up to
+   * `graceMs` (then cuts the rest), closes, and frees the port. Clients see their calls
+   * answered or failed with TRANSPORT, never a hang. src/serve/drain.ts's drainServer() falls
+   * back to close() for a server without it.
+   */
+  drain?(graceMs: number): Promise<void>;
 }
 
 export interface Protocol {
@@ -122,4 +129,9 @@ export interface Protocol {
    * schemaPath; the schema types the values. Throws INVALID_ARGUMENT for a missing or bad file.
    */
   describe?(options?: { readonly schemaPath?: string }): SchemaDescription;
+  /**
+   * describe() for schemas that may have to be fetched (SOAP's http://host:port/?wsdl): takes a
+   * file as describe() does, or a URL. The CLI prefers it when a protocol has it.
+   */
+  describeAsync?(options?: { readonly schemaPath?: string }): Promise<SchemaDescription>;
 }

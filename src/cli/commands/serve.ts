@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { calculator, calculatorContract } from '../../contract/calculator.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES } from '../../protocols/types.js';
+import { DEFAULT_GRACE_MS, drainServer } from '../../serve/drain.js';
+import { nextStopSignal } from '../../serve/signals.js';
 import type { Command } from '../command.js';
 import { checkVariant, intOption, portOption, protocolNamed } from '../options.js';
 
@@ -9,7 +11,9 @@ export const serveCommand: Command = {
   summary: 'serve the Calculator over one protocol until interrupted',
   usage: `usage: rpclab serve <protocol> [options]
 
-Serves the reference Calculator (add, divide, echo) until Ctrl-C or SIGTERM.
+Serves the reference Calculator (add, divide, echo) until Ctrl-C or SIGTERM. On either the
+server drains: it stops accepting, answers the calls in progress (up to --grace-ms), closes
+and exits 0; a second signal stops it at once.
 
 options:
   --host HOST                 address to bind (default ${DEFAULT_HOST}: loopback only)
@@ -17,6 +21,7 @@ options:
   --variant NAME              protocol variant (see \`rpclab tour --all-variants\`)
   --schema PATH               IDL/schema/WSDL file, for schema-first protocols
   --max-message-bytes N       largest request accepted (default ${DEFAULT_MAX_MESSAGE_BYTES})
+  --grace-ms N                how long a drain waits for calls in progress (default ${DEFAULT_GRACE_MS})
   --json                      print the address as JSON once listening`,
   async run(argv) {
     const { values, positionals } = parseArgs({
@@ -28,12 +33,14 @@ options:
         variant: { type: 'string' },
         schema: { type: 'string' },
         'max-message-bytes': { type: 'string' },
+        'grace-ms': { type: 'string' },
         json: { type: 'boolean', default: false },
       },
     });
     const protocol = protocolNamed(positionals[0]);
     checkVariant(protocol, values.variant);
     const port = portOption(values.port) ?? protocol.defaultPort;
+    const graceMs = intOption(values['grace-ms'], '--grace-ms', 0) ?? DEFAULT_GRACE_MS;
     const server = await protocol.serve(calculatorContract, calculator, {
       host: values.host ?? DEFAULT_HOST,
       port,
@@ -55,13 +62,14 @@ options:
     } else {
       console.log(`rpclab: serving ${protocol.title} [${variant}] on ${server.address} (Ctrl-C to stop)`);
     }
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+    const signal = await nextStopSignal();
+    console.error(`rpclab: ${signal}: draining (answering calls in progress, up to ${graceMs} ms)`);
+    void nextStopSignal().then((again) => {
+      console.error(`rpclab: ${again} again: closing at once`);
+      void server.close();
     });
-    await server.close();
-    if (!values.json) console.error('rpclab: server closed');
+    await drainServer(server, graceMs);
+    console.error('rpclab: server closed');
     return 0;
   },
 };

@@ -20,6 +20,7 @@ import { createDispatcher } from '../../contract/dispatch.js';
 import { errorFromCode, MessageTooLargeError, NoSuchMethodError, toRpcError } from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
 import { timerDelay } from '../../net/deadline.js';
+import { drainableHttp } from '../../serve/http.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
 import { readBoundedBody } from './bounded-body.js';
 import {
@@ -456,6 +457,9 @@ export async function serveJsonRpc<C extends Contract>(
     else socket.destroy();
   });
 
+  // GET/HEAD /healthz, and graceful drain (src/serve/http.ts), around the handlers above.
+  const drainer = drainableHttp(server);
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, host, () => {
@@ -477,8 +481,15 @@ export async function serveJsonRpc<C extends Contract>(
     get connectionCount() {
       return connections;
     },
+    drain: (graceMs: number) => drainer.drain(graceMs),
     close: () =>
       new Promise<void>((resolve) => {
+        if (!server.listening) {
+          // Drained (or closing): the close callback would never come a second time.
+          server.closeAllConnections();
+          resolve();
+          return;
+        }
         server.close(() => resolve());
         // Keep-alive connections would otherwise hold the port until they idle out.
         server.closeAllConnections();

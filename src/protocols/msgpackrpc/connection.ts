@@ -156,6 +156,11 @@ export class MsgpackRpcConnection {
     return this.isClosed;
   }
 
+  /** The peer's requests still being handled (their replies not yet written). */
+  get incomingCalls(): number {
+    return this.incoming;
+  }
+
   /** Why the connection closed (undefined while open, or after a plain close()). */
   get error(): RpcError | undefined {
     return this.closeError;

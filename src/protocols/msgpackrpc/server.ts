@@ -9,6 +9,7 @@ import net from 'node:net';
 import { createDispatcher } from '../../contract/dispatch.js';
 import { InvalidArgumentError, NoSuchMethodError, TransportError } from '../../contract/errors.js';
 import { type Contract, getMethod, type Implementation, type MethodSpec } from '../../contract/spec.js';
+import { CountedConnections } from '../../serve/counted.js';
 import {
   DEFAULT_HOST,
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -101,6 +102,7 @@ export async function serveMsgpackRpc<C extends Contract>(
   };
 
   const connections = new Set<MsgpackRpcConnection>();
+  const counted = new CountedConnections();
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     const conn = new MsgpackRpcConnection(socket, {
       maxMessageBytes,
@@ -114,6 +116,7 @@ export async function serveMsgpackRpc<C extends Contract>(
     });
     if (conn.closed) return;
     connections.add(conn);
+    counted.track(socket, () => conn.incomingCalls);
     try {
       options.onConnection?.(conn);
     } catch (err) {
@@ -141,11 +144,18 @@ export async function serveMsgpackRpc<C extends Contract>(
     port,
     address: `tcp://${bracketed}:${port}`,
     connections: () => connections,
+    drain: (graceMs: number) =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        void counted.drain(graceMs);
+      }),
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of [...connections]) void c.close();
         connections.clear();
-        server.close(() => resolve());
+        // After drain() the server is closed already; its close callback would not come again.
+        if (server.listening) server.close(() => resolve());
+        else resolve();
       }),
   };
 }

@@ -268,6 +268,11 @@ export class RpycConnection implements RefOwner {
     return this.closedFlag;
   }
 
+  /** Calls the peer made that are still running (their replies not yet written). */
+  get servingCalls(): number {
+    return this.serving;
+  }
+
   stats(): ConnectionStats {
     let remoteRefs = 0;
     for (const weak of this.proxies.values()) {

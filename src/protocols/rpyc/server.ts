@@ -9,6 +9,7 @@ import net from 'node:net';
 import { createDispatcher } from '../../contract/dispatch.js';
 import { InvalidArgumentError, TransportError } from '../../contract/errors.js';
 import { type Contract, getMethod, type Implementation, type MethodSpec } from '../../contract/spec.js';
+import { CountedConnections } from '../../serve/counted.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type ServeOptions } from '../types.js';
 import { asFloat } from './brine.js';
 import { type ConnectionStats, RpycConnection } from './connection.js';
@@ -147,6 +148,7 @@ export async function serveRpyc<C extends Contract>(
 ): Promise<RpycServer> {
   const root = buildServiceRoot(contract, impl, options);
   const connections = new Set<RpycConnection>();
+  const counted = new CountedConnections();
   const server = net.createServer((socket) => {
     const conn = new RpycConnection(socket, {
       root,
@@ -160,7 +162,9 @@ export async function serveRpyc<C extends Contract>(
       envelope: 'auto',
       onClose: (c) => connections.delete(c),
     });
-    if (!conn.closed) connections.add(conn);
+    if (conn.closed) return;
+    connections.add(conn);
+    counted.track(socket, () => conn.servingCalls);
   });
   const host = options.host ?? DEFAULT_HOST;
   const wanted = options.port ?? DEFAULT_PORT;
@@ -192,11 +196,18 @@ export async function serveRpyc<C extends Contract>(
       }
       return { connections: connections.size, localObjects, remoteRefs, pending, unsentReplyBytes };
     },
+    drain: (graceMs: number) =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        void counted.drain(graceMs);
+      }),
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of connections) c.destroy();
         connections.clear();
-        server.close(() => resolve());
+        // After drain() the server is closed already; its close callback would not come again.
+        if (server.listening) server.close(() => resolve());
+        else resolve();
       }),
   };
 }

@@ -16,6 +16,7 @@ import {
 } from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
 import { timerDelay } from '../../net/deadline.js';
+import { CountedConnections } from '../../serve/counted.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
 import { writeBatched } from './batch.js';
 import { bindContract } from './binding.js';
@@ -77,6 +78,7 @@ export async function serveThrift<C extends Contract>(
   const host = options.host ?? DEFAULT_HOST;
   const messageTimeoutMs = options.messageTimeoutMs ?? DEFAULT_MESSAGE_TIMEOUT_MS;
   const sockets = new Set<net.Socket>();
+  const counted = new CountedConnections();
   const report = options.onConnectionError ?? warnDropped;
 
   /**
@@ -158,6 +160,7 @@ export async function serveThrift<C extends Contract>(
     // of its calls are still running, so a flooding client cannot grow our memory unboundedly.
     let inFlight = 0;
     let writeBlocked = false;
+    counted.track(socket, () => inFlight);
     // The deadline of the message being received; off while nothing is half-sent, and while we
     // do not read (flow control), since then the wait is not the peer's doing.
     let deadline: NodeJS.Timeout | undefined;
@@ -243,11 +246,17 @@ export async function serveThrift<C extends Contract>(
     get connectionCount() {
       return sockets.size;
     },
-    close() {
+    drain(graceMs: number) {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
-        for (const s of sockets) s.destroy();
+        void counted.drain(graceMs);
       });
+      return closing;
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => server.close(() => resolve()));
+      // Also cuts a drain short: its connections go now.
+      for (const s of sockets) s.destroy();
       return closing;
     },
   };

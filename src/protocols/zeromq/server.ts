@@ -36,6 +36,14 @@ export interface ZeromqServeOptions extends ServeOptions {
 const ignore = (): void => undefined;
 
 /**
+ * While draining, the server closes once no request has arrived for this long (and none is in
+ * progress): requests already on their way are answered "draining" rather than lost unseen.
+ */
+const DRAIN_QUIET_MS = 50;
+/** Most time given to libzmq to flush the last replies when a drained socket closes. */
+const DRAIN_LINGER_MS = 1_000;
+
+/**
  * An error reply that cannot fail to encode, so no reply handler ever throws: an id the
  * encoder refuses to write back (msgpack nested past its depth limit of 100, which the decoder
  * accepts) is left out and the error says why.
@@ -86,6 +94,9 @@ export async function serveZeromq<C extends Contract>(
   }
   const port = endpointPort(router.lastEndpoint);
   let closed = false;
+  // drain(): requests read from now on are not run but answered with a TRANSPORT error at once.
+  let draining = false;
+  let lastReceived = 0;
 
   // The result type of each method (doubles are encoded as floats), looked up once.
   const resultTypes = new Map<string, ValueType>();
@@ -143,6 +154,13 @@ export async function serveZeromq<C extends Contract>(
       return;
     }
     const { method, params, id } = parsed.request;
+    if (draining) {
+      // A ROUTER cannot refuse connections, and a peer is not told of a socket closing under
+      // its call: say so now, so the caller gets a clean error rather than a TIMEOUT.
+      const error = new TransportError(`server draining: ${method} was not run (call another server)`);
+      reply(frames, at, errorReply(error, id));
+      return;
+    }
     const peer = frames[0]!.toString('latin1');
     const peerActive = activeByPeer.get(peer) ?? 0;
     if (peerActive >= maxPeerRequests) {
@@ -191,6 +209,7 @@ export async function serveZeromq<C extends Contract>(
         console.error('zeromq server: receive failed:', err);
         continue;
       }
+      lastReceived = Date.now();
       try {
         handle(frames);
       } catch (err) {
@@ -199,10 +218,20 @@ export async function serveZeromq<C extends Contract>(
     }
   })();
 
-  return {
+  const running: RunningServer = {
     host,
     port,
     address: zmqEndpoint(host, port),
+    async drain(graceMs: number) {
+      if (closed) return;
+      draining = true;
+      const deadline = Date.now() + graceMs;
+      while (!closed && Date.now() < deadline && (active > 0 || Date.now() - lastReceived < DRAIN_QUIET_MS))
+        await new Promise((r) => setTimeout(r, 5));
+      // linger 0 would discard replies still queued for their peers: give them a moment.
+      router.linger = Math.max(0, Math.min(DRAIN_LINGER_MS, deadline - Date.now()));
+      await running.close();
+    },
     async close() {
       if (closed) return;
       closed = true;
@@ -212,6 +241,7 @@ export async function serveZeromq<C extends Contract>(
       await waitUntilPortFree(host, port);
     },
   };
+  return running;
 }
 
 function positiveLimit(value: number | undefined, fallback: number, name: string): number {
