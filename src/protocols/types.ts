@@ -144,6 +144,11 @@ export interface Protocol {
    */
   describe?(options?: { readonly schemaPath?: string }): SchemaDescription;
   /**
+   * describe() for schemas that may have to be fetched (SOAP's http://host:port/?wsdl): takes a
+   * file as describe() does, or a URL. The CLI prefers it when a protocol has it.
+   */
+  describeAsync?(options?: { readonly schemaPath?: string }): Promise<SchemaDescription>;
+  /**
    * For protocols whose servers cannot share a port through node:cluster: how several worker
    * processes serve behind one address (src/serve/serve.ts uses it for `workers`). Others are
    * served by node:cluster workers sharing the listening port.

@@ -71,7 +71,9 @@ exit codes: 0 result printed, 1 the server answered with an error, 2 usage error
     const [protocolName, method, ...words] = positionals;
     const protocol = protocolNamed(protocolName);
     checkVariant(protocol, values.variant);
-    const describe = protocol.describe?.bind(protocol);
+    const describe =
+      protocol.describeAsync?.bind(protocol) ??
+      (protocol.describe && (async (o: { schemaPath?: string }) => protocol.describe!(o)));
     const schemaCall = values.schema !== undefined || values.service !== undefined;
     if (values.service !== undefined && !describe)
       throw new UsageError(`--service is for schema-first protocols; ${protocol.name} has no schema`);
@@ -80,7 +82,7 @@ exit codes: 0 result printed, 1 the server answered with an error, 2 usage error
       method: name,
       args,
     } = schemaCall && describe
-      ? schemaBoundCall(describe, values.schema, values.service, method, words)
+      ? await schemaBoundCall(describe, values.schema, values.service, method, words)
       : contractCall(method, words);
     const host = values.host ?? DEFAULT_HOST;
     const port = portOption(values.port) ?? protocol.defaultPort;
@@ -160,16 +162,16 @@ function contractCall(method: string | undefined, words: readonly string[]): Pre
  * with dynamic types, so the schema types it and no Calculator method is checked against a
  * foreign service (whose `add` may well differ).
  */
-function schemaBoundCall(
-  describe: NonNullable<Protocol['describe']>,
+async function schemaBoundCall(
+  describe: NonNullable<Protocol['describeAsync']>,
   schemaPath: string | undefined,
   serviceName: string | undefined,
   method: string | undefined,
   words: readonly string[],
-): PreparedCall {
+): Promise<PreparedCall> {
   let schema: SchemaDescription;
   try {
-    schema = describe({ schemaPath });
+    schema = await describe({ schemaPath });
   } catch (err) {
     // A missing or unparsable file is a bad option, not a server's answer.
     throw new UsageError(err instanceof Error ? err.message : String(err));
