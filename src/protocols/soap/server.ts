@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { createDispatcher } from '../../contract/dispatch.js';
 import { MessageTooLargeError, NoSuchMethodError, type RpcError, toRpcError } from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
+import { drainableHttp } from '../../serve/http.js';
 import { readBoundedBody } from '../jsonrpc/bounded-body.js';
 import type { RunningServer } from '../types.js';
 import {
@@ -217,6 +218,8 @@ export async function serveSoap<C extends Contract>(
       );
     else socket.destroy();
   });
+  // GET/HEAD /healthz, and graceful drain (src/serve/http.ts), around the handlers above.
+  const drainer = drainableHttp(server);
   let connections = 0;
   server.on('connection', (socket) => {
     connections++;
@@ -243,8 +246,15 @@ export async function serveSoap<C extends Contract>(
     get connectionCount() {
       return connections;
     },
+    drain: (graceMs: number) => drainer.drain(graceMs),
     close: () =>
       new Promise<void>((resolve) => {
+        if (!server.listening) {
+          // Drained (or closing): the close callback would never come a second time.
+          server.closeAllConnections();
+          resolve();
+          return;
+        }
         server.close(() => resolve());
         server.closeAllConnections();
       }),
