@@ -204,3 +204,21 @@ describe('soap server: argument checks, versions, faults', () => {
     assert.match(reply.body, /<xs:element name="data" type="xs:base64Binary"\/>/);
   });
 });
+
+describe('soap server on every interface', () => {
+  it('the WSDL names the host the client asked for, not 0.0.0.0; a strange Host gets the listening address', async () => {
+    const server = await soap.serve(calculatorContract, calculator, { host: '0.0.0.0', port: 0 });
+    try {
+      const asked = await request(server.port, {
+        method: 'GET',
+        path: '/?wsdl',
+        headers: { Host: `localhost:${server.port}` },
+      });
+      assert.match(asked.body, new RegExp(`<soap:address location="http://localhost:${server.port}/"/>`));
+      const odd = await request(server.port, { method: 'GET', path: '/?wsdl', headers: { Host: 'a"b<c' } });
+      assert.match(odd.body, new RegExp(`<soap:address location="http://0.0.0.0:${server.port}/"/>`));
+    } finally {
+      await server.close();
+    }
+  });
+});
