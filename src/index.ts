@@ -9,6 +9,7 @@ export { findProtocol, protocols } from './protocols/index.js';
 export { jsonrpc } from './protocols/jsonrpc/index.js';
 export { msgpackrpc } from './protocols/msgpackrpc/index.js';
 export { rpyc } from './protocols/rpyc/index.js';
+export { soap } from './protocols/soap/index.js';
 export { thrift } from './protocols/thrift/index.js';
 export type { ConnectOptions, Protocol, RunningServer, ServeOptions, Traits } from './protocols/types.js';
 export { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT_MS } from './protocols/types.js';

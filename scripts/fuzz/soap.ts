@@ -150,11 +150,16 @@ function toBytes(text: string): Buffer {
 // ---- server target ----------------------------------------------------------------------------
 
 function checkAnswer(version: SoapVersion, status: number, xml: string, input: Buffer): void {
-  if (status !== 200 && status !== 500) return finding(`server answered status ${status}`, input);
+  if (status !== 200 && status !== 500) {
+    finding(`server answered status ${status}`, input);
+    return;
+  }
   try {
     const root = parseXml(xml);
-    if (envelopeVersion(root) !== version)
-      return finding('server answered in the wrong envelope version', input);
+    if (envelopeVersion(root) !== version) {
+      finding('server answered in the wrong envelope version', input);
+      return;
+    }
     const body = readBody(root, version);
     if (status === 500 && body.kind !== 'fault') finding('status 500 without a Fault', input);
     if (status === 200 && body.kind === 'fault') finding('a Fault with status 200', input);
