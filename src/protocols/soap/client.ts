@@ -89,7 +89,9 @@ export function connectSoap<C extends Contract>(contract: C, options: SoapConnec
       if (reply.status === 202 && op.output === undefined) return undefined;
       // A server that failed before it could write a Fault (Spyne's SOAP 1.2 validation errors
       // end as a WSGI "A server error occurred") is the server's INTERNAL error.
-      if (reply.status >= 500) {
+      // 502, 503 and 504 come from a gateway (HAProxy) or a draining server, not from the SOAP
+      // service failing: the call did not reach a server that could answer, so TRANSPORT.
+      if (reply.status >= 500 && ![502, 503, 504].includes(reply.status)) {
         const said = reply.body.subarray(0, 200).toString('utf8').replace(/\s+/g, ' ').trim();
         throw new InternalError(`${where} failed with HTTP ${reply.status} and no SOAP Fault: ${said}`);
       }
