@@ -1,10 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
+import { payload as randomBytes } from '../../src/bench/scenarios.js';
 import { RpcError } from '../../src/contract/errors.js';
-import { encodeFrame, FrameDecoder } from '../../src/protocols/rpyc/framing.js';
+import {
+  type Compression,
+  compressedBody,
+  encodeFrame,
+  FrameDecoder,
+  frameInPlace,
+} from '../../src/protocols/rpyc/framing.js';
 
-const frame = (payload: Uint8Array, compress = true) => Buffer.concat(encodeFrame(payload, compress));
+const frame = (payload: Uint8Array, compress: Compression = true) =>
+  Buffer.concat(encodeFrame(payload, compress));
 
 function code(err: unknown): string | undefined {
   return err instanceof RpcError ? err.code : undefined;
@@ -25,6 +33,45 @@ describe('rpyc channel framing', () => {
     assert.deepEqual(new FrameDecoder(1 << 20).push(f), [payload]);
     assert.equal(frame(payload, false)[4], 0);
     assert.equal(frame(Buffer.alloc(3000))[4], 0);
+  });
+
+  it("chooses compression as told: always (rpyc's way), never, or only where it pays", () => {
+    const random = Buffer.from(randomBytes(64 * 1024));
+    const text = Buffer.from('the quick brown fox jumps over the lazy dog. '.repeat(2000));
+    const smallText = text.subarray(0, 3500);
+    // rpyc's own choice: everything over the threshold, even bytes that do not shrink.
+    assert.equal(frame(random, true)[4], 1);
+    assert.equal(frame(text, true)[4], 1);
+    // Never.
+    assert.equal(frame(text, false)[4], 0);
+    // Only where it pays: random bytes go out as they are (no bigger frame), text shrinks.
+    assert.equal(compressedBody(random, 'auto'), undefined);
+    assert.equal(frame(random, 'auto')[4], 0);
+    assert.equal(frame(random, 'auto').length, random.length + 6);
+    assert.equal(frame(text, 'auto')[4], 1);
+    assert.equal(frame(smallText, 'auto')[4], 1, 'a payload under the sample size is judged whole');
+    assert.equal(frame(Buffer.alloc(3000), 'auto')[4], 0, 'at or under 3000 bytes never');
+    // A compressible head on random bytes: the sample says yes, the whole says no, sent raw.
+    const mixed = Buffer.concat([Buffer.alloc(4096), random]);
+    assert.equal(frame(mixed, 'auto')[4], 1, 'still shrinks overall (the zeros)');
+    const mostlyRandom = Buffer.concat([Buffer.alloc(4096), Buffer.from(randomBytes(4 * 1024 * 1024))]);
+    assert.ok((compressedBody(mostlyRandom, 'auto')?.length ?? 0) < mostlyRandom.length);
+    // Whatever was chosen, the frame reads back as the payload.
+    for (const p of [random, text, smallText]) {
+      for (const c of [true, false, 'auto'] as const) {
+        assert.ok(new FrameDecoder(1 << 23).push(frame(p, c))[0]?.equals(p));
+      }
+    }
+    // The in-place framing (what connections send) makes the same choice.
+    const inPlace = (p: Buffer, c: Compression) => {
+      const buf = Buffer.alloc(p.length + 6);
+      p.copy(buf, 5);
+      return Buffer.concat(frameInPlace(buf, c));
+    };
+    assert.equal(inPlace(random, 'auto')[4], 0);
+    assert.equal(inPlace(text, 'auto')[4], 1);
+    assert.ok(new FrameDecoder(1 << 20).push(inPlace(text, 'auto'))[0]?.equals(text));
+    assert.equal(inPlace(random, true)[4], 1);
   });
 
   it('reassembles frames split at every byte, and several frames in one chunk', () => {

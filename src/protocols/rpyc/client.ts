@@ -19,14 +19,19 @@ import {
 import { asFloat } from './brine.js';
 import { type ConnectionStats, RpycConnection } from './connection.js';
 import { DEFAULT_PORT, Handle, VARIANT_RPYC5 } from './consts.js';
+import type { Compression } from './framing.js';
 import { type ExposedObject, expose } from './local-objects.js';
 import { RemoteRef } from './netref.js';
 
 export interface RpycConnectOptions extends ConnectOptions {
   /** What the server gets if it asks for our root (rpyc's client-side service); default: void. */
   service?: ExposedObject;
-  /** Compress payloads over 3000 bytes as rpyc does (default true). */
-  compress?: boolean;
+  /**
+   * Compression of what we send (framing.ts Compression): `true` every payload over 3000 bytes
+   * as rpyc does, `false` never, `'auto'` (default) only where a sample shows it pays.
+   * Compressed frames from the peer are read either way.
+   */
+  compress?: Compression;
   /**
    * The server's rpyc major version: 6 (default) or 5 for rpyc 4.1–5.x servers, whose messages
    * use the older envelope (the `tcp-rpyc5` variant). Nothing on the wire tells them apart
@@ -104,7 +109,7 @@ export async function connectRpyc(options: RpycConnectOptions = {}): Promise<Rpy
     root: options.service ?? expose('VoidService', { get_service_name: () => 'VOID' }),
     timeoutMs,
     maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-    compress: options.compress ?? true,
+    compress: options.compress ?? 'auto',
     envelope: options.rpycVersion ?? (options.variant === VARIANT_RPYC5 ? 5 : 6),
   });
   return new RpycClient(connection, timeoutMs);

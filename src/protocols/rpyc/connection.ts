@@ -31,7 +31,7 @@ import {
   PySlice,
 } from './brine.js';
 import { Handle, handleNames, Label, Msg } from './consts.js';
-import { FrameDecoder, frameInPlace, type OversizedFrame } from './framing.js';
+import { type Compression, FrameDecoder, frameInPlace, type OversizedFrame } from './framing.js';
 import {
   attributeError,
   BoundMethod,
@@ -61,8 +61,8 @@ export interface ConnectionOptions {
    * client that keeps making it call back without answering could otherwise hold gigabytes.
    */
   maxPendingRequests?: number;
-  /** Compress payloads over 3000 bytes, as rpyc does (default true). */
-  compress?: boolean;
+  /** The sender's compression choice (framing.ts Compression; default 'auto': only where it pays). */
+  compress?: Compression;
   /** Send JavaScript stacks inside exception tracebacks (default false). */
   includeStack?: boolean;
   /**
@@ -453,7 +453,7 @@ export class RpycConnection implements RefOwner {
       buf = dumpFramed([seq, body], 6, 1);
       buf[5] = msg;
     }
-    return frameInPlace(buf, this.options.compress ?? true);
+    return frameInPlace(buf, this.options.compress ?? 'auto');
   }
 
   private write(parts: readonly Buffer[], counted: boolean): void {

@@ -14,6 +14,7 @@ import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type Serve
 import { asFloat } from './brine.js';
 import { type ConnectionStats, RpycConnection } from './connection.js';
 import { DEFAULT_PORT, SYNC_REQUEST_TIMEOUT_MS } from './consts.js';
+import type { Compression } from './framing.js';
 import { callUnvalidated, type ExposedMethod, ExposedObject, noKeywords } from './local-objects.js';
 import { RemoteRef } from './netref.js';
 import { asPythonException } from './vinegar.js';
@@ -31,8 +32,12 @@ export interface RpycServeOptions extends ServeOptions {
   serviceName?: string;
   /** Timeout of requests the server sends to clients (callbacks); default 30 s, rpyc's sync_request_timeout. */
   timeoutMs?: number;
-  /** Compress payloads over 3000 bytes as rpyc does (default true). */
-  compress?: boolean;
+  /**
+   * Compression of what we send (framing.ts Compression): `true` every payload over 3000 bytes
+   * as rpyc does, `false` never, `'auto'` (default) only where a sample shows it pays.
+   * Compressed frames from the peer are read either way.
+   */
+  compress?: Compression;
   /** Include JavaScript stacks in the tracebacks sent with exceptions (default false). */
   includeStack?: boolean;
   /**
@@ -155,7 +160,7 @@ export async function serveRpyc<C extends Contract>(
       // A Python service waits this long on a client's callback; so do we by default.
       timeoutMs: options.timeoutMs ?? SYNC_REQUEST_TIMEOUT_MS,
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-      compress: options.compress ?? true,
+      compress: options.compress ?? 'auto',
       includeStack: options.includeStack ?? false,
       maxPendingRequests: options.maxPendingCallbacks ?? MAX_PENDING_CALLBACKS,
       // rpyc 6 and rpyc 4.1–5 clients differ in the message envelope only: follow the client's.
