@@ -88,7 +88,8 @@ function ourMessages(): { calls: Buffer[]; replies: Buffer[] } {
     encodeRequest(100, 'mul', [6, 7]),
     encodeNotification('pushed', ['x']),
   ];
-  return { calls, replies };
+  // The codec returns Uint8Arrays; the mutators work on Buffers.
+  return { calls: calls.map((c) => Buffer.from(c)), replies: replies.map((r) => Buffer.from(r)) };
 }
 
 /** The bytes msgpack-python 0.5.6 packs (its defaults: bytes as raw str), when its venv is there. */
@@ -475,7 +476,7 @@ async function fuzzClient(
         answer = (msgid) => {
           const before: Buffer[] = [];
           if (rnd() < 0.15) before.push(m.pick(replies.filter((r) => r[1] !== 0x01))); // a request or notification
-          const reply = intact ? encodeResult(msgid, 7) : withMsgid(m.pick(replies), msgid, rnd);
+          const reply = intact ? Buffer.from(encodeResult(msgid, 7)) : withMsgid(m.pick(replies), msgid, rnd);
           const body = intact ? reply : m.mutate(reply, m.pick(replies)).bytes;
           return m.chunks(Buffer.concat([...before, body]));
         };
@@ -507,7 +508,7 @@ async function fuzzClient(
       await client.close();
     }
     // After all that, an intact exchange on a fresh connection gives 7.
-    answer = (msgid) => [encodeResult(msgid, 7)];
+    answer = (msgid) => [Buffer.from(encodeResult(msgid, 7))];
     const fresh = await connectMsgpackRpc(calculatorContract, { port, timeoutMs: 5_000 });
     try {
       if ((await fresh.add(2, 5)) !== 7) {

@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as hdr from 'hdr-histogram-js';
 import type { CalculatorClient } from '../contract/calculator.js';
-import { cpuBetween, sampleCpu } from './proc-stats.js';
+import { type CpuSample, cpuBetween, sampleCpu } from './proc-stats.js';
 import { ADD_ARGS, payload, type RunSettings, type Scenario } from './scenarios.js';
 
 export type Histogram = hdr.Histogram;
@@ -59,10 +59,23 @@ export function collectGarbage(): void {
   gcFn();
 }
 
+/** CPU of a server made of several processes (a primary and its workers), summed. */
+function sampleAll(pids: number | readonly number[]): CpuSample {
+  if (typeof pids === 'number') return sampleCpu(pids);
+  let schedNs = 0;
+  let statNs = 0;
+  for (const pid of pids) {
+    const s = sampleCpu(pid);
+    schedNs += s.schedNs;
+    statNs += s.statNs;
+  }
+  return { schedNs, statNs };
+}
+
 export async function measureWindow(
   clients: readonly CalculatorClient[],
-  scenario: Scenario,
-  serverPid: number,
+  scenario: Pick<Scenario, 'method' | 'payloadBytes' | 'inFlight'>,
+  serverPid: number | readonly number[],
   settings: RunSettings,
 ): Promise<WindowResult> {
   const histogram = newHistogram();
@@ -108,7 +121,7 @@ export async function measureWindow(
 
   const workers = Array.from({ length: scenario.inFlight }, (_, i) => worker(i));
   await Promise.race([new Promise((r) => setTimeout(r, settings.warmupMs)), finished]);
-  const server0 = sampleCpu(serverPid);
+  const server0 = sampleAll(serverPid);
   const client0 = sampleCpu(process.pid);
   windowStart = performance.now();
   measuring = true;
@@ -119,7 +132,7 @@ export async function measureWindow(
   await finished;
   if (windowEnd === 0) windowEnd = performance.now();
   const seconds = (windowEnd - windowStart) / 1000;
-  const server1 = sampleCpu(serverPid);
+  const server1 = sampleAll(serverPid);
   const client1 = sampleCpu(process.pid);
   stopped = true;
   clearTimeout(windowTimer);

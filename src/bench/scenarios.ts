@@ -45,6 +45,35 @@ export const scenarios: readonly Scenario[] = [
   echo('1MiB', 1024 * 1024),
 ];
 
+/**
+ * Server-side scaling, measured apart from the row matrix: one protocol's server as one process
+ * and with `rpclab serve --workers 2` (node:cluster), under the same closed-loop load over one
+ * connection per call in flight (cluster balances connections, not calls). Server CPU is the
+ * primary's and every worker's together. On a 2-core machine the load generator shares the
+ * cores with the workers, so this shows what a second worker costs and buys there, not what
+ * it would on a bigger machine.
+ */
+export interface WorkersScenario {
+  readonly id: string;
+  readonly protocol: string;
+  readonly method: CallKind;
+  readonly inFlight: number;
+  readonly payloadBytes: number;
+  /** Server configurations compared: 1 is a plain single process, N > 1 is --workers N. */
+  readonly workers: readonly number[];
+}
+
+export const workersScenarios: readonly WorkersScenario[] = [
+  {
+    id: 'workers-thrift-add-64',
+    protocol: 'thrift',
+    method: 'add',
+    inFlight: 64,
+    payloadBytes: 0,
+    workers: [1, 2],
+  },
+];
+
 export function findScenario(id: string): Scenario | undefined {
   return scenarios.find((s) => s.id.toLowerCase() === id.toLowerCase());
 }

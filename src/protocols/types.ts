@@ -106,6 +106,20 @@ export interface RunningServer {
   drain?(graceMs: number): Promise<void>;
 }
 
+/**
+ * A broker in front of worker processes, for a protocol whose servers cannot share one
+ * listening port through node:cluster (libzmq binds its own sockets): it listens where the
+ * server would, and workers connect to its backend.
+ */
+export interface Broker {
+  readonly host: string;
+  readonly port: number;
+  readonly address: string;
+  /** The endpoint workers connect to. */
+  readonly backend: string;
+  close(): Promise<void>;
+}
+
 export interface Protocol {
   /** Short name used by the CLI and the reports: "jsonrpc", "thrift", ... */
   readonly name: string;
@@ -134,4 +148,18 @@ export interface Protocol {
    * file as describe() does, or a URL. The CLI prefers it when a protocol has it.
    */
   describeAsync?(options?: { readonly schemaPath?: string }): Promise<SchemaDescription>;
+  /**
+   * For protocols whose servers cannot share a port through node:cluster: how several worker
+   * processes serve behind one address (src/serve/serve.ts uses it for `workers`). Others are
+   * served by node:cluster workers sharing the listening port.
+   */
+  readonly broker?: {
+    start(options: ServeOptions): Promise<Broker>;
+    serveWorker<C extends Contract>(
+      contract: C,
+      impl: Implementation<C>,
+      backend: string,
+      options?: ServeOptions,
+    ): Promise<RunningServer>;
+  };
 }

@@ -132,7 +132,7 @@ describe('health probes', () => {
   });
 
   for (const protocol of protocols.filter((p) => p.name !== 'jsonrpc')) {
-    it(`${protocol.name}: a TCP connect succeeds while serving, is refused once draining`, async () => {
+    it(`${protocol.name}: a TCP connect (and GET /healthz over HTTP) succeeds while serving, is refused once draining`, async () => {
       const held = heldCalculator();
       const variant = protocol.traits.pipelinedVariant ?? protocol.variants[0]!;
       const server = await protocol.serve(calculatorContract, held.impl, { port: 0, variant });
@@ -143,6 +143,14 @@ describe('health probes', () => {
       });
       try {
         assert.equal(await connects(server.port), true);
+        if (protocol.traits.transport.startsWith('HTTP')) {
+          const probe = rawHttp(server.port);
+          try {
+            assert.match(await probe.request(get), /^HTTP\/1\.1 200 [\s\S]*\r\n\r\nok\n$/);
+          } finally {
+            probe.close();
+          }
+        }
         const call = client.add(2, 5);
         await new Promise((r) => setTimeout(r, 50));
         const drained = server.drain!(10_000);

@@ -10,11 +10,19 @@ import { protocols } from '../../src/protocols/index.js';
 import { startServe } from '../support/serve-process.js';
 
 describe('rpclab serve: SIGTERM during a flood of calls', () => {
-  for (const protocol of protocols) {
+  for (const [protocol, workers] of protocols.flatMap((p) => [[p, 1] as const, [p, 2] as const])) {
     const variant = protocol.traits.pipelinedVariant ?? protocol.variants[0]!;
-    it(`${protocol.name} [${variant}]: every call answered or failed cleanly, exit 0`, async () => {
+    const title = `${protocol.name} [${variant}]${workers > 1 ? ` --workers ${workers}` : ''}`;
+    it(`${title}: every call answered or failed cleanly, exit 0`, async () => {
       const graceMs = 3_000;
-      const server = await startServe([protocol.name, '--port', '0', '--grace-ms', String(graceMs)]);
+      const server = await startServe([
+        protocol.name,
+        '--port',
+        '0',
+        '--grace-ms',
+        String(graceMs),
+        ...(workers > 1 ? ['--workers', String(workers)] : []),
+      ]);
       try {
         const clients = await Promise.all(
           Array.from({ length: 4 }, () =>
@@ -54,6 +62,7 @@ describe('rpclab serve: SIGTERM during a flood of calls', () => {
         for (const c of clients) await c.close();
         assert.equal(code, 0, server.stderr());
         assert.match(server.stderr(), /SIGTERM: draining/);
+        if (workers > 1) assert.equal(server.stderr().match(/worker \d+: drained/g)?.length, workers);
         const clean = protocol.name === 'zeromq' ? ['TRANSPORT', 'TIMEOUT'] : ['TRANSPORT'];
         for (const err of failures)
           assert.ok(

@@ -12,8 +12,12 @@ const main = path.join(repoRoot, 'src', 'cli', 'main.ts');
 export interface ServeProcess {
   readonly child: ChildProcess;
   readonly port: number;
+  /** The JSON line it printed once listening (its `workers` pids, with --workers). */
+  readonly info: { readonly port: number; readonly workers?: readonly number[] };
   /** Everything the process wrote to stderr so far (its log lines). */
   readonly stderr: () => string;
+  /** Resolves with the first match of `pattern` in stderr (from `from` on), within timeoutMs. */
+  waitForLog(pattern: RegExp, from?: number, timeoutMs?: number): Promise<RegExpExecArray>;
   /** Resolves with the exit code (null when killed by a signal). */
   readonly exited: Promise<number | null>;
   /** Kills the whole process group (server, workers) by pid; safe to call twice. */
@@ -40,6 +44,15 @@ export function startServe(args: readonly string[], timeoutMs = 60_000): Promise
     }
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
   };
+  const waitForLog = async (pattern: RegExp, from = 0, waitMs = 30_000) => {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const match = pattern.exec(err.slice(from));
+      if (match) return match;
+      if (Date.now() > deadline) throw new Error(`no log line like ${pattern} in: ${err}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       void kill();
@@ -50,8 +63,8 @@ export function startServe(args: readonly string[], timeoutMs = 60_000): Promise
       const nl = out.indexOf('\n');
       if (nl < 0) return;
       clearTimeout(timer);
-      const { port } = JSON.parse(out.slice(0, nl)) as { port: number };
-      resolve({ child, port, stderr: () => err, exited, kill });
+      const info = JSON.parse(out.slice(0, nl)) as ServeProcess['info'];
+      resolve({ child, port: info.port, info, stderr: () => err, waitForLog, exited, kill });
     });
     void exited.then((code) => {
       clearTimeout(timer);

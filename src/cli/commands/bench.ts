@@ -1,4 +1,5 @@
 /** `rpclab bench`: every protocol measured side by side; writes results.json, report.md and charts. */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createProgress } from '../../bench/progress.js';
@@ -11,8 +12,10 @@ import {
   QUICK_SETTINGS,
   type RunSettings,
   scenarios,
+  workersScenarios,
 } from '../../bench/scenarios.js';
 import { killAllServers } from '../../bench/server-runner.js';
+import { runWorkersScenario, workersTable } from '../../bench/workers.js';
 import { repoRoot } from '../../peers/python.js';
 import type { Command } from '../command.js';
 import { intOption, UsageError } from '../options.js';
@@ -40,6 +43,9 @@ options:
   --protocols LIST        rows to run, comma-separated: protocol names (with their Python peer),
                           "jsonrpc@python", "grpc", "rest" (the raw-TCP floor is always run)
   --scenarios LIST        ${scenarios.map((s) => s.id).join(', ')}
+                          or, run on their own (not part of a default run):
+                          ${workersScenarios.map((s) => s.id).join(', ')} (one server process vs
+                          --workers 2; writes workers.md and workers.json into --out)
   --duration MS           measuring window per scenario and row (full: ${FULL_SETTINGS.windowMs}, quick: ${QUICK_SETTINGS.windowMs})
   --warmup MS             unmeasured warm-up before each window
   --repetitions N         windows per scenario and row, interleaved across rows
@@ -82,14 +88,33 @@ options:
       warmupMs: intOption(values.warmup, '--warmup', 0, 600_000) ?? base.warmupMs,
       repetitions: intOption(values.repetitions, '--repetitions', 1, 1000) ?? base.repetitions,
     };
-    const picked = list(values.scenarios)?.map((id) => {
-      const s = findScenario(id);
-      if (!s)
-        throw new UsageError(
-          `unknown scenario "${id}" (choose from: ${scenarios.map((x) => x.id).join(', ')})`,
-        );
-      return s;
-    });
+    const named = list(values.scenarios);
+    const workersPicked = workersScenarios.filter((w) => named?.some((id) => id.toLowerCase() === w.id));
+    if (workersPicked.length > 0) {
+      const out = path.resolve(values.out ?? 'bench-out');
+      mkdirSync(out, { recursive: true });
+      const results = [];
+      for (const w of workersPicked) {
+        const result = await runWorkersScenario(w, settings, (line) => {
+          if (!values.quiet) process.stderr.write(`${line}\n`);
+        });
+        results.push(result);
+        console.log(workersTable(result));
+      }
+      writeFileSync(path.join(out, 'workers.json'), `${JSON.stringify(results, null, 2)}\n`);
+      writeFileSync(path.join(out, 'workers.md'), `${results.map(workersTable).join('\n\n')}\n`);
+      if (workersPicked.length === named!.length) return 0;
+    }
+    const picked = named
+      ?.filter((id) => !workersPicked.some((w) => w.id === id.toLowerCase()))
+      .map((id) => {
+        const s = findScenario(id);
+        if (!s)
+          throw new UsageError(
+            `unknown scenario "${id}" (choose from: ${scenarios.map((x) => x.id).join(', ')})`,
+          );
+        return s;
+      });
     const only = list(values.protocols);
     const python = !values['no-python'];
     const plan = planRows({ python, ...(only ? { only } : {}) });

@@ -13,10 +13,11 @@ import { type Protocol, protocols } from '../../protocols/index.js';
 import type { Command } from '../command.js';
 import { formatError, renderTable } from '../format.js';
 import { protocolNamed } from '../options.js';
+import { soapChecks } from './interop-soap.js';
 
 export interface InteropCheck {
   protocol: string;
-  direction: 'python→ts' | 'ts→python' | 'neovim→ts' | 'ts→neovim';
+  direction: 'python→ts' | 'ts→python' | 'neovim→ts' | 'ts→neovim' | 'node→ts';
   peer: string;
   ok: boolean;
   detail: string;
@@ -136,6 +137,7 @@ export async function interopProtocol(protocol: Protocol): Promise<InteropCheck[
     );
   }
   if (protocol.name === 'msgpackrpc') checks.push(...(await neovimChecks(protocol)));
+  if (protocol.name === 'soap') checks.push(...(await soapChecks(protocol)));
   return checks;
 }
 
@@ -198,7 +200,8 @@ export const interopCommand: Command = {
 For each protocol with peers under peers/python/<protocol>/: our client against the survey's
 Python server (server.py) and its fuller peer (full_server.py), and the survey's Python
 client (client.py) and fuller client (full_client.py) against our server; for msgpackrpc,
-Neovim both ways too. Needs the peers' virtual environment: bash scripts/setup-peers.sh
+Neovim both ways too; for soap, SOAP 1.2 both ways and the node-soap and strong-soap clients.
+Needs the peers' virtual environments: bash scripts/setup-peers.sh
 
 options:
   --protocols a,b     only these protocols

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { calculator, calculatorContract } from '../../contract/calculator.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES } from '../../protocols/types.js';
 import { DEFAULT_GRACE_MS, drainServer } from '../../serve/drain.js';
+import { isServeWorker, serve, type WorkerGroup } from '../../serve/serve.js';
 import { nextStopSignal } from '../../serve/signals.js';
 import type { Command } from '../command.js';
 import { checkVariant, intOption, portOption, protocolNamed } from '../options.js';
@@ -22,6 +23,9 @@ options:
   --schema PATH               IDL/schema/WSDL file, for schema-first protocols
   --max-message-bytes N       largest request accepted (default ${DEFAULT_MAX_MESSAGE_BYTES})
   --grace-ms N                how long a drain waits for calls in progress (default ${DEFAULT_GRACE_MS})
+  --workers N|auto            serve from N processes (auto: one per core): node:cluster workers
+                              sharing the port, or for zeromq workers behind libzmq's proxy.
+                              A worker that dies is replaced; signals drain every worker
   --json                      print the address as JSON once listening`,
   async run(argv) {
     const { values, positionals } = parseArgs({
@@ -34,6 +38,7 @@ options:
         schema: { type: 'string' },
         'max-message-bytes': { type: 'string' },
         'grace-ms': { type: 'string' },
+        workers: { type: 'string' },
         json: { type: 'boolean', default: false },
       },
     });
@@ -41,13 +46,19 @@ options:
     checkVariant(protocol, values.variant);
     const port = portOption(values.port) ?? protocol.defaultPort;
     const graceMs = intOption(values['grace-ms'], '--grace-ms', 0) ?? DEFAULT_GRACE_MS;
-    const server = await protocol.serve(calculatorContract, calculator, {
+    const workers = values.workers === 'auto' ? 'auto' : intOption(values.workers, '--workers', 1, 1024);
+    const server = await serve(protocol, calculatorContract, calculator, {
       host: values.host ?? DEFAULT_HOST,
       port,
       variant: values.variant,
       schemaPath: values.schema,
       maxMessageBytes: intOption(values['max-message-bytes'], '--max-message-bytes', 1),
+      workers,
+      graceMs,
     });
+    // A worker serves until the primary (or a signal of its own) drains it; it exits then.
+    if (isServeWorker()) return new Promise<number>(() => undefined);
+    const pids = (server as Partial<WorkerGroup>).workerPids;
     const variant = values.variant ?? protocol.variants[0];
     if (values.json) {
       console.log(
@@ -57,10 +68,14 @@ options:
           host: server.host,
           port: server.port,
           address: server.address,
+          ...(pids === undefined ? {} : { workers: pids }),
         }),
       );
     } else {
-      console.log(`rpclab: serving ${protocol.title} [${variant}] on ${server.address} (Ctrl-C to stop)`);
+      const from = pids === undefined ? '' : ` from ${pids.length} workers (pids ${pids.join(', ')})`;
+      console.log(
+        `rpclab: serving ${protocol.title} [${variant}] on ${server.address}${from} (Ctrl-C to stop)`,
+      );
     }
     const signal = await nextStopSignal();
     console.error(`rpclab: ${signal}: draining (answering calls in progress, up to ${graceMs} ms)`);

@@ -9,7 +9,8 @@
  *
  * msgid is a uint32. A JavaScript number has no int/float distinction, so values the contract
  * types as `double` are encoded with forceIntegerToFloat (divide(6, 3) reaches Python as 2.0),
- * and only those: the envelope around them is written by hand.
+ * and only those: the envelope around them is written by hand. Messages are returned as the
+ * encoder's Uint8Array (no Buffer view per message: the connection batches them into one write).
  */
 import {
   Decoder,
@@ -56,18 +57,14 @@ function arrayHeader(n: number): number[] {
   return [0xdd, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
 }
 
-function toBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a view, not a copy
-}
-
 export function encodeRequest(
   msgid: number,
   method: string,
   params: readonly unknown[],
   types?: readonly (ValueType | undefined)[],
-): Buffer {
+): Uint8Array {
   if (types === undefined || !types.includes('double')) {
-    return toBuffer(plain.encode([REQUEST, msgid, method, params]));
+    return plain.encode([REQUEST, msgid, method, params]);
   }
   const parts: Uint8Array[] = [
     Uint8Array.from([0x94, REQUEST, ...uintBytes(msgid)]),
@@ -84,9 +81,9 @@ export function encodeNotification(
   method: string,
   params: readonly unknown[],
   types?: readonly (ValueType | undefined)[],
-): Buffer {
+): Uint8Array {
   if (types === undefined || !types.includes('double')) {
-    return toBuffer(plain.encode([NOTIFICATION, method, params]));
+    return plain.encode([NOTIFICATION, method, params]);
   }
   const parts: Uint8Array[] = [
     Uint8Array.from([0x93, NOTIFICATION]),
@@ -99,14 +96,40 @@ export function encodeNotification(
   return Buffer.concat(parts);
 }
 
-export function encodeResult(msgid: number, result: unknown, type?: ValueType): Buffer {
-  if (type !== 'double') return toBuffer(plain.encode([RESPONSE, msgid, null, result]));
+export function encodeResult(msgid: number, result: unknown, type?: ValueType): Uint8Array {
+  if (type !== 'double') return plain.encode([RESPONSE, msgid, null, result]);
   const head = Uint8Array.from([0x94, RESPONSE, ...uintBytes(msgid), 0xc0]);
   return Buffer.concat([head, floats.encode(result)]);
 }
 
-export function encodeErrorResponse(msgid: number, error: unknown): Buffer {
-  return toBuffer(plain.encode([RESPONSE, msgid, error, null]));
+/** Bytes values at least this large are sent as their own part, not copied through the encoder. */
+export const LARGE_BIN_BYTES = 64 * 1024;
+
+/**
+ * A response as parts: a large bytes result (an echo of 1 MiB) is written as a hand-made
+ * envelope and bin header followed by the value itself, where the encoder would copy it twice
+ * (into its buffer, then out).
+ */
+export function encodeResultParts(msgid: number, result: unknown, type?: ValueType): Uint8Array[] {
+  if (!(result instanceof Uint8Array) || result.length < LARGE_BIN_BYTES)
+    return [encodeResult(msgid, result, type)];
+  const n = result.length;
+  const head = Uint8Array.from([
+    0x94,
+    RESPONSE,
+    ...uintBytes(msgid),
+    0xc0,
+    0xc6, // bin 32
+    n >>> 24,
+    (n >>> 16) & 0xff,
+    (n >>> 8) & 0xff,
+    n & 0xff,
+  ]);
+  return [head, result];
+}
+
+export function encodeErrorResponse(msgid: number, error: unknown): Uint8Array {
+  return plain.encode([RESPONSE, msgid, error, null]);
 }
 
 export function isMsgid(value: unknown): value is number {

@@ -27,7 +27,7 @@ import {
   encodeErrorResponse,
   encodeNotification,
   encodeRequest,
-  encodeResult,
+  encodeResultParts,
   isMsgid,
   MAX_MSGID,
   NOTIFICATION,
@@ -94,7 +94,10 @@ interface Pending {
   readonly timer: NodeJS.Timeout | undefined;
 }
 
-const uncork = (socket: net.Socket): void => socket.uncork();
+/** Messages queued in one turn up to this many bytes are copied into one buffer for one write. */
+const SMALL_WRITE_BYTES = 16 * 1024;
+
+const flushQueue = (connection: MsgpackRpcConnection): void => connection.flushQueued();
 
 export class MsgpackRpcConnection {
   private readonly socket: net.Socket;
@@ -115,6 +118,9 @@ export class MsgpackRpcConnection {
   /** Reading is paused while the socket holds more unsent bytes than this. */
   private readonly writeHighWater: number;
   private pausedForWrites = false;
+  private queued: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private flushScheduled = false;
   /** The peer shut down its side: it sends nothing more, so our own calls cannot be answered. */
   private peerEnded = false;
 
@@ -178,7 +184,7 @@ export class MsgpackRpcConnection {
       return Promise.reject(new TransportError(`${method}: the peer closed its side of the connection`));
     }
     const msgid = this.allocateMsgid();
-    let bytes: Buffer;
+    let bytes: Uint8Array;
     try {
       bytes = encodeRequest(msgid, method, params, options.types);
     } catch (err) {
@@ -248,22 +254,51 @@ export class MsgpackRpcConnection {
 
   /**
    * Writes one message. When `more` says others may follow (other requests still being
-   * handled, other calls in flight), the socket is corked until the next tick, so replies that
-   * become ready in the same tick (pipelined calls) leave in one writev; a lone message goes out
-   * at once, saving the deferral. A write made while corked joins the batch, keeping the order.
+   * handled, other calls in flight), it is queued and the queue leaves in one write in this loop
+   * turn's check phase, after the other replies and calls that became ready meanwhile: small
+   * messages copied into one buffer (a writev of many tiny parts costs more than the copy),
+   * large ones in one writev, so a 1 MiB echo is not copied. A lone message goes out at once.
    */
-  private write(bytes: Buffer, more = true): void {
+  private write(bytes: Uint8Array, more = true): void {
     if (this.isClosed) return;
-    const socket = this.socket;
-    if (more && socket.writableCorked === 0) {
-      socket.cork();
-      process.nextTick(uncork, socket);
+    if (!more && this.queued.length === 0) {
+      this.socket.write(bytes);
+    } else {
+      this.queued.push(bytes);
+      this.queuedBytes += bytes.length;
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(flushQueue, this);
+      }
     }
-    socket.write(bytes);
-    if (socket.writableLength > this.writeHighWater && !this.pausedForWrites) {
+    this.checkWriteBacklog();
+  }
+
+  /** Writes what write() queued (see there); called by the scheduled flush. @internal */
+  flushQueued(): void {
+    this.flushScheduled = false;
+    const chunks = this.queued;
+    const bytes = this.queuedBytes;
+    if (chunks.length === 0) return;
+    this.queued = [];
+    this.queuedBytes = 0;
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    if (chunks.length === 1 || bytes <= SMALL_WRITE_BYTES) {
+      socket.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes));
+    } else {
+      socket.cork();
+      for (const c of chunks) socket.write(c);
+      socket.uncork();
+    }
+    this.checkWriteBacklog();
+  }
+
+  private checkWriteBacklog(): void {
+    if (this.socket.writableLength + this.queuedBytes > this.writeHighWater && !this.pausedForWrites) {
       // The peer is not reading its replies: stop reading its requests until it does.
       this.pausedForWrites = true;
-      socket.pause();
+      this.socket.pause();
     }
   }
 
@@ -371,27 +406,30 @@ export class MsgpackRpcConnection {
 
   private reply(msgid: number, result: HandlerResult | undefined, error: RpcError | undefined): void {
     if (this.isClosed) return;
-    let bytes: Buffer;
+    let parts: Uint8Array[];
     if (error === undefined) {
       try {
-        bytes = encodeResult(msgid, result!.value, result!.type);
+        parts = encodeResultParts(msgid, result!.value, result!.type);
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
-        bytes = encodeErrorResponse(
-          msgid,
-          errorElement(new ProtocolError(`cannot encode the result: ${why}`)),
-        );
+        parts = [
+          encodeErrorResponse(msgid, errorElement(new ProtocolError(`cannot encode the result: ${why}`))),
+        ];
       }
     } else {
-      bytes = encodeErrorResponse(msgid, errorElement(error));
+      parts = [encodeErrorResponse(msgid, errorElement(error))];
     }
-    if (bytes.length > this.maxMessageBytes) {
+    let size = 0;
+    for (const p of parts) size += p.length;
+    if (size > this.maxMessageBytes) {
       const err = new TransportError(
-        `the reply of ${bytes.length} bytes exceeds the limit of ${this.maxMessageBytes}`,
+        `the reply of ${size} bytes exceeds the limit of ${this.maxMessageBytes}`,
       );
-      bytes = encodeErrorResponse(msgid, errorElement(err));
+      parts = [encodeErrorResponse(msgid, errorElement(err))];
     }
-    this.write(bytes, this.incoming > 0);
+    const more = this.incoming > 0;
+    if (parts.length === 1) this.write(parts[0]!, more);
+    else for (const p of parts) this.write(p, true); // the parts of one message leave together
     if (this.peerEnded && this.incoming === 0) this.endGracefully();
   }
 
@@ -410,6 +448,7 @@ export class MsgpackRpcConnection {
   /** After the peer's half-close and our last reply: flush, then close (bounded, if it never reads). */
   private endGracefully(): void {
     if (this.isClosed) return;
+    this.flushQueued(); // replies still queued for this turn go out before the end
     this.isClosed = true;
     this.late.clear();
     const socket = this.socket;

@@ -6,7 +6,13 @@
  */
 import http from 'node:http';
 import { createClient } from '../../contract/client.js';
-import { InvalidArgumentError, ProtocolError, RpcError, TransportError } from '../../contract/errors.js';
+import {
+  InternalError,
+  InvalidArgumentError,
+  ProtocolError,
+  RpcError,
+  TransportError,
+} from '../../contract/errors.js';
 import { type Client, type Contract, getMethod } from '../../contract/spec.js';
 import { withTimeout } from '../../net/deadline.js';
 import { CONTENT_TYPE, envelopeVersion, messageEnvelope, readBody, UnwritableValue } from './envelope.js';
@@ -81,6 +87,14 @@ export function connectSoap<C extends Contract>(contract: C, options: SoapConnec
       throw new RpcError('MESSAGE_TOO_LARGE', `${where} refused the request as too large (HTTP 413)`);
     if (!/xml/i.test(reply.contentType) || reply.body.length === 0) {
       if (reply.status === 202 && op.output === undefined) return undefined;
+      // A server that failed before it could write a Fault (Spyne's SOAP 1.2 validation errors
+      // end as a WSGI "A server error occurred") is the server's INTERNAL error.
+      // 502, 503 and 504 come from a gateway (HAProxy) or a draining server, not from the SOAP
+      // service failing: the call did not reach a server that could answer, so TRANSPORT.
+      if (reply.status >= 500 && ![502, 503, 504].includes(reply.status)) {
+        const said = reply.body.subarray(0, 200).toString('utf8').replace(/\s+/g, ' ').trim();
+        throw new InternalError(`${where} failed with HTTP ${reply.status} and no SOAP Fault: ${said}`);
+      }
       throw new TransportError(
         `${where} replied HTTP ${reply.status} (${reply.contentType || 'no content type'}), not SOAP`,
       );

@@ -92,3 +92,10 @@ export const soap: Protocol = {
     return describeModel(await fetchWsdl(path, DEFAULT_TIMEOUT_MS), path);
   },
 };
+
+export { connectSoap, type SoapConnectOptions } from './client.js';
+export type { SoapOperation, SoapServiceModel, SoapVersion } from './model.js';
+export { createSoapHandler, type SoapRunningServer, type SoapServeOptions, serveSoap } from './server.js';
+export { fetchWsdl, loadWsdlFile } from './wsdl-load.js';
+export { parseWsdl } from './wsdl-read.js';
+export { writeWsdl } from './wsdl-write.js';

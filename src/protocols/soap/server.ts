@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { createDispatcher } from '../../contract/dispatch.js';
 import { MessageTooLargeError, NoSuchMethodError, type RpcError, toRpcError } from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
+import { drainableHttp } from '../../serve/http.js';
 import { readBoundedBody } from '../jsonrpc/bounded-body.js';
 import type { RunningServer } from '../types.js';
 import {
@@ -123,6 +124,7 @@ export async function serveSoap<C extends Contract>(
   let model = modelFromContract(contract);
   const handle = createSoapHandler(contract, impl, model, options.maxDepth);
   let wsdl = '';
+  let wsdlFor: (hostHeader: string | undefined) => string = () => wsdl;
 
   const send = (res: http.ServerResponse, status: number, type: string, text: string, close = false) => {
     if (res.headersSent || res.destroyed) return;
@@ -145,7 +147,7 @@ export async function serveSoap<C extends Contract>(
 
   const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (req.method === 'GET' || req.method === 'HEAD') {
-      if (wantsWsdl(req.url)) send(res, 200, 'text/xml; charset=utf-8', wsdl);
+      if (wantsWsdl(req.url)) send(res, 200, 'text/xml; charset=utf-8', wsdlFor(req.headers.host));
       else send(res, 404, 'text/plain; charset=utf-8', 'SOAP endpoint: POST an envelope, or GET ?wsdl\n');
       return;
     }
@@ -217,6 +219,8 @@ export async function serveSoap<C extends Contract>(
       );
     else socket.destroy();
   });
+  // GET/HEAD /healthz, and graceful drain (src/serve/http.ts), around the handlers above.
+  const drainer = drainableHttp(server);
   let connections = 0;
   server.on('connection', (socket) => {
     connections++;
@@ -235,6 +239,27 @@ export async function serveSoap<C extends Contract>(
   const address = `http://${urlHost}:${port}/`;
   model = modelFromContract(contract, address);
   wsdl = writeWsdl(model, address);
+  // Listening on every interface, 0.0.0.0 is no address a client can use: the WSDL then names
+  // the host the client asked for (its Host header, when it is a plain host[:port]).
+  const wildcard = options.host === '0.0.0.0' || options.host === '::';
+  const perHost = new Map<string, string>();
+  wsdlFor = (hostHeader) => {
+    if (
+      !wildcard ||
+      hostHeader === undefined ||
+      !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(hostHeader)
+    )
+      return wsdl;
+    let text = perHost.get(hostHeader);
+    if (text === undefined) {
+      // Host names the authority the client used (no port: 80, as a URL without one says).
+      const where = `http://${hostHeader}/`;
+      text = writeWsdl(model, where);
+      if (perHost.size >= 16) perHost.clear();
+      perHost.set(hostHeader, text);
+    }
+    return text;
+  };
   return {
     host: options.host,
     port,
@@ -243,8 +268,15 @@ export async function serveSoap<C extends Contract>(
     get connectionCount() {
       return connections;
     },
+    drain: (graceMs: number) => drainer.drain(graceMs),
     close: () =>
       new Promise<void>((resolve) => {
+        if (!server.listening) {
+          // Drained (or closing): the close callback would never come a second time.
+          server.closeAllConnections();
+          resolve();
+          return;
+        }
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -5,6 +5,7 @@
 import type { Client, Contract, Implementation } from '../../contract/spec.js';
 import type { ConnectOptions, Protocol, RunningServer, ServeOptions } from '../types.js';
 import { resolveVariant } from '../variant.js';
+import { startZeromqBroker } from './broker.js';
 import { ZEROMQ_VARIANTS } from './client.js';
 import { connectZeromq, type ZeromqConnectOptions } from './connect.js';
 import { serveZeromq } from './server.js';
@@ -35,8 +36,16 @@ export const zeromq: Protocol = {
   connect<C extends Contract>(contract: C, options: ConnectOptions = {}): Promise<Client<C>> {
     return connectZeromq(contract, options as ZeromqConnectOptions);
   },
+  // libzmq binds its own sockets, so node:cluster cannot share the port: workers serve behind
+  // libzmq's ROUTER/DEALER proxy instead.
+  broker: {
+    start: (options) => startZeromqBroker(options),
+    serveWorker: (contract, impl, backend, options = {}) =>
+      serveZeromq(contract, impl, { ...options, connectTo: backend }),
+  },
 };
 
+export { startZeromqBroker } from './broker.js';
 export { ZEROMQ_VARIANTS, type ZeromqVariant } from './client.js';
 export { connectZeromq, type ZeromqConnectOptions } from './connect.js';
 export {

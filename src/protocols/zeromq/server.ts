@@ -31,6 +31,12 @@ export interface ZeromqServeOptions extends ServeOptions {
    * flood of slow calls cannot fill the server-wide cap and stall every other peer.
    */
   maxPeerRequests?: number;
+  /**
+   * Connect to this endpoint (a broker's DEALER backend, see broker.ts) instead of binding:
+   * the server is then one worker behind a ROUTER/DEALER proxy, and a peer is the proxy's
+   * client (the routing id the proxy's frontend gave it), not the proxy.
+   */
+  connectTo?: string;
 }
 
 const ignore = (): void => undefined;
@@ -80,8 +86,10 @@ export async function serveZeromq<C extends Contract>(
     sendTimeout: 0,
     ipv6: isIpv6(host),
   });
+  const behindBroker = options.connectTo !== undefined;
   try {
-    await router.bind(zmqEndpoint(host, options.port ?? ZEROMQ_DEFAULT_PORT));
+    if (behindBroker) router.connect(options.connectTo!);
+    else await router.bind(zmqEndpoint(host, options.port ?? ZEROMQ_DEFAULT_PORT));
   } catch (err) {
     router.close();
     const why = err instanceof Error ? err.message : String(err);
@@ -92,7 +100,9 @@ export async function serveZeromq<C extends Contract>(
       },
     );
   }
-  const port = endpointPort(router.lastEndpoint);
+  const port = behindBroker ? 0 : endpointPort(router.lastEndpoint);
+  // Behind a broker frame 0 is the proxy's routing id, frame 1 its client's.
+  const peerFrame = behindBroker ? 1 : 0;
   let closed = false;
   // drain(): requests read from now on are not run but answered with a TRANSPORT error at once.
   let draining = false;
@@ -163,7 +173,8 @@ export async function serveZeromq<C extends Contract>(
     }
     // Only peers with asynchronous calls in progress are in the map: while it is empty (every
     // call so far answered synchronously) no routing id needs turning into a key.
-    const peer = activeByPeer.size === 0 ? undefined : frames[0]!.toString('latin1');
+    const peer =
+      activeByPeer.size === 0 ? undefined : frames[Math.min(peerFrame, at - 1)]!.toString('latin1');
     const peerActive = peer === undefined ? 0 : (activeByPeer.get(peer) ?? 0);
     if (peerActive >= maxPeerRequests) {
       // Not run, so the caller may safely retry later; an error now rather than a silent drop,
@@ -187,7 +198,7 @@ export async function serveZeromq<C extends Contract>(
       answer(frames, at, method, id, result);
       return;
     }
-    const key = peer ?? frames[0]!.toString('latin1');
+    const key = peer ?? frames[Math.min(peerFrame, at - 1)]!.toString('latin1');
     activeByPeer.set(key, peerActive + 1);
     active++;
     result.then(
@@ -241,7 +252,7 @@ export async function serveZeromq<C extends Contract>(
   const running: RunningServer = {
     host,
     port,
-    address: zmqEndpoint(host, port),
+    address: behindBroker ? options.connectTo! : zmqEndpoint(host, port),
     async drain(graceMs: number) {
       if (closed) return;
       draining = true;
@@ -258,7 +269,7 @@ export async function serveZeromq<C extends Contract>(
       router.close();
       slotFreed?.();
       await loop;
-      await waitUntilPortFree(host, port);
+      if (!behindBroker) await waitUntilPortFree(host, port);
     },
   };
   return running;
