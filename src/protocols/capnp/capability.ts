@@ -171,14 +171,18 @@ export class PromiseHook extends Hook {
 
   /** Settles the promise on `hook` (this takes over the reference). */
   resolve(hook: Hook): void {
-    if (this.target !== undefined || this.error !== undefined || this.refCount === 0) {
+    if (this.target !== undefined || this.error !== undefined) {
       hook.release();
       return;
     }
-    this.target = hook;
     const queue = this.queue;
     this.queue = [];
+    // Calls made before the last reference went still reach the target, in order.
     for (const q of queue) q.answer.forward(hook.call(q.method, q.params));
+    if (this.refCount === 0) {
+      hook.release();
+      this.error = new InternalError('promise released');
+    } else this.target = hook;
     this.settled();
   }
 

@@ -283,6 +283,13 @@ export class RpcConnection {
     socket.on('close', () => this.shutdown(new TransportError('connection closed')));
   }
 
+  /** Calls of the peer's still running here (answers not yet returned): what a drain waits for. */
+  get callsInProgress(): number {
+    let n = 0;
+    for (const a of this.answers.values()) if (!a.returned) n++;
+    return n;
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }

@@ -43,13 +43,18 @@ export function exceptionFromError(error: RpcError): ExceptionInfo {
 
 // Our reason, possibly behind the C++ "remote exception: " prefix a proxying peer adds.
 const OUR_FORM = /^(?:remote exception: )*([A-Z_]+): ([\s\S]*)$/;
+// pycapnp sends a Python exception raised by a server method as its traceback, whose last
+// line is "<module>.KjException: <description>": our form may be that description.
+const RAISED_IN_PYTHON = /\n[\w.]*(?:KjException|Error): ([A-Z_]+): ([^\n]*)\n?$/;
 const DIVISION_BY_ZERO = /ZeroDivisionError|division (or modulo )?by zero|divide by zero/i;
 const UNKNOWN_METHOD = /method not implemented|not implemented|unimplemented|no such method/i;
 const BAD_ARGUMENT = /TypeError|ValueError|invalid argument|out of range/i;
 
 export function errorFromException(reason: string, type: number, method: string): RpcError {
-  const ours = OUR_FORM.exec(reason);
-  if (ours !== null && isErrorCode(ours[1])) return errorFromCode(ours[1], ours[2]!);
+  const ours = OUR_FORM.exec(reason) ?? RAISED_IN_PYTHON.exec(reason);
+  if (ours !== null && isErrorCode(ours[1])) {
+    return errorFromCode(ours[1], ours[2]!.trim(), ours[0] === reason ? {} : { remoteDetail: reason });
+  }
   const options = { remoteDetail: reason };
   if (type === ExceptionType.unimplemented) {
     const err = new NoSuchMethodError(method, options);

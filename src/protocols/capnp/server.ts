@@ -1,0 +1,209 @@
+/**
+ * The server: every accepted TCP connection is an RpcConnection whose bootstrap capability
+ * serves the contract (through createDispatcher, so arguments are validated as in every other
+ * row) as the schema's interface of the contract's name. Methods of the interface beyond the
+ * contract are served by `extras`; for the bundled Calculator schema, `adder` (a capability
+ * the caller then calls, pipelined) and `apply` (calls the caller's Function back) are built in.
+ */
+import net from 'node:net';
+import { createDispatcher } from '../../contract/dispatch.js';
+import { InvalidArgumentError, NoSuchMethodError, TransportError } from '../../contract/errors.js';
+import { type Contract, getMethod, type Implementation, type MethodSpec } from '../../contract/spec.js';
+import { CountedConnections } from '../../serve/counted.js';
+import {
+  DEFAULT_HOST,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_TIMEOUT_MS,
+  type RunningServer,
+  type ServeOptions,
+} from '../types.js';
+import { Capability, type CapabilityHandlers, localCapability } from './capabilities-api.js';
+import { LocalHook } from './capability.js';
+import type { InterfaceLayout, MethodLayout, SchemaRegistry, Values } from './codec.js';
+import { RpcConnection } from './connection.js';
+import { argsFromParams, methodFor, valuesFromResult } from './contract-binding.js';
+import { loadSchema } from './schema-source.js';
+
+export const CAPNP_DEFAULT_PORT = 7000;
+
+export interface CapnpServeOptions extends ServeOptions {
+  /** The interface the bootstrap capability serves (default: the contract's name). */
+  service?: string;
+  /** Methods of that interface beyond the contract (params and results as structs). */
+  extras?: CapabilityHandlers;
+  /** Timeout of calls the server makes on capabilities its clients passed (default 10 s). */
+  timeoutMs?: number;
+  /** Segments a frame may declare (default 512, as the C++ implementation). */
+  maxSegments?: number;
+  /** Pointer nesting depth a message may reach (default 64). */
+  nestingLimit?: number;
+  /** Each accepted connection (e.g. to read its table sizes). */
+  onConnection?: (conn: RpcConnection) => void;
+}
+
+export interface CapnpServer extends RunningServer {
+  connections(): ReadonlySet<RpcConnection>;
+}
+
+/** The built-in capability methods of the bundled Calculator interface, over the contract's add. */
+function calculatorCapabilities(
+  iface: InterfaceLayout,
+  schema: SchemaRegistry,
+  add: ((a: unknown, b: unknown) => Promise<unknown>) | undefined,
+): CapabilityHandlers {
+  const adderIface = schema.interfaces.get('Adder');
+  const fnIface = schema.interfaces.get('Function');
+  const out: Record<string, CapabilityHandlers[string]> = {};
+  if (iface.name !== 'Calculator') return out;
+  if (iface.methods.has('adder') && adderIface !== undefined && add !== undefined) {
+    out.adder = ({ base }) => ({
+      adder: localCapability(adderIface, schema, {
+        add: async ({ x }) => ({ result: await add(base, x) }),
+      }),
+    });
+  }
+  const call = fnIface?.methods.get('call');
+  if (iface.methods.has('apply') && call !== undefined) {
+    out.apply = async ({ fn, a, b }) => {
+      if (fn === null || fn === undefined) throw new InvalidArgumentError('apply: fn is null');
+      if (!(fn instanceof Capability)) throw new InvalidArgumentError('apply: fn is not a capability');
+      const { result } = await fn.call('call', { a, b }).result;
+      return { result };
+    };
+  }
+  return out;
+}
+
+export async function serveCapnp<C extends Contract>(
+  contract: C,
+  impl: Implementation<C>,
+  options: CapnpServeOptions = {},
+): Promise<CapnpServer> {
+  const schema = loadSchema(options.schemaPath);
+  const serviceName = options.service ?? contract.name;
+  const iface = schema.interfaces.get(serviceName);
+  if (iface === undefined) {
+    throw new InvalidArgumentError(
+      `the schema has no interface ${serviceName} (it has: ${[...schema.interfaces.keys()].join(', ')})`,
+    );
+  }
+  const dispatch = createDispatcher(contract, impl);
+  // Contract methods the schema lacks are served under the IDs the client derives for them.
+  const byId = new Map<number, { method: MethodLayout; spec: MethodSpec }>();
+  for (const name of Object.keys(contract.methods)) {
+    const spec = getMethod(contract, name)!;
+    const method = methodFor(iface, name, spec);
+    byId.set(method.methodId, { method, spec });
+    if (!iface.methods.has(name)) {
+      const methods = new Map(iface.methods);
+      methods.set(name, method);
+      schema.add({ ...iface, methods });
+    }
+  }
+  const served = schema.interfaces.get(serviceName)!;
+  const add = Object.hasOwn(contract.methods, 'add')
+    ? (a: unknown, b: unknown) => dispatch('add', [a, b])
+    : undefined;
+  const extras: CapabilityHandlers = {
+    ...calculatorCapabilities(served, schema, add),
+    ...(options.extras ?? {}),
+  };
+
+  const root = new LocalHook(served.id, async (method, params) => {
+    const entry = byId.get(method.methodId);
+    if (entry !== undefined && entry.method.name === method.name) {
+      const result = await dispatch(method.name, argsFromParams(method, entry.spec, params));
+      return valuesFromResult(method, result);
+    }
+    const extra = Object.hasOwn(extras, method.name) ? extras[method.name] : undefined;
+    if (extra === undefined) throw new NoSuchMethodError(`${served.name}.${method.name}`);
+    // The handler sees Capability objects; what it returns is turned back into hooks.
+    return runExtra(served, schema, method, params, extra);
+  });
+
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const connections = new Set<RpcConnection>();
+  const counted = new CountedConnections();
+  const server = net.createServer((socket) => {
+    const conn = new RpcConnection(socket, {
+      bootstrap: root,
+      schema,
+      maxMessageBytes,
+      timeoutMs,
+      ...(options.maxSegments === undefined ? {} : { maxSegments: options.maxSegments }),
+      ...(options.nestingLimit === undefined ? {} : { nestingLimit: options.nestingLimit }),
+      onClose: (c) => connections.delete(c),
+    });
+    if (conn.isClosed) return;
+    connections.add(conn);
+    counted.track(socket, () => conn.callsInProgress);
+    try {
+      options.onConnection?.(conn);
+    } catch (err) {
+      console.error('capnp server: onConnection threw:', err);
+    }
+  });
+  server.on('error', (err) => console.error('capnp server:', err));
+  const host = options.host ?? DEFAULT_HOST;
+  const wanted = options.port ?? CAPNP_DEFAULT_PORT;
+  await new Promise<void>((resolve, reject) => {
+    const fail = (err: Error) =>
+      reject(new TransportError(`capnp cannot listen on ${host}:${wanted}: ${err.message}`, { cause: err }));
+    server.once('error', fail);
+    server.listen(wanted, host, () => {
+      server.off('error', fail);
+      resolve();
+    });
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  const bracketed = host.includes(':') ? `[${host}]` : host;
+  let closed = false;
+  const release = () => {
+    if (closed) return;
+    closed = true;
+    root.release();
+  };
+  return {
+    host,
+    port,
+    address: `tcp://${bracketed}:${port}`,
+    connections: () => connections,
+    drain: (graceMs: number) =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          release();
+          resolve();
+        });
+        void counted.drain(graceMs);
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of [...connections]) c.close();
+        connections.clear();
+        const done = () => {
+          release();
+          resolve();
+        };
+        if (server.listening) server.close(done);
+        else done();
+      }),
+  };
+}
+
+async function runExtra(
+  iface: InterfaceLayout,
+  schema: SchemaRegistry,
+  method: MethodLayout,
+  params: Values,
+  handler: CapabilityHandlers[string],
+): Promise<Values> {
+  // Serve it through a one-off local capability so params and results are converted the same way.
+  const cap = localCapability(iface, schema, { [method.name]: handler });
+  try {
+    const answer = cap.hook.call(method, params);
+    return await answer.promise;
+  } finally {
+    cap.release();
+  }
+}
