@@ -88,8 +88,18 @@ export class LocalHook extends Hook {
     readonly interfaceId: bigint | undefined,
     private readonly handler: LocalHandler,
     private readonly onDispose?: () => void,
+    /**
+     * The handler answers synchronously when it can (values, or a thrown error; a promise only
+     * when it must wait): the connection's fast path then answers in the same turn.
+     */
+    readonly direct = false,
   ) {
     super();
+  }
+
+  /** Runs the handler as it is (direct hooks only): values, a promise of them, or a throw. */
+  invoke(method: MethodLayout, params: Values): Values | Promise<Values> {
+    return this.handler(method, params);
   }
 
   call(method: MethodLayout, params: Values): Answer {

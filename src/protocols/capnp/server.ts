@@ -6,7 +6,7 @@
  * the caller then calls, pipelined) and `apply` (calls the caller's Function back) are built in.
  */
 import net from 'node:net';
-import { createDispatcher } from '../../contract/dispatch.js';
+import { createDispatcher, createSyncDispatcher } from '../../contract/dispatch.js';
 import { InvalidArgumentError, NoSuchMethodError, TransportError } from '../../contract/errors.js';
 import { type Contract, getMethod, type Implementation, type MethodSpec } from '../../contract/spec.js';
 import { CountedConnections } from '../../serve/counted.js';
@@ -109,17 +109,26 @@ export async function serveCapnp<C extends Contract>(
     ...(options.extras ?? {}),
   };
 
-  const root = new LocalHook(served.id, async (method, params) => {
-    const entry = byId.get(method.methodId);
-    if (entry !== undefined && entry.method.name === method.name) {
-      const result = await dispatch(method.name, argsFromParams(method, entry.spec, params));
-      return valuesFromResult(method, result);
-    }
-    const extra = Object.hasOwn(extras, method.name) ? extras[method.name] : undefined;
-    if (extra === undefined) throw new NoSuchMethodError(`${served.name}.${method.name}`);
-    // The handler sees Capability objects; what it returns is turned back into hooks.
-    return runExtra(served, schema, method, params, extra);
-  });
+  const direct = createSyncDispatcher(contract, impl);
+  // Direct: a synchronous implementation is answered in the turn its Call arrived (fastpath.ts).
+  const root = new LocalHook(
+    served.id,
+    (method, params): Values | Promise<Values> => {
+      const entry = byId.get(method.methodId);
+      if (entry !== undefined && entry.method.name === method.name) {
+        const result = direct(method.name, argsFromParams(method, entry.spec, params));
+        return isPromise(result)
+          ? result.then((value) => valuesFromResult(method, value))
+          : valuesFromResult(method, result);
+      }
+      const extra = Object.hasOwn(extras, method.name) ? extras[method.name] : undefined;
+      if (extra === undefined) throw new NoSuchMethodError(`${served.name}.${method.name}`);
+      // The handler sees Capability objects; what it returns is turned back into hooks.
+      return runExtra(served, schema, method, params, extra);
+    },
+    undefined,
+    true,
+  );
 
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -206,4 +215,8 @@ async function runExtra(
   } finally {
     cap.release();
   }
+}
+
+function isPromise(value: unknown): value is Promise<unknown> {
+  return value instanceof Promise;
 }
