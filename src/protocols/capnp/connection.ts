@@ -776,7 +776,7 @@ export class RpcConnection {
     const hook = this.exports.get(m.importedCap)?.hook;
     if (!(hook instanceof LocalHook) || !hook.direct) return false;
     const method = this.options.schema.method(m.interfaceId, m.methodId);
-    if (method === undefined || method.interfaceId !== hook.interfaceId) return false;
+    if (method === undefined || !hook.serves(method.interfaceId)) return false;
     if (!isScalarLayout(method.params) || !isScalarLayout(method.results)) return false;
     let result: Values | Promise<Values>;
     try {

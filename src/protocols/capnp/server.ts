@@ -19,7 +19,13 @@ import {
 } from '../types.js';
 import { Capability, type CapabilityHandlers, localCapability } from './capabilities-api.js';
 import { LocalHook } from './capability.js';
-import type { InterfaceLayout, MethodLayout, SchemaRegistry, Values } from './codec.js';
+import {
+  type InterfaceLayout,
+  type MethodLayout,
+  type SchemaRegistry,
+  servedInterfaceIds,
+  type Values,
+} from './codec.js';
 import { RpcConnection } from './connection.js';
 import { argsFromParams, methodFor, valuesFromResult } from './contract-binding.js';
 import { loadSchema } from './schema-source.js';
@@ -89,11 +95,13 @@ export async function serveCapnp<C extends Contract>(
   }
   const dispatch = createDispatcher(contract, impl);
   // Contract methods the schema lacks are served under the IDs the client derives for them.
-  const byId = new Map<number, { method: MethodLayout; spec: MethodSpec }>();
+  // Keyed by interface and method ID: an inherited method shares its ordinal with one of ours.
+  const byId = new Map<string, { method: MethodLayout; spec: MethodSpec }>();
+  const key = (m: MethodLayout): string => `${m.interfaceId}:${m.methodId}`;
   for (const name of Object.keys(contract.methods)) {
     const spec = getMethod(contract, name)!;
     const method = methodFor(iface, name, spec);
-    byId.set(method.methodId, { method, spec });
+    byId.set(key(method), { method, spec });
     if (!iface.methods.has(name)) {
       const methods = new Map(iface.methods);
       methods.set(name, method);
@@ -112,9 +120,9 @@ export async function serveCapnp<C extends Contract>(
   const direct = createSyncDispatcher(contract, impl);
   // Direct: a synchronous implementation is answered in the turn its Call arrived (fastpath.ts).
   const root = new LocalHook(
-    served.id,
+    servedInterfaceIds(served),
     (method, params): Values | Promise<Values> => {
-      const entry = byId.get(method.methodId);
+      const entry = byId.get(key(method));
       if (entry !== undefined && entry.method.name === method.name) {
         const result = direct(method.name, argsFromParams(method, entry.spec, params));
         return isPromise(result)
