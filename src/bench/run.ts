@@ -464,14 +464,19 @@ async function profilePass(
     const l: LiveRow = { row, clients: [] };
     try {
       l.server = await row.start({ cpuProfileDir: profDir });
-      const clients = await ensureClients(l, scenario, options.settings.callTimeoutMs);
       const ms = options.profileMs ?? 3_000;
-      await measureWindow(clients, scenario, l.server.pid, {
+      const settings = {
         ...options.settings,
         warmupMs: Math.min(500, ms / 4),
         windowMs: ms,
         maxWindowMs: ms * 4,
-      });
+      };
+      if (scenario.chain !== undefined) {
+        await measureChainWindow(l.server.port, scenario, l.server.pid, settings);
+      } else {
+        const clients = await ensureClients(l, scenario, options.settings.callTimeoutMs);
+        await measureWindow(clients, scenario, l.server.pid, settings);
+      }
       await stopRows([l]);
       const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile') && !before.has(f));
       if (file === undefined) throw new Error('the server wrote no .cpuprofile');
