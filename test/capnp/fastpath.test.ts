@@ -1,6 +1,6 @@
 /**
- * The server's fast path (fastpath.ts) reads Calls and Finishes from raw frames and writes
- * Returns by patching a template: checked here against capnp-es, which builds and reads the same
+ * The fast path (fastpath.ts) reads Calls, Returns and Finishes from raw frames and writes
+ * Returns, Calls and Finishes by patching templates: checked here against capnp-es, which builds and reads the same
  * messages the general path does, and against frames it must leave to the general path.
  */
 import assert from 'node:assert/strict';
@@ -19,6 +19,8 @@ import {
   fitsScalars,
   isScalarLayout,
   readFast,
+  writeFastCall,
+  writeFastFinish,
   writeFastReturn,
 } from '../../src/protocols/capnp/fastpath.js';
 import { frameMessage, messageFromFrame } from '../../src/protocols/capnp/framing.js';
@@ -102,6 +104,62 @@ describe('capnp fast path', () => {
     ] as const) {
       const bytes = writeFastReturn(id, add.results, { result: value });
       assert.deepEqual(decodeReturn(bytes, add.results), { answerId: id, values: { result: value } });
+    }
+  });
+
+  it('writes a Call that capnp-es reads back, and reads a Return capnp-es wrote', () => {
+    const bytes = writeFastCall(12, 4, add, { a: 2, b: -5 });
+    const frame = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    const call = messageFromFrame(frame, 1 << 24).getRoot(rpc.Message).call;
+    assert.equal(call.questionId, 12);
+    assert.equal(call.interfaceId, add.interfaceId);
+    assert.equal(call.methodId, add.methodId);
+    assert.equal(call.target.which(), rpc.MessageTarget.IMPORTED_CAP);
+    assert.equal(call.target.importedCap, 4);
+    assert.equal(call.sendResultsTo.which(), rpc.Call_SendResultsTo.CALLER);
+    assert.equal(call.params.capTable.length, 0);
+    assert.deepEqual(
+      readContent(call.params.content, add.params, () => null),
+      { a: 2, b: -5 },
+    );
+    // And our own reader agrees.
+    const again = readFast(frame);
+    assert.ok(again !== undefined && again.kind === 'call');
+    assert.deepEqual(again.params(add.params), { a: 2, b: -5 });
+
+    const ret = readFast(
+      frameOf((root) => {
+        const r = root._initReturn();
+        r.answerId = 99;
+        const payload = r._initResults();
+        writeStruct(initStructAtPointer(payload.content, add.results), add.results, { result: -7 }, () => 0);
+        payload._initCapTable(0);
+      }),
+    );
+    assert.ok(ret !== undefined && ret.kind === 'return');
+    assert.equal(ret.answerId, 99);
+    assert.deepEqual(ret.results(add.results), { result: -7 });
+    // An exception is the general path's.
+    assert.equal(
+      readFast(
+        frameOf((root) => {
+          const r = root._initReturn();
+          r.answerId = 1;
+          r._initException().reason = 'no';
+        }),
+      ),
+      undefined,
+    );
+  });
+
+  it('writes a Finish that capnp-es reads back', () => {
+    for (const release of [true, false]) {
+      const bytes = writeFastFinish(321, release);
+      const frame = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+      const f = messageFromFrame(frame, 1 << 24).getRoot(rpc.Message).finish;
+      assert.equal(f.questionId, 321);
+      assert.equal(f.releaseResultCaps, release);
+      assert.equal(f.requireEarlyCancellationWorkaround, false);
     }
   });
 

@@ -48,7 +48,14 @@ import {
   writeStruct,
 } from './codec.js';
 import { errorFromException, exceptionFromError } from './errors.js';
-import { fitsScalars, isScalarLayout, readFast, writeFastReturn } from './fastpath.js';
+import {
+  fitsScalars,
+  isScalarLayout,
+  readFast,
+  writeFastCall,
+  writeFastFinish,
+  writeFastReturn,
+} from './fastpath.js';
 import { DEFAULT_NESTING_LIMIT, FrameReader, frameMessage, messageFromFrame } from './framing.js';
 import { IdTable, PeerTable } from './tables.js';
 
@@ -333,8 +340,10 @@ export class RpcConnection {
   }
 
   private writeFrame(bytes: Uint8Array): void {
-    // Every message made in one turn of the event loop (a burst of Returns, a Finish and the
-    // next Call) leaves in one write: corked here, uncorked once the turn's work is done.
+    // Every message made in one turn of the event loop (the Returns of a frame's Calls; a
+    // Finish and the next Call, made in a promise reaction) leaves in one write: corked here,
+    // uncorked once the turn's callbacks and microtasks are done. On loopback each write also
+    // runs the receiver's TCP path, so writes, not bytes, are what a call costs.
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
@@ -352,7 +361,7 @@ export class RpcConnection {
   private ask(
     method: string,
     layout: StructLayout | undefined,
-    build: (id: number, m: capnp.Message) => void,
+    build: ((id: number, m: capnp.Message) => void) | { readonly frame: (id: number) => Uint8Array },
   ): { question: Question; promise: Promise<Values> } {
     let resolve!: (v: Values) => void;
     let reject!: (e: RpcError) => void;
@@ -383,7 +392,8 @@ export class RpcConnection {
       question.timer.unref?.();
     }
     try {
-      this.send((m) => build(id, m));
+      if (typeof build === 'function') this.send((m) => build(id, m));
+      else this.writeFrame(build.frame(id));
     } catch (err) {
       this.questions.delete(id);
       if (question.timer !== undefined) clearTimeout(question.timer);
@@ -396,8 +406,17 @@ export class RpcConnection {
   sendCall(target: Target, method: MethodLayout, params: Values): Answer {
     if (this.closed) return rejectedAnswer(this.closedWith!);
     let asked: { question: Question; promise: Promise<Values> };
+    const name = `${method.interfaceName}.${method.name}`;
     try {
-      asked = this.ask(`${method.interfaceName}.${method.name}`, method.results, (id, m) => {
+      if (target.kind === 'import' && isScalarLayout(method.params) && fitsScalars(method.params, params)) {
+        // Scalars to an imported capability: the Call is a patched template (fastpath.ts).
+        const importId = target.id;
+        asked = this.ask(name, method.results, {
+          frame: (id) => writeFastCall(id, importId, method, params),
+        });
+        return new RemoteAnswer(asked.promise, asked.question, this);
+      }
+      asked = this.ask(name, method.results, (id, m) => {
         const call = m.initRoot(rpc.Message)._initCall();
         call.questionId = id;
         call.interfaceId = method.interfaceId;
@@ -524,13 +543,8 @@ export class RpcConnection {
   private sendFinish(question: Question, releaseResultCaps: boolean): void {
     if (question.finishSent) return;
     question.finishSent = true;
-    this.send((m) => {
-      const f = m.initRoot(rpc.Message)._initFinish();
-      f.questionId = question.id;
-      f.releaseResultCaps = releaseResultCaps;
-      // We never rely on the callee cancelling early, so the workaround is not needed.
-      f.requireEarlyCancellationWorkaround = false;
-    });
+    // We never rely on the callee cancelling early, so the workaround flag is false.
+    if (!this.closed) this.writeFrame(writeFastFinish(question.id, releaseResultCaps));
     if (question.returned) this.questions.delete(question.id);
   }
 
@@ -769,6 +783,17 @@ export class RpcConnection {
     if (m === undefined) return false;
     if (m.kind === 'finish') {
       this.finishAnswer(m.questionId, m.releaseResultCaps);
+      return true;
+    }
+    if (m.kind === 'return') {
+      const question = this.questions.get(m.answerId);
+      // Anything but a plain answer to a live question of scalar results: the general path.
+      if (question === undefined || question.returned || question.finishSent) return false;
+      if (question.layout === undefined || !isScalarLayout(question.layout)) return false;
+      question.returned = true;
+      if (question.timer !== undefined) clearTimeout(question.timer);
+      this.deliver(question, m.results(question.layout), undefined);
+      this.sendFinish(question, false);
       return true;
     }
     const id = m.questionId;

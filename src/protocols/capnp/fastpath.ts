@@ -13,7 +13,14 @@
  */
 import * as capnp from 'capnp-es';
 import * as rpc from 'capnp-es/capnp/rpc';
-import { type FieldLayout, initStructAtPointer, type StructLayout, type Values } from './codec.js';
+import {
+  type FieldLayout,
+  initStructAtPointer,
+  type MethodLayout,
+  type StructLayout,
+  type Values,
+} from './codec.js';
+import { frameMessage } from './framing.js';
 
 const SCALAR_SIZE: Readonly<Record<string, number>> = {
   bool: 0,
@@ -91,6 +98,12 @@ function isEmptyList(view: DataView, s: StructView, index: number): boolean {
 export type FastMessage =
   | { readonly kind: 'finish'; readonly questionId: number; readonly releaseResultCaps: boolean }
   | {
+      readonly kind: 'return';
+      readonly answerId: number;
+      /** Reads the results as `layout` (scalar-only layouts only). */
+      readonly results: (layout: StructLayout) => Values;
+    }
+  | {
       readonly kind: 'call';
       readonly questionId: number;
       readonly interfaceId: bigint;
@@ -100,7 +113,7 @@ export type FastMessage =
       readonly params: (layout: StructLayout) => Values;
     };
 
-/** A Finish, or a simple Call, read straight from a frame; anything else: undefined. */
+/** A Finish, a simple Call or a Return of results, read straight from a frame; else undefined. */
 export function readFast(frame: ArrayBuffer): FastMessage | undefined {
   if (frame.byteLength < 16) return undefined;
   const view = new DataView(frame);
@@ -110,7 +123,9 @@ export function readFast(frame: ArrayBuffer): FastMessage | undefined {
   const root = structAt(view, 8, end);
   if (root === undefined) return undefined;
   const which = u16(view, root, 0);
-  if (which !== rpc.Message.FINISH && which !== rpc.Message.CALL) return undefined;
+  if (which !== rpc.Message.FINISH && which !== rpc.Message.CALL && which !== rpc.Message.RETURN) {
+    return undefined;
+  }
   if (root.ptrCount < 1) return undefined;
   const body = structAt(view, root.ptrs, end);
   if (body === undefined) return undefined;
@@ -119,26 +134,43 @@ export function readFast(frame: ArrayBuffer): FastMessage | undefined {
     // releaseResultCaps defaults to true: the stored bit is XORed with the default.
     return { kind: 'finish', questionId: u32(view, body, 0), releaseResultCaps: (flags & 1) === 0 };
   }
+  if (which === rpc.Message.RETURN) {
+    // Return: answerId @0, the union's tag @6; results (a Payload) is pointer 0.
+    if (u16(view, body, 6) !== rpc.Return.RESULTS || body.ptrCount < 1) return undefined;
+    const content = payloadContent(view, body, end);
+    if (content === undefined) return undefined;
+    return {
+      kind: 'return',
+      answerId: u32(view, body, 0),
+      results: (layout) => readScalars(view, content === null ? undefined : content, layout),
+    };
+  }
   // Call: questionId @0, methodId @4, sendResultsTo's tag @6, interfaceId @8; target, params.
   if (body.dataBytes < 16 || u16(view, body, 6) !== rpc.Call_SendResultsTo.CALLER) return undefined;
   if (body.ptrCount < 2) return undefined;
   const target = structAt(view, body.ptrs, end);
   if (target === undefined || u16(view, target, 4) !== rpc.MessageTarget.IMPORTED_CAP) return undefined;
-  const payload = structAt(view, body.ptrs + 8, end);
-  if (payload === undefined || payload.ptrCount < 1 || !isEmptyList(view, payload, 1)) return undefined;
-  let content: StructView | undefined;
-  if (!isNullPointer(view, payload, 0)) {
-    content = structAt(view, payload.ptrs, end);
-    if (content === undefined) return undefined;
-  }
+  const content = payloadContent(view, { ...body, ptrs: body.ptrs + 8, ptrCount: body.ptrCount - 1 }, end);
+  if (content === undefined) return undefined;
   return {
     kind: 'call',
     questionId: u32(view, body, 0),
     methodId: u16(view, body, 4),
     interfaceId: view.getBigUint64(body.data + 8, true),
     importedCap: u32(view, target, 0),
-    params: (layout) => readScalars(view, content, layout),
+    params: (layout) => readScalars(view, content === null ? undefined : content, layout),
   };
+}
+
+/**
+ * The content struct of the Payload at pointer 0 of `s`, when its cap table is empty: null for
+ * a null content (every field at its default); undefined when the fast path cannot read it.
+ */
+function payloadContent(view: DataView, s: StructView, end: number): StructView | null | undefined {
+  const payload = structAt(view, s.ptrs, end);
+  if (payload === undefined || payload.ptrCount < 1 || !isEmptyList(view, payload, 1)) return undefined;
+  if (isNullPointer(view, payload, 0)) return null;
+  return structAt(view, payload.ptrs, end);
 }
 
 function readScalars(view: DataView, s: StructView | undefined, layout: StructLayout): Values {
@@ -185,47 +217,108 @@ function readScalar(view: DataView, s: StructView, f: FieldLayout): unknown {
   }
 }
 
-interface ReturnTemplate {
+interface Template {
   readonly bytes: Uint8Array;
-  readonly answerIdAt: number;
-  /** Byte offset of the results struct's data section in `bytes`. */
+  /** Byte offset of the message body's data section (the Return's, Call's or Finish's). */
+  readonly bodyAt: number;
+  /** Byte offset of the Call target's data section (Calls only). */
+  readonly targetAt: number;
+  /** Byte offset of the payload content's data section (Returns and Calls). */
   readonly contentAt: number;
 }
 
-const templates = new WeakMap<StructLayout, ReturnTemplate>();
+const returnTemplates = new WeakMap<StructLayout, Template>();
+const callTemplates = new WeakMap<StructLayout, Template>();
 
 /** A Return of `results` (scalar fields only) for `answerId`, framed. */
 export function writeFastReturn(answerId: number, layout: StructLayout, results: Values): Uint8Array {
-  let t = templates.get(layout);
+  let t = returnTemplates.get(layout);
   if (t === undefined) {
-    t = buildTemplate(layout);
-    templates.set(layout, t);
+    t = buildTemplate((root) => {
+      const ret = root._initReturn();
+      ret.answerId = 0;
+      ret.releaseParamCaps = false;
+      const payload = ret._initResults();
+      const content = initStructAtPointer(payload.content, layout);
+      payload._initCapTable(0);
+      return { body: ret, content };
+    });
+    returnTemplates.set(layout, t);
   }
   const bytes = t.bytes.slice();
   const view = new DataView(bytes.buffer);
-  view.setUint32(t.answerIdAt, answerId, true);
+  view.setUint32(t.bodyAt, answerId, true);
   for (const f of layout.fields) writeScalar(view, t.contentAt, f, results[f.name]);
   return bytes;
 }
 
-function buildTemplate(layout: StructLayout): ReturnTemplate {
-  // Built by capnp-es exactly as the general path builds a Return; only positions are noted.
-  const message = new capnp.Message();
-  const ret = message.initRoot(rpc.Message)._initReturn();
-  ret.answerId = 0;
-  ret.releaseParamCaps = false;
-  const payload = ret._initResults();
-  const content = initStructAtPointer(payload.content, layout);
-  payload._initCapTable(0);
-  const bytes = new Uint8Array(message.toArrayBuffer());
+/** A Call of `method` on the imported capability `importedCap`, scalar params only, framed. */
+export function writeFastCall(
+  questionId: number,
+  importedCap: number,
+  method: MethodLayout,
+  params: Values,
+): Uint8Array {
+  const layout = method.params;
+  let t = callTemplates.get(layout);
+  if (t === undefined) {
+    t = buildTemplate((root) => {
+      const call = root._initCall();
+      call.target.importedCap = 0;
+      const payload = call._initParams();
+      const content = initStructAtPointer(payload.content, layout);
+      payload._initCapTable(0);
+      return { body: call, target: call.target, content };
+    });
+    callTemplates.set(layout, t);
+  }
+  const bytes = t.bytes.slice();
   const view = new DataView(bytes.buffer);
-  if (view.getUint32(0, true) !== 0) throw new Error('a Return template spans segments');
+  // Call: questionId @0, methodId @4, interfaceId @8 (sendResultsTo stays caller).
+  view.setUint32(t.bodyAt, questionId, true);
+  view.setUint16(t.bodyAt + 4, method.methodId, true);
+  view.setBigUint64(t.bodyAt + 8, method.interfaceId, true);
+  view.setUint32(t.targetAt, importedCap, true);
+  for (const f of layout.fields) writeScalar(view, t.contentAt, f, params[f.name]);
+  return bytes;
+}
+
+let finishTemplate: Template | undefined;
+
+/** A Finish of `questionId`, framed (requireEarlyCancellationWorkaround false, as we send it). */
+export function writeFastFinish(questionId: number, releaseResultCaps: boolean): Uint8Array {
+  finishTemplate ??= buildTemplate((root) => {
+    const f = root._initFinish();
+    f.releaseResultCaps = false;
+    f.requireEarlyCancellationWorkaround = false;
+    return { body: f };
+  });
+  const bytes = finishTemplate.bytes.slice();
+  const view = new DataView(bytes.buffer);
+  view.setUint32(finishTemplate.bodyAt, questionId, true);
+  // releaseResultCaps is bit 32 with default true: stored XORed with it.
+  if (releaseResultCaps)
+    view.setUint8(finishTemplate.bodyAt + 4, view.getUint8(finishTemplate.bodyAt + 4) & ~1);
+  return bytes;
+}
+
+function buildTemplate(
+  build: (root: rpc.Message) => { body: capnp.Struct; target?: capnp.Struct; content?: capnp.Struct },
+): Template {
+  // Built by capnp-es exactly as the general path builds the message; only positions are noted.
+  const message = new capnp.Message();
+  const parts = build(message.initRoot(rpc.Message));
+  const bytes = frameMessage(message);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0, true) !== 0) throw new Error('a fast-path template spans segments');
   // A capnp-es Struct's byteOffset is where its pointer sits; its data section is the content.
-  const u = capnp.utils;
+  const at = (s: capnp.Struct | undefined): number =>
+    s === undefined ? -1 : 8 + capnp.utils.getContent(s).byteOffset;
   return {
-    bytes,
-    answerIdAt: 8 + u.getContent(ret).byteOffset,
-    contentAt: 8 + u.getContent(content).byteOffset,
+    bytes: bytes.slice(),
+    bodyAt: at(parts.body),
+    targetAt: at(parts.target),
+    contentAt: at(parts.content),
   };
 }
 
