@@ -16,8 +16,8 @@ import {
   writeStruct,
 } from '../../src/protocols/capnp/codec.js';
 import {
-  fitsScalars,
-  isScalarLayout,
+  fitsFlat,
+  isFlatLayout,
   readFast,
   writeFastCall,
   writeFastFinish,
@@ -152,6 +152,58 @@ describe('capnp fast path', () => {
     );
   });
 
+  it('Text and Data fields: written past the struct and read back, by capnp-es and by us', () => {
+    const layout: StructLayout = {
+      name: 'Blobs',
+      dataWords: 1,
+      pointerCount: 3,
+      fields: [
+        { name: 'n', kind: 'int32', offset: 0 },
+        { name: 's', kind: 'text', offset: 0 },
+        { name: 'd', kind: 'data', offset: 1 },
+        { name: 'empty', kind: 'data', offset: 2 },
+      ],
+    };
+    const method: MethodLayout = { ...add, name: 'blobs', params: layout, results: layout };
+    const bytes17 = Uint8Array.from({ length: 17 }, (_, i) => i * 13);
+    const values = { n: -3, s: 'héllo, wörld', d: bytes17, empty: new Uint8Array(0) };
+    for (const bytes of [writeFastReturn(5, layout, values), writeFastCall(6, 0, method, values)]) {
+      const frame = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+      const root = messageFromFrame(frame, 1 << 24).getRoot(rpc.Message);
+      const payload = root.which() === rpc.Message.RETURN ? root.return.results : root.call.params;
+      assert.deepEqual(
+        readContent(payload.content, layout, () => null),
+        values,
+      );
+      const fast = readFast(frame);
+      assert.ok(fast !== undefined && fast.kind !== 'finish');
+      assert.deepEqual(fast.kind === 'return' ? fast.results(layout) : fast.params(layout), values);
+    }
+    // One MiB of Data, as the echo scenario sends it.
+    const big = new Uint8Array(1 << 20).map((_, i) => i & 0xff);
+    const ret = writeFastReturn(7, echo.results, { data: big });
+    assert.deepEqual(decodeReturn(ret, echo.results), { answerId: 7, values: { data: big } });
+    // A Text whose NUL is missing, and a Data pointer that is a list of words: the general path's.
+    const good = new Uint8Array(callFrame(1, 0, echo, { data: new Uint8Array([1, 2, 3]) }));
+    const fast = readFast(good.buffer);
+    assert.ok(fast !== undefined && fast.kind === 'call');
+    assert.deepEqual(fast.params(echo.params), { data: new Uint8Array([1, 2, 3]) });
+    const wordList = good.slice();
+    const view = new DataView(wordList.buffer);
+    // The Data pointer is the last pointer written before the bytes: find it by its tag and size.
+    let patched = false;
+    for (let at = 8; at + 8 <= wordList.length; at += 8) {
+      if ((view.getUint32(at, true) & 3) === 1 && view.getUint32(at + 4, true) === ((3 << 3) | 2)) {
+        view.setUint32(at + 4, (3 << 3) | 5, true);
+        patched = true;
+      }
+    }
+    assert.ok(patched);
+    const refused = readFast(wordList.buffer);
+    assert.ok(refused !== undefined && refused.kind === 'call');
+    assert.equal(refused.params(echo.params), undefined);
+  });
+
   it('writes a Finish that capnp-es reads back', () => {
     for (const release of [true, false]) {
       const bytes = writeFastFinish(321, release);
@@ -227,12 +279,14 @@ describe('capnp fast path', () => {
   });
 
   it('knows which layouts and values it can write', () => {
-    assert.equal(isScalarLayout(add.params), true);
-    assert.equal(isScalarLayout(add.results), true);
-    assert.equal(isScalarLayout(echo.results), false);
-    assert.equal(fitsScalars(add.results, { result: 7 }), true);
-    assert.equal(fitsScalars(add.results, { result: 2 ** 31 }), false);
-    assert.equal(fitsScalars(add.results, { result: 1.5 }), false);
-    assert.equal(fitsScalars(add.results, { result: '7' }), false);
+    assert.equal(isFlatLayout(add.params), true);
+    assert.equal(isFlatLayout(add.results), true);
+    assert.equal(isFlatLayout(echo.results), true);
+    assert.equal(fitsFlat(add.results, { result: 7 }), true);
+    assert.equal(fitsFlat(add.results, { result: 2 ** 31 }), false);
+    assert.equal(fitsFlat(add.results, { result: 1.5 }), false);
+    assert.equal(fitsFlat(add.results, { result: '7' }), false);
+    assert.equal(fitsFlat(echo.results, { data: new Uint8Array(3) }), true);
+    assert.equal(fitsFlat(echo.results, { data: 'abc' }), false);
   });
 });

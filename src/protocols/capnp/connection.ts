@@ -49,8 +49,8 @@ import {
 } from './codec.js';
 import { errorFromException, exceptionFromError } from './errors.js';
 import {
-  fitsScalars,
-  isScalarLayout,
+  fitsFlat,
+  isFlatLayout,
   readFast,
   writeFastCall,
   writeFastFinish,
@@ -408,7 +408,7 @@ export class RpcConnection {
     let asked: { question: Question; promise: Promise<Values> };
     const name = `${method.interfaceName}.${method.name}`;
     try {
-      if (target.kind === 'import' && isScalarLayout(method.params) && fitsScalars(method.params, params)) {
+      if (target.kind === 'import' && isFlatLayout(method.params) && fitsFlat(method.params, params)) {
         // Scalars to an imported capability: the Call is a patched template (fastpath.ts).
         const importId = target.id;
         asked = this.ask(name, method.results, {
@@ -789,10 +789,12 @@ export class RpcConnection {
       const question = this.questions.get(m.answerId);
       // Anything but a plain answer to a live question of scalar results: the general path.
       if (question === undefined || question.returned || question.finishSent) return false;
-      if (question.layout === undefined || !isScalarLayout(question.layout)) return false;
+      if (question.layout === undefined || !isFlatLayout(question.layout)) return false;
+      const values = m.results(question.layout);
+      if (values === undefined) return false;
       question.returned = true;
       if (question.timer !== undefined) clearTimeout(question.timer);
-      this.deliver(question, m.results(question.layout), undefined);
+      this.deliver(question, values, undefined);
       this.sendFinish(question, false);
       return true;
     }
@@ -802,10 +804,12 @@ export class RpcConnection {
     if (!(hook instanceof LocalHook) || !hook.direct) return false;
     const method = this.options.schema.method(m.interfaceId, m.methodId);
     if (method === undefined || !hook.serves(method.interfaceId)) return false;
-    if (!isScalarLayout(method.params) || !isScalarLayout(method.results)) return false;
+    if (!isFlatLayout(method.params) || !isFlatLayout(method.results)) return false;
+    const params = m.params(method.params);
+    if (params === undefined) return false;
     let result: Values | Promise<Values>;
     try {
-      result = hook.invoke(method, m.params(method.params));
+      result = hook.invoke(method, params);
     } catch (err) {
       this.answers.add(
         id,
@@ -826,7 +830,7 @@ export class RpcConnection {
     }
     const entry = this.newAnswer(id, new SettledAnswer(result, method.results), method.results, false);
     this.answers.add(id, entry, 'question');
-    if (!fitsScalars(method.results, result)) {
+    if (!fitsFlat(method.results, result)) {
       this.sendReturn(entry, result, undefined); // the general writer reports what does not fit
       return true;
     }

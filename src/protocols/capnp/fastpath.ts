@@ -1,13 +1,13 @@
 /**
  * The hot path of a server, without capnp-es's object-per-pointer readers and builders: most
- * traffic is a Call on an exported capability whose params are a few scalars, its Finish, and a
- * Return of a few scalars. Profiles put three quarters of the server's CPU per call in building
- * and reading those three messages through capnp-es, so here they are read from the frame's
- * bytes and the Return is written by patching a template capnp-es built once per results layout.
+ * traffic is a Call on an exported capability whose params are a few scalars or bytes, its
+ * Finish, and a Return of the same kind. Profiles put three quarters of the CPU per call of both
+ * ends in building and reading those three messages through capnp-es, so here they are read from
+ * the frame's bytes and written by patching templates capnp-es built once per layout.
  *
  * Only messages this file understands completely take this path: one segment, no far
  * pointers, every pointer bounds-checked, a Call to an imported capability with an empty cap
- * table, sent back to the caller, whose params and results are scalar fields only. Anything
+ * table, sent back to the caller, whose params and results are flat: scalars, Text and Data. Anything
  * else returns undefined and goes through capnp-es (connection.ts) as before, so what a hostile
  * peer can reach here is a subset of what the general path already handles.
  */
@@ -37,14 +37,18 @@ const SCALAR_SIZE: Readonly<Record<string, number>> = {
   float64: 8,
 };
 
-const scalarOnly = new WeakMap<StructLayout, boolean>();
+const flat = new WeakMap<StructLayout, boolean>();
 
-/** Every field is a scalar of the data section (no pointers, no unions). */
-export function isScalarLayout(layout: StructLayout): boolean {
-  let known = scalarOnly.get(layout);
+/** Every field is a scalar, Text or Data (no nested structs, lists, capabilities or unions). */
+export function isFlatLayout(layout: StructLayout): boolean {
+  let known = flat.get(layout);
   if (known === undefined) {
-    known = layout.fields.every((f) => SCALAR_SIZE[f.kind] !== undefined && f.discriminant === undefined);
-    scalarOnly.set(layout, known);
+    known = layout.fields.every(
+      (f) =>
+        (SCALAR_SIZE[f.kind] !== undefined || f.kind === 'text' || f.kind === 'data') &&
+        f.discriminant === undefined,
+    );
+    flat.set(layout, known);
   }
   return known;
 }
@@ -100,8 +104,8 @@ export type FastMessage =
   | {
       readonly kind: 'return';
       readonly answerId: number;
-      /** Reads the results as `layout` (scalar-only layouts only). */
-      readonly results: (layout: StructLayout) => Values;
+      /** Reads the results as `layout` (flat layouts only); undefined: the general path's. */
+      readonly results: (layout: StructLayout) => Values | undefined;
     }
   | {
       readonly kind: 'call';
@@ -109,8 +113,8 @@ export type FastMessage =
       readonly interfaceId: bigint;
       readonly methodId: number;
       readonly importedCap: number;
-      /** Reads the params as `layout` (scalar-only layouts only). */
-      readonly params: (layout: StructLayout) => Values;
+      /** Reads the params as `layout` (flat layouts only); undefined: the general path's. */
+      readonly params: (layout: StructLayout) => Values | undefined;
     };
 
 /** A Finish, a simple Call or a Return of results, read straight from a frame; else undefined. */
@@ -142,7 +146,7 @@ export function readFast(frame: ArrayBuffer): FastMessage | undefined {
     return {
       kind: 'return',
       answerId: u32(view, body, 0),
-      results: (layout) => readScalars(view, content === null ? undefined : content, layout),
+      results: (layout) => readFlat(view, content === null ? undefined : content, layout, end),
     };
   }
   // Call: questionId @0, methodId @4, sendResultsTo's tag @6, interfaceId @8; target, params.
@@ -158,7 +162,7 @@ export function readFast(frame: ArrayBuffer): FastMessage | undefined {
     methodId: u16(view, body, 4),
     interfaceId: view.getBigUint64(body.data + 8, true),
     importedCap: u32(view, target, 0),
-    params: (layout) => readScalars(view, content === null ? undefined : content, layout),
+    params: (layout) => readFlat(view, content === null ? undefined : content, layout, end),
   };
 }
 
@@ -173,14 +177,54 @@ function payloadContent(view: DataView, s: StructView, end: number): StructView 
   return structAt(view, payload.ptrs, end);
 }
 
-function readScalars(view: DataView, s: StructView | undefined, layout: StructLayout): Values {
+const utf8 = new TextDecoder();
+
+function readFlat(
+  view: DataView,
+  s: StructView | undefined,
+  layout: StructLayout,
+  end: number,
+): Values | undefined {
   const out: Values = {};
-  for (const f of layout.fields) out[f.name] = s === undefined ? zero(f) : readScalar(view, s, f);
+  for (const f of layout.fields) {
+    if (s === undefined) out[f.name] = zero(f);
+    else if (f.kind === 'text' || f.kind === 'data') {
+      const v = readBlob(view, s, f, end);
+      if (v === undefined) return undefined;
+      out[f.name] = v;
+    } else out[f.name] = readScalar(view, s, f);
+  }
   return out;
 }
 
 function zero(f: FieldLayout): unknown {
+  if (f.kind === 'text') return '';
+  if (f.kind === 'data') return new Uint8Array(0);
   return f.kind === 'bool' ? false : f.kind === 'int64' || f.kind === 'uint64' ? 0n : 0;
+}
+
+/**
+ * A Text or Data field: a list of bytes. The bytes are a view into the frame, which is an
+ * ArrayBuffer of its own (framing.ts) that nothing else writes. Undefined for anything but a
+ * plain in-bounds byte list (and a Text without its NUL): the general path reads or refuses it.
+ */
+function readBlob(
+  view: DataView,
+  s: StructView,
+  f: FieldLayout,
+  end: number,
+): string | Uint8Array | undefined {
+  if (isNullPointer(view, s, f.offset)) return zero(f) as string | Uint8Array;
+  const at = s.ptrs + f.offset * 8;
+  const lo = view.getUint32(at, true);
+  const hi = view.getUint32(at + 4, true);
+  if ((lo & 3) !== 1 || (hi & 7) !== 2) return undefined; // a list of bytes only
+  const start = at + 8 + (lo >> 2) * 8;
+  const count = hi >>> 3;
+  if (start < 8 || start + count > end) return undefined;
+  if (f.kind === 'data') return new Uint8Array(view.buffer, view.byteOffset + start, count);
+  if (count === 0 || view.getUint8(start + count - 1) !== 0) return undefined;
+  return utf8.decode(new Uint8Array(view.buffer, view.byteOffset + start, count - 1));
 }
 
 function readScalar(view: DataView, s: StructView, f: FieldLayout): unknown {
@@ -245,10 +289,8 @@ export function writeFastReturn(answerId: number, layout: StructLayout, results:
     });
     returnTemplates.set(layout, t);
   }
-  const bytes = t.bytes.slice();
-  const view = new DataView(bytes.buffer);
-  view.setUint32(t.bodyAt, answerId, true);
-  for (const f of layout.fields) writeScalar(view, t.contentAt, f, results[f.name]);
+  const bytes = writeContent(t, layout, results);
+  new DataView(bytes.buffer).setUint32(t.bodyAt, answerId, true);
   return bytes;
 }
 
@@ -272,14 +314,52 @@ export function writeFastCall(
     });
     callTemplates.set(layout, t);
   }
-  const bytes = t.bytes.slice();
+  const bytes = writeContent(t, layout, params);
   const view = new DataView(bytes.buffer);
   // Call: questionId @0, methodId @4, interfaceId @8 (sendResultsTo stays caller).
   view.setUint32(t.bodyAt, questionId, true);
   view.setUint16(t.bodyAt + 4, method.methodId, true);
   view.setBigUint64(t.bodyAt + 8, method.interfaceId, true);
   view.setUint32(t.targetAt, importedCap, true);
-  for (const f of layout.fields) writeScalar(view, t.contentAt, f, params[f.name]);
+  return bytes;
+}
+
+/**
+ * The template with `values` in its content struct: scalars patched in place, each Text and
+ * Data appended to the (single) segment and pointed at by a list-of-bytes pointer.
+ */
+function writeContent(t: Template, layout: StructLayout, values: Values): Uint8Array {
+  const ptrsAt = t.contentAt + layout.dataWords * 8;
+  let extra = 0;
+  const blobs: (Uint8Array | undefined)[] = [];
+  for (const f of layout.fields) {
+    if (f.kind !== 'text' && f.kind !== 'data') continue;
+    const v = values[f.name];
+    if (v === undefined || v === null) continue;
+    // Text carries its NUL terminator; the appended array is zeroed, so it is there already.
+    const blob = typeof v === 'string' ? Buffer.from(v, 'utf8') : (v as Uint8Array);
+    blobs[f.offset] = blob;
+    extra += Math.ceil((blob.byteLength + (f.kind === 'text' ? 1 : 0)) / 8) * 8;
+  }
+  const bytes = new Uint8Array(t.bytes.length + extra);
+  bytes.set(t.bytes);
+  const view = new DataView(bytes.buffer);
+  for (const f of layout.fields) {
+    if (f.kind !== 'text' && f.kind !== 'data') writeScalar(view, t.contentAt, f, values[f.name]);
+  }
+  if (extra === 0 && blobs.length === 0) return bytes;
+  view.setUint32(4, view.getUint32(4, true) + extra / 8, true);
+  let next = t.bytes.length;
+  for (const f of layout.fields) {
+    const blob = blobs[f.offset];
+    if (blob === undefined || (f.kind !== 'text' && f.kind !== 'data')) continue;
+    const at = ptrsAt + f.offset * 8;
+    const count = blob.byteLength + (f.kind === 'text' ? 1 : 0);
+    view.setUint32(at, (((next - at - 8) / 8) << 2) | 1, true);
+    view.setUint32(at + 4, ((count << 3) | 2) >>> 0, true);
+    bytes.set(blob, next);
+    next += Math.ceil(count / 8) * 8;
+  }
   return bytes;
 }
 
@@ -365,8 +445,8 @@ function writeScalar(view: DataView, base: number, f: FieldLayout, v: unknown): 
   }
 }
 
-/** Values that fit their scalar fields exactly (else the general path writes them, and reports why). */
-export function fitsScalars(layout: StructLayout, values: Values): boolean {
+/** Values that fit their fields exactly (else the general path writes them, and reports why). */
+export function fitsFlat(layout: StructLayout, values: Values): boolean {
   for (const f of layout.fields) {
     const v = values[f.name];
     if (v === undefined || v === null) continue;
@@ -380,6 +460,13 @@ export function fitsScalars(layout: StructLayout, values: Values): boolean {
       case 'float32':
       case 'float64':
         if (typeof v !== 'number') return false;
+        break;
+      case 'text':
+        if (typeof v !== 'string') return false;
+        break;
+      case 'data':
+        // Beyond 2^29 bytes a list count does not fit: the general path reports it.
+        if (!(v instanceof Uint8Array) || v.byteLength >= 2 ** 29) return false;
         break;
       default:
         return false; // other widths: the general path checks their ranges
