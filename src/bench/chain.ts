@@ -32,7 +32,7 @@ export const CHAIN_COUNTED_CALLS = 10;
 export function chainSkipReason(row: BenchRow): string | undefined {
   return row.protocol.name === 'capnp'
     ? undefined
-    : "no method returns a capability to call (a Cap'n Proto scenario)";
+    : "no method returns a capability to call: a Cap'n Proto scenario";
 }
 
 /** One chained call on `calc` (the Calculator bootstrap capability); checks the sum. */
