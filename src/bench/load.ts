@@ -38,6 +38,9 @@ function payloadOf(n: number): Uint8Array {
 
 /** One call of the scenario's kind; the reply is checked cheaply so a wrong answer cannot pass as fast. */
 export function callOnce(client: CalculatorClient, scenario: Pick<Scenario, 'method' | 'payloadBytes'>) {
+  if (scenario.method === 'chain') {
+    return Promise.reject(new Error("a chained call needs Cap'n Proto's capability API (bench/chain.ts)"));
+  }
   if (scenario.method === 'add') {
     return client.add(ADD_ARGS[0], ADD_ARGS[1]).then((r) => {
       if (r !== ADD_ARGS[0] + ADD_ARGS[1]) throw new Error(`add returned ${r}`);
@@ -72,9 +75,24 @@ function sampleAll(pids: number | readonly number[]): CpuSample {
   return { schedNs, statNs };
 }
 
-export async function measureWindow(
+export function measureWindow(
   clients: readonly CalculatorClient[],
   scenario: Pick<Scenario, 'method' | 'payloadBytes' | 'inFlight'>,
+  serverPid: number | readonly number[],
+  settings: RunSettings,
+): Promise<WindowResult> {
+  return measureCalls(
+    (worker) => callOnce(clients[worker % clients.length]!, scenario),
+    scenario.inFlight,
+    serverPid,
+    settings,
+  );
+}
+
+/** The closed loop over any call: `inFlight` workers, each calling `call(itsIndex)` in turn. */
+export async function measureCalls(
+  call: (worker: number) => Promise<void>,
+  inFlight: number,
   serverPid: number | readonly number[],
   settings: RunSettings,
 ): Promise<WindowResult> {
@@ -100,11 +118,10 @@ export async function measureWindow(
     measuring && calls >= settings.minCalls && performance.now() - windowStart >= settings.windowMs;
 
   const worker = async (index: number) => {
-    const client = clients[index % clients.length]!;
     while (!stopped) {
       const t0 = performance.now();
       try {
-        await callOnce(client, scenario);
+        await call(index);
       } catch (err) {
         failure ??= err;
         stopped = true;
@@ -119,7 +136,7 @@ export async function measureWindow(
     }
   };
 
-  const workers = Array.from({ length: scenario.inFlight }, (_, i) => worker(i));
+  const workers = Array.from({ length: inFlight }, (_, i) => worker(i));
   await Promise.race([new Promise((r) => setTimeout(r, settings.warmupMs)), finished]);
   const server0 = sampleAll(serverPid);
   const client0 = sampleCpu(process.pid);

@@ -89,10 +89,123 @@ export function binarySize(n: number): string {
 function scenarioCaption(results: BenchResults, id: string): string {
   const s = results.scenarios.find((x) => x.id === id);
   if (s === undefined) return id;
+  if (s.chain !== undefined) {
+    const how =
+      s.chain.mode === 'pipelined'
+        ? 'add(22) called on the promised Adder at once (pipelined)'
+        : 'add(22) called once adder() has returned (awaited)';
+    const path =
+      s.chain.delayMs > 0 ? `through a relay adding ${s.chain.delayMs} ms each way` : 'direct on loopback';
+    return `adder(20) then ${how}, one chained call at a time on one connection, ${path}`;
+  }
   const what = s.method === 'add' ? 'add(20, 22)' : `echo of ${binarySize(s.payloadBytes)}`;
   const calls = `${s.inFlight} call${s.inFlight === 1 ? '' : 's'} in flight`;
   if (s.connections === 'one') return `${what}, ${calls} on one connection`;
   return `${what}, ${calls}${s.inFlight === 1 ? '' : ', one connection each'}`;
+}
+
+const msOf = (us: number | undefined) => (us === undefined ? undefined : us / 1000);
+
+/** The chained-call scenarios of a run, as (awaited, pipelined) pairs with the same added delay. */
+export function chainPairs(results: BenchResults): { delayMs: number; awaited: string; pipelined: string }[] {
+  const out: { delayMs: number; awaited: string; pipelined: string }[] = [];
+  for (const s of results.scenarios) {
+    if (s.chain?.mode !== 'awaited') continue;
+    const other = results.scenarios.find(
+      (x) => x.chain?.mode === 'pipelined' && x.chain.delayMs === s.chain!.delayMs,
+    );
+    if (other) out.push({ delayMs: s.chain.delayMs, awaited: s.id, pipelined: other.id });
+  }
+  return out;
+}
+
+/** Rows that ran a chained-call scenario. */
+function chainedRows(results: BenchResults): RowInfo[] {
+  return rowsWithData(results).filter((r) =>
+    results.cells.some(
+      (c) =>
+        c.row === r.id &&
+        c.skipped === undefined &&
+        results.scenarios.some((s) => s.id === c.scenario && s.chain !== undefined),
+    ),
+  );
+}
+
+function chainSection(results: BenchResults): string[] {
+  const pairs = chainPairs(results);
+  const rows = chainedRows(results);
+  if (pairs.length === 0 || rows.length === 0) return [];
+  const counted = results.wire.flatMap((w) => w.kinds).find((k) => k.roundTrips !== undefined)?.calls;
+  const delays = pairs.filter((p) => p.delayMs > 0).map((p) => `${p.delayMs} ms`);
+  const out = ['## Pipelining: a chained call', ''];
+  out.push(
+    "A chained call asks the Calculator for a capability (`adder(20)` returns an Adder) and calls it (`add(22)`, 42). **Awaited**: the client waits for adder() to return, then calls the Adder it got. **Pipelined**: it calls add() on the promised Adder at once (Cap'n Proto promise pipelining), so both calls travel together and the server runs the second as soon as the first has its result. One chained call at a time on one connection, our TypeScript client against each server.",
+    '',
+    `Round trips are counted, not inferred from time: in the bytes pass a relay decodes the RPC messages crossing it and counts how often the client sent a call (Call, Bootstrap) after a Return had come back, over ${counted ?? 'a fixed number of'} sequential chained calls after an uncounted one. A loopback round trip costs less than the calls' own CPU, so the difference is small there; the scenarios are therefore also run through a relay that holds every chunk ${delays.join(', ') || 'a fixed time'} in each direction (\`src/net/delay-relay.ts\`, loopback only), where each round trip costs at least twice that. "held" is how long the relay really held a chunk on average (its timers fire late by up to a millisecond). The relay runs in the load generator's process, so in the delayed scenarios the client CPU per call includes the relay's.`,
+    '',
+  );
+  const header = [
+    'Row',
+    'path',
+    'round trips awaited',
+    'round trips pipelined',
+    'p50 µs awaited',
+    'p50 µs pipelined',
+    'calls/s awaited',
+    'calls/s pipelined',
+    'p50 awaited ÷ pipelined',
+  ];
+  const lines: string[][] = [];
+  for (const r of rows) {
+    for (const p of pairs) {
+      const a = cell(results, r.id, p.awaited);
+      const b = cell(results, r.id, p.pipelined);
+      if (a === undefined && b === undefined) continue;
+      const heldValues = [a?.relayHeldMeanMs, b?.relayHeldMeanMs].filter((v) => v !== undefined);
+      const held =
+        heldValues.length > 0
+          ? `, held ${fmt(heldValues.reduce((x, y) => x + y, 0) / heldValues.length)} ms`
+          : '';
+      lines.push([
+        label(r),
+        p.delayMs > 0 ? `+${p.delayMs} ms each way${held}` : 'loopback',
+        fmt(a?.roundTripsPerCall),
+        fmt(b?.roundTripsPerCall),
+        fmt(a?.latencyUs?.p50),
+        fmt(b?.latencyUs?.p50),
+        fmt(a?.callsPerSec?.median),
+        fmt(b?.callsPerSec?.median),
+        ratio(a?.latencyUs?.p50, b?.latencyUs?.p50),
+      ]);
+    }
+  }
+  out.push(table(header, lines, 2), '');
+  const kinds = [...new Set(pairs.flatMap((p) => [p.awaited, p.pipelined]))]
+    .map((id) => results.scenarios.find((s) => s.id === id)?.chain?.mode)
+    .filter((m) => m !== undefined);
+  const messageLines: string[] = [];
+  for (const r of rows) {
+    const w = results.wire.find((x) => x.row === r.id);
+    const parts = [...new Set(kinds)].map((mode) => {
+      const f = w?.kinds.find((k) => k.kind === `chain-${mode}`);
+      if (f?.messagesPerCall === undefined) return undefined;
+      const list = Object.entries(f.messagesPerCall)
+        .map(([k, v]) => `${k} ${fmt(v)}`)
+        .join(', ');
+      return `${mode}: ${list}`;
+    });
+    const shown = parts.filter((x) => x !== undefined);
+    if (shown.length > 0) messageLines.push(`- \`${r.id}\`: ${shown.join('; ')}`);
+  }
+  if (messageLines.length > 0) {
+    out.push(
+      'RPC messages per chained call, by sender and kind: the same messages either way; what pipelining changes is when the second Call may leave.',
+      '',
+      ...messageLines,
+      '',
+    );
+  }
+  return out;
 }
 
 function charts(results: BenchResults): Record<string, string> {
@@ -152,6 +265,30 @@ function charts(results: BenchResults): Record<string, string> {
           name: 'client (load generator)',
           color: '#f0b37e',
           values: rows.map((r) => cell(results, r.id, cpuScenario)?.clientCpuUsPerCall),
+        },
+      ],
+    });
+  }
+  const chained = chainedRows(results);
+  const delayed = chainPairs(results).find((p) => p.delayMs > 0);
+  if (chained.length > 0 && delayed !== undefined) {
+    out['pipelining.svg'] = barChart({
+      title: `A chained call, awaited vs pipelined (+${delayed.delayMs} ms each way)`,
+      subtitle: 'adder(20).add(22) through a delay relay, one at a time; p50 latency, less is better.',
+      axis: 'milliseconds',
+      categories: chained.map(label),
+      secondary: chained.map((r) => r.kind === 'python'),
+      format: (v) => v.toFixed(1),
+      series: [
+        {
+          name: 'awaited',
+          color: '#fd8d3c',
+          values: chained.map((r) => msOf(cell(results, r.id, delayed.awaited)?.latencyUs?.p50)),
+        },
+        {
+          name: 'pipelined',
+          color: '#3182bd',
+          values: chained.map((r) => msOf(cell(results, r.id, delayed.pipelined)?.latencyUs?.p50)),
         },
       ],
     });
@@ -222,7 +359,7 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
     `- **Command:** \`${results.command}\`${results.commit ? ` at commit \`${results.commit}\`` : ''}`,
     `- **Machine:** ${m.cpuModel}, ${m.cpus} CPUs, ${(m.memoryMiB / 1024).toFixed(1)} GiB, ${m.os} (${m.arch}); Node ${m.node}${m.python ? `; ${m.python}` : ''}`,
     `- **Settings:** ${s.quick ? 'quick run (smoke test: short windows, figures are rough)' : 'full run'}; warm-up ${s.warmupMs} ms, window ${s.windowMs} ms (at least ${s.minCalls} calls), ${s.repetitions} repetition(s) interleaved across rows`,
-    "- **Method:** every server runs in its own process, the load generator in another (closed loop, N calls in flight). CPU time per call comes from each process's /proc accounting over the measuring window; latency from an HDR histogram; bytes on the wire from a separate pass through a counting TCP relay. Connections: one per call in flight, except in add-64-pipelined, where all 64 calls share one connection (only for protocols that pipeline calls).",
+    "- **Method:** every server runs in its own process, the load generator in another (closed loop, N calls in flight). CPU time per call comes from each process's /proc accounting over the measuring window; latency from an HDR histogram; bytes on the wire from a separate pass through a counting TCP relay. Connections: one per call in flight, except in add-64-pipelined, where all 64 calls share one connection (only for protocols that pipeline calls), and in the chained-call scenarios (Cap'n Proto rows only; see Pipelining below).",
     '',
   );
   const failed = rows.filter((r) => r.error !== undefined);
@@ -324,6 +461,8 @@ export function markdown(results: BenchResults, chartFiles: readonly string[], c
       );
     }
   }
+
+  out.push(...chainSection(results));
 
   if (results.cells.length > 0) {
     out.push('## Scenarios', '');

@@ -41,6 +41,13 @@ export interface CellResult {
   readonly serverPeakRssBytes?: number;
   readonly requestBytesPerCall?: number;
   readonly responseBytesPerCall?: number;
+  /** Chained calls only: round trips per call, counted from the RPC messages crossing a relay. */
+  readonly roundTripsPerCall?: number;
+  /**
+   * Chained calls through the delay relay only: how long it really held each chunk, on average
+   * (the asked delay plus timer lateness), in milliseconds.
+   */
+  readonly relayHeldMeanMs?: number;
   readonly error?: string;
   /** Why the row sits this scenario out (e.g. one pipelined connection for a protocol without pipelining). */
   readonly skipped?: string;

@@ -12,7 +12,8 @@ import type { CalculatorClient } from '../contract/calculator.js';
 import { calculatorContract } from '../contract/calculator.js';
 import { RpcError } from '../contract/errors.js';
 import { peersInstalled, peersPython, repoRoot } from '../peers/python.js';
-import { collectGarbage, type Histogram, measureWindow, newHistogram } from './load.js';
+import { chainSkipReason, measureChainWindow, measureChainWire } from './chain.js';
+import { collectGarbage, type Histogram, measureWindow, newHistogram, type WindowResult } from './load.js';
 import { peakRssBytes, procAvailable, rssBytes } from './proc-stats.js';
 import { hotspots } from './profile.js';
 import type { Progress } from './progress.js';
@@ -63,8 +64,12 @@ export function clientsNeeded(scenario: Pick<Scenario, 'inFlight' | 'connections
   return scenario.connections === 'one' ? 1 : scenario.inFlight;
 }
 
-/** Why a row sits a scenario out, if it does: one pipelined connection needs a protocol that pipelines. */
+/**
+ * Why a row sits a scenario out, if it does: one pipelined connection needs a protocol that
+ * pipelines; a chained call needs a method that returns a capability (Cap'n Proto).
+ */
 export function skipReason(row: BenchRow, scenario: Scenario): string | undefined {
+  if (scenario.chain !== undefined) return chainSkipReason(row);
   if (scenario.connections === 'one' && !row.protocol.traits.pipelining) {
     return 'the protocol does not pipeline calls on one connection';
   }
@@ -149,6 +154,12 @@ async function measureWithRetry(l: LiveRow, scenario: Scenario, settings: RunSet
   }
 }
 
+/** A chained-call window on a connection of its own (the capability API, not the contract client). */
+function measureChain(l: LiveRow, scenario: Scenario, settings: RunSettings) {
+  collectGarbage();
+  return measureChainWindow(l.server!.port, scenario, l.server!.pid, settings);
+}
+
 async function closeClients(live: LiveRow): Promise<void> {
   const clients = live.clients.splice(0);
   await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
@@ -163,13 +174,20 @@ function median(values: number[]): number {
 export function wireKinds(scenarios: readonly Scenario[]): WireKind[] {
   const kinds = new Map<string, WireKind>();
   for (const s of scenarios) {
-    const id = s.method === 'add' ? 'add' : s.id;
-    kinds.set(id, { id, method: s.method, payloadBytes: s.payloadBytes });
+    const id = wireKindOf(s);
+    kinds.set(id, {
+      id,
+      method: s.method,
+      payloadBytes: s.payloadBytes,
+      ...(s.chain ? { chain: s.chain.mode } : {}),
+    });
   }
   return [...kinds.values()];
 }
 
+/** The wire figures a scenario shares: every add is alike; a chained call's delay adds no bytes. */
 export function wireKindOf(scenario: Scenario): string {
+  if (scenario.chain !== undefined) return `chain-${scenario.chain.mode}`;
   return scenario.method === 'add' ? 'add' : scenario.id;
 }
 
@@ -306,12 +324,16 @@ async function timingPass(live: LiveRow[], options: BenchOptions): Promise<CellR
     const histograms = new Map<string, Histogram>();
     const errors = new Map<string, string>();
     const rss = new Map<string, number>();
+    const held = new Map<string, number[]>();
     for (let rep = 0; rep < settings.repetitions; rep++) {
       for (const l of live) {
         const id = l.row.id;
         if (l.error !== undefined || errors.has(id) || skipReason(l.row, scenario)) continue;
         try {
-          const w = await measureWithRetry(l, scenario, settings);
+          const w: WindowResult & { readonly relayHeldMs?: number } =
+            scenario.chain === undefined
+              ? await measureWithRetry(l, scenario, settings)
+              : await measureChain(l, scenario, settings);
           const figures: RepFigures = {
             calls: w.calls,
             seconds: w.seconds,
@@ -320,6 +342,9 @@ async function timingPass(live: LiveRow[], options: BenchOptions): Promise<CellR
             clientCpuNs: w.clientCpuNs,
           };
           reps.set(id, [...(reps.get(id) ?? []), figures]);
+          if (w.relayHeldMs !== undefined) {
+            held.set(id, [...(held.get(id) ?? []), w.relayHeldMs]);
+          }
           const h = histograms.get(id) ?? newHistogram();
           h.add(w.histogram);
           histograms.set(id, h);
@@ -342,15 +367,19 @@ async function timingPass(live: LiveRow[], options: BenchOptions): Promise<CellR
         cells.push({ row: id, scenario: scenario.id, reps: [], skipped });
         continue;
       }
+      const summary = summarise(
+        id,
+        scenario,
+        reps.get(id) ?? [],
+        histograms.get(id) ?? newHistogram(),
+        rss.get(id),
+        l.error ?? errors.get(id),
+      );
+      const heldMs = held.get(id);
       cells.push(
-        summarise(
-          id,
-          scenario,
-          reps.get(id) ?? [],
-          histograms.get(id) ?? newHistogram(),
-          rss.get(id),
-          l.error ?? errors.get(id),
-        ),
+        heldMs === undefined || summary.error !== undefined
+          ? summary
+          : { ...summary, relayHeldMeanMs: heldMs.reduce((a, b) => a + b, 0) / heldMs.length },
       );
     }
   }
@@ -368,8 +397,15 @@ async function wirePass(live: LiveRow[], options: BenchOptions): Promise<RowWire
     const figures = [];
     let error: string | undefined;
     for (const kind of kinds) {
+      const skipped = options.scenarios.some((s) => wireKindOf(s) === kind.id && skipReason(l.row, s));
+      if (kind.chain !== undefined && skipped) continue;
       try {
-        figures.push(await measureWireBytes(l.row, l.server!.port, kind, options.settings.callTimeoutMs));
+        const timeoutMs = options.settings.callTimeoutMs;
+        figures.push(
+          kind.chain === undefined
+            ? await measureWireBytes(l.row, l.server!.port, kind, timeoutMs)
+            : await measureChainWire(l.server!.port, { id: kind.id, mode: kind.chain }, timeoutMs),
+        );
       } catch (err) {
         error = `${kind.id}: ${message(err)}`;
         options.progress.note(`bytes ${l.row.id} ${error}`);
@@ -428,14 +464,19 @@ async function profilePass(
     const l: LiveRow = { row, clients: [] };
     try {
       l.server = await row.start({ cpuProfileDir: profDir });
-      const clients = await ensureClients(l, scenario, options.settings.callTimeoutMs);
       const ms = options.profileMs ?? 3_000;
-      await measureWindow(clients, scenario, l.server.pid, {
+      const settings = {
         ...options.settings,
         warmupMs: Math.min(500, ms / 4),
         windowMs: ms,
         maxWindowMs: ms * 4,
-      });
+      };
+      if (scenario.chain !== undefined) {
+        await measureChainWindow(l.server.port, scenario, l.server.pid, settings);
+      } else {
+        const clients = await ensureClients(l, scenario, options.settings.callTimeoutMs);
+        await measureWindow(clients, scenario, l.server.pid, settings);
+      }
       await stopRows([l]);
       const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile') && !before.has(f));
       if (file === undefined) throw new Error('the server wrote no .cpuprofile');
@@ -485,7 +526,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     const scenario = options.scenarios.find((s) => s.id === c.scenario)!;
     const figures = wire.find((w) => w.row === c.row)?.kinds.find((k) => k.kind === wireKindOf(scenario));
     if (c.error !== undefined || c.skipped !== undefined || figures === undefined) return c;
-    return { ...c, requestBytesPerCall: figures.requestBytes, responseBytesPerCall: figures.responseBytes };
+    return {
+      ...c,
+      requestBytesPerCall: figures.requestBytes,
+      responseBytesPerCall: figures.responseBytes,
+      ...(figures.roundTrips !== undefined ? { roundTripsPerCall: figures.roundTrips } : {}),
+    };
   });
   if (options.profileDir !== undefined && options.timing !== false) {
     profiles = await profilePass(live, cells, options, options.profileDir);

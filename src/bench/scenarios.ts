@@ -1,6 +1,19 @@
 /** The bench's scenarios and the run settings they are measured with. */
 
-export type CallKind = 'add' | 'echo';
+/** add and echo go through the contract client; chain through Cap'n Proto's capability API (chain.ts). */
+export type CallKind = 'add' | 'echo' | 'chain';
+
+/** A chained call's two steps: the second call waits for the first's return, or is pipelined on it. */
+export type ChainMode = 'awaited' | 'pipelined';
+
+export interface ChainSpec {
+  readonly mode: ChainMode;
+  /**
+   * One-way latency added by a relay between client and server (src/net/delay-relay.ts), in
+   * ms; 0 connects directly over loopback, where a round trip costs less than the calls' CPU.
+   */
+  readonly delayMs: number;
+}
 
 export interface Scenario {
   /** Stable id used on the command line and in results.json: "add-16", "echo-64KiB". */
@@ -16,6 +29,8 @@ export interface Scenario {
    * calls (only for protocols that pipeline; other rows skip the scenario).
    */
   readonly connections: 'per-call' | 'one';
+  /** Only for method 'chain': how the capability-returning call and the call on it are made. */
+  readonly chain?: ChainSpec;
 }
 
 /**
@@ -34,6 +49,21 @@ function echo(label: string, bytes: number): Scenario {
   };
 }
 
+/** The one-way latency the delayed chained-call scenarios add: a same-region network hop, roughly. */
+export const CHAIN_DELAY_MS = 2;
+
+function chain(mode: ChainMode, delayMs: number): Scenario {
+  return {
+    id: `chain-${mode}${delayMs > 0 ? `-${delayMs}ms` : ''}`,
+    method: 'chain',
+    // One chained call at a time: its latency is then its round trips plus its CPU, nothing queued.
+    inFlight: 1,
+    payloadBytes: 0,
+    connections: 'one',
+    chain: { mode, delayMs },
+  };
+}
+
 export const scenarios: readonly Scenario[] = [
   { id: 'add-1', method: 'add', inFlight: 1, payloadBytes: 0, connections: 'per-call' },
   { id: 'add-16', method: 'add', inFlight: 16, payloadBytes: 0, connections: 'per-call' },
@@ -43,6 +73,10 @@ export const scenarios: readonly Scenario[] = [
   echo('1KiB', 1024),
   echo('64KiB', 64 * 1024),
   echo('1MiB', 1024 * 1024),
+  chain('awaited', 0),
+  chain('pipelined', 0),
+  chain('awaited', CHAIN_DELAY_MS),
+  chain('pipelined', CHAIN_DELAY_MS),
 ];
 
 /**
@@ -134,5 +168,6 @@ export const FULL_SETTINGS: RunSettings = {
 /** Calls counted per kind in the byte-counting pass (sequential, after one uncounted call). */
 export function wireCalls(method: CallKind, payloadBytes: number): number {
   if (method === 'add') return 20;
+  if (method === 'chain') return 10;
   return payloadBytes >= 1024 * 1024 ? 2 : payloadBytes >= 64 * 1024 ? 4 : 10;
 }

@@ -10,13 +10,15 @@ import { calculatorContract } from '../contract/calculator.js';
 import { startCountingRelay } from '../net/counting-relay.js';
 import { callOnce } from './load.js';
 import type { BenchRow } from './rows.js';
-import { type CallKind, wireCalls } from './scenarios.js';
+import { type CallKind, type ChainMode, wireCalls } from './scenarios.js';
 
 export interface WireKind {
   /** "add", "echo-16B", ... */
   readonly id: string;
   readonly method: CallKind;
   readonly payloadBytes: number;
+  /** For chained calls ("chain-awaited", "chain-pipelined"): counted by chain.ts instead. */
+  readonly chain?: ChainMode;
 }
 
 export interface WireFigures {
@@ -28,6 +30,10 @@ export interface WireFigures {
   readonly responseBytes: number;
   /** Bytes of connecting plus the first call beyond one steady-state call (handshakes, greetings). */
   readonly setupBytes: number;
+  /** Chained calls only: round trips per call, counted from the RPC messages (chain.ts). */
+  readonly roundTrips?: number;
+  /** Chained calls only: RPC messages per call by sender and kind ("client CALL": 2, ...). */
+  readonly messagesPerCall?: Record<string, number>;
 }
 
 /** Lets late frames (window updates, acks) cross the relay before it is read or reset. */

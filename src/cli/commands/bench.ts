@@ -7,6 +7,7 @@ import { writeDocs, writeReport } from '../../bench/report.js';
 import { planRows } from '../../bench/rows.js';
 import { plannedSteps, runBench } from '../../bench/run.js';
 import {
+  CHAIN_DELAY_MS,
   FULL_SETTINGS,
   findScenario,
   QUICK_SETTINGS,
@@ -28,6 +29,21 @@ const list = (value: string | undefined) =>
         .map((s) => s.trim())
         .filter((s) => s !== '');
 
+/** Comma-separated ids, wrapped to the help's width and indented under its option column. */
+function wrapIds(ids: readonly string[], indent: number, width = 100): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const [i, id] of ids.entries()) {
+    const item = i < ids.length - 1 ? `${id},` : id;
+    if (line !== '' && indent + line.length + 1 + item.length > width) {
+      lines.push(line);
+      line = item;
+    } else line = line === '' ? item : `${line} ${item}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines.join(`\n${' '.repeat(indent)}`);
+}
+
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'measure every protocol side by side (throughput, latency, CPU, bytes) and write a report',
@@ -42,7 +58,12 @@ options:
   --quick                 a smoke run of a few seconds per row (short windows, 1 repetition)
   --protocols LIST        rows to run, comma-separated: protocol names (with their Python peer),
                           "jsonrpc@python", "grpc", "rest" (the raw-TCP floor is always run)
-  --scenarios LIST        ${scenarios.map((s) => s.id).join(', ')}
+  --scenarios LIST        ${wrapIds(
+    scenarios.map((s) => s.id),
+    26,
+  )}
+                          (chain-*: Cap'n Proto only, a capability obtained then called, awaited
+                          vs pipelined; -${CHAIN_DELAY_MS}ms: through a relay adding ${CHAIN_DELAY_MS} ms each way)
                           or, run on their own (not part of a default run):
                           ${workersScenarios.map((s) => s.id).join(', ')} (one server process vs
                           --workers 2; writes workers.md and workers.json into --out)

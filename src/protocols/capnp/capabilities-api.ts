@@ -10,7 +10,14 @@
  */
 import { InvalidArgumentError, NoSuchMethodError, type RpcError, toRpcError } from '../../contract/errors.js';
 import { type Answer, Hook, LocalHook } from './capability.js';
-import type { InterfaceLayout, MethodLayout, SchemaRegistry, StructLayout, Values } from './codec.js';
+import {
+  type InterfaceLayout,
+  type MethodLayout,
+  type SchemaRegistry,
+  type StructLayout,
+  servedInterfaceIds,
+  type Values,
+} from './codec.js';
 
 export type CapValues = Record<string, unknown>;
 
@@ -146,7 +153,7 @@ export function localCapability(
   onRelease?: () => void,
 ): Capability {
   const hook = new LocalHook(
-    iface.id,
+    servedInterfaceIds(iface),
     async (method, params) => {
       const handler = Object.hasOwn(handlers, method.name) ? handlers[method.name] : undefined;
       if (handler === undefined) throw new NoSuchMethodError(`${iface.name}.${method.name}`);

@@ -84,16 +84,33 @@ export type LocalHandler = (method: MethodLayout, params: Values) => Values | Pr
 
 export class LocalHook extends Hook {
   constructor(
-    /** The interface served; calls to another interface's methods fail as unimplemented. */
-    readonly interfaceId: bigint | undefined,
+    /**
+     * The interfaces served (one and its bases, servedInterfaceIds); calls to another
+     * interface's methods fail as unimplemented. Undefined: any.
+     */
+    readonly interfaceIds: ReadonlySet<bigint> | undefined,
     private readonly handler: LocalHandler,
     private readonly onDispose?: () => void,
+    /**
+     * The handler answers synchronously when it can (values, or a thrown error; a promise only
+     * when it must wait): the connection's fast path then answers in the same turn.
+     */
+    readonly direct = false,
   ) {
     super();
   }
 
+  serves(interfaceId: bigint): boolean {
+    return this.interfaceIds === undefined || this.interfaceIds.has(interfaceId);
+  }
+
+  /** Runs the handler as it is (direct hooks only): values, a promise of them, or a throw. */
+  invoke(method: MethodLayout, params: Values): Values | Promise<Values> {
+    return this.handler(method, params);
+  }
+
   call(method: MethodLayout, params: Values): Answer {
-    if (this.interfaceId !== undefined && method.interfaceId !== this.interfaceId) {
+    if (!this.serves(method.interfaceId)) {
       return rejectedAnswer(new NoSuchMethodError(`${method.interfaceName}.${method.name}`));
     }
     let promise: Promise<Values>;

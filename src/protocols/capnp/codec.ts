@@ -483,6 +483,13 @@ export interface InterfaceLayout {
   readonly methods: ReadonlyMap<string, MethodLayout>;
 }
 
+/** The IDs a capability implementing `iface` answers to: its own and its bases'. */
+export function servedInterfaceIds(iface: InterfaceLayout): ReadonlySet<bigint> {
+  const ids = new Set<bigint>([iface.id]);
+  for (const m of iface.methods.values()) ids.add(m.interfaceId);
+  return ids;
+}
+
 /** Looks methods up by (interface id, method id), as a Call names them. */
 export class SchemaRegistry {
   private readonly byId = new Map<string, MethodLayout>();

@@ -31,6 +31,7 @@ import {
   BrokenHook,
   Hook,
   LocalAnswer,
+  LocalHook,
   PromiseHook,
   pickCap,
   QueuedAnswer,
@@ -47,6 +48,14 @@ import {
   writeStruct,
 } from './codec.js';
 import { errorFromException, exceptionFromError } from './errors.js';
+import {
+  fitsFlat,
+  isFlatLayout,
+  readFast,
+  writeFastCall,
+  writeFastFinish,
+  writeFastReturn,
+} from './fastpath.js';
 import { DEFAULT_NESTING_LIMIT, FrameReader, frameMessage, messageFromFrame } from './framing.js';
 import { IdTable, PeerTable } from './tables.js';
 
@@ -327,13 +336,32 @@ export class RpcConnection {
     if (this.closed) return;
     const message = new capnp.Message();
     build(message);
-    this.socket.write(frameMessage(message));
+    this.writeFrame(frameMessage(message));
   }
+
+  private writeFrame(bytes: Uint8Array): void {
+    // Every message made in one turn of the event loop (the Returns of a frame's Calls; a
+    // Finish and the next Call, made in a promise reaction) leaves in one write: corked here,
+    // uncorked once the turn's callbacks and microtasks are done. On loopback each write also
+    // runs the receiver's TCP path, so writes, not bytes, are what a call costs.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(this.uncork);
+    }
+    this.socket.write(bytes);
+  }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   private ask(
     method: string,
     layout: StructLayout | undefined,
-    build: (id: number, m: capnp.Message) => void,
+    build: ((id: number, m: capnp.Message) => void) | { readonly frame: (id: number) => Uint8Array },
   ): { question: Question; promise: Promise<Values> } {
     let resolve!: (v: Values) => void;
     let reject!: (e: RpcError) => void;
@@ -364,7 +392,8 @@ export class RpcConnection {
       question.timer.unref?.();
     }
     try {
-      this.send((m) => build(id, m));
+      if (typeof build === 'function') this.send((m) => build(id, m));
+      else this.writeFrame(build.frame(id));
     } catch (err) {
       this.questions.delete(id);
       if (question.timer !== undefined) clearTimeout(question.timer);
@@ -377,8 +406,17 @@ export class RpcConnection {
   sendCall(target: Target, method: MethodLayout, params: Values): Answer {
     if (this.closed) return rejectedAnswer(this.closedWith!);
     let asked: { question: Question; promise: Promise<Values> };
+    const name = `${method.interfaceName}.${method.name}`;
     try {
-      asked = this.ask(`${method.interfaceName}.${method.name}`, method.results, (id, m) => {
+      if (target.kind === 'import' && isFlatLayout(method.params) && fitsFlat(method.params, params)) {
+        // Scalars to an imported capability: the Call is a patched template (fastpath.ts).
+        const importId = target.id;
+        asked = this.ask(name, method.results, {
+          frame: (id) => writeFastCall(id, importId, method, params),
+        });
+        return new RemoteAnswer(asked.promise, asked.question, this);
+      }
+      asked = this.ask(name, method.results, (id, m) => {
         const call = m.initRoot(rpc.Message)._initCall();
         call.questionId = id;
         call.interfaceId = method.interfaceId;
@@ -505,13 +543,8 @@ export class RpcConnection {
   private sendFinish(question: Question, releaseResultCaps: boolean): void {
     if (question.finishSent) return;
     question.finishSent = true;
-    this.send((m) => {
-      const f = m.initRoot(rpc.Message)._initFinish();
-      f.questionId = question.id;
-      f.releaseResultCaps = releaseResultCaps;
-      // We never rely on the callee cancelling early, so the workaround is not needed.
-      f.requireEarlyCancellationWorkaround = false;
-    });
+    // We never rely on the callee cancelling early, so the workaround flag is false.
+    if (!this.closed) this.writeFrame(writeFastFinish(question.id, releaseResultCaps));
     if (question.returned) this.questions.delete(question.id);
   }
 
@@ -551,6 +584,7 @@ export class RpcConnection {
     for (const frame of frames) {
       if (this.closed) return;
       try {
+        if (this.handleFast(frame)) continue;
         this.handle(messageFromFrame(frame, this.options.maxMessageBytes));
       } catch (err) {
         const e = toRpcError(err);
@@ -729,11 +763,81 @@ export class RpcConnection {
   }
 
   private onFinish(f: rpc.Finish): void {
-    const entry = this.answers.get(f.questionId);
+    this.finishAnswer(f.questionId, f.releaseResultCaps);
+  }
+
+  private finishAnswer(questionId: number, releaseResultCaps: boolean): void {
+    const entry = this.answers.get(questionId);
     if (entry === undefined) return; // a Finish for an answer already gone: nothing to do
     entry.finished = true;
-    entry.releaseResultCaps = f.releaseResultCaps;
+    entry.releaseResultCaps = releaseResultCaps;
     if (entry.returned) this.retireAnswer(entry);
+  }
+
+  /**
+   * A Finish, or a Call of scalars to one of our direct local objects, handled without
+   * capnp-es (fastpath.ts); false: the general path takes the frame.
+   */
+  private handleFast(frame: ArrayBuffer): boolean {
+    const m = readFast(frame);
+    if (m === undefined) return false;
+    if (m.kind === 'finish') {
+      this.finishAnswer(m.questionId, m.releaseResultCaps);
+      return true;
+    }
+    if (m.kind === 'return') {
+      const question = this.questions.get(m.answerId);
+      // Anything but a plain answer to a live question of scalar results: the general path.
+      if (question === undefined || question.returned || question.finishSent) return false;
+      if (question.layout === undefined || !isFlatLayout(question.layout)) return false;
+      const values = m.results(question.layout);
+      if (values === undefined) return false;
+      question.returned = true;
+      if (question.timer !== undefined) clearTimeout(question.timer);
+      this.deliver(question, values, undefined);
+      this.sendFinish(question, false);
+      return true;
+    }
+    const id = m.questionId;
+    if (this.answers.has(id)) return false; // the general path reports the reuse
+    const hook = this.exports.get(m.importedCap)?.hook;
+    if (!(hook instanceof LocalHook) || !hook.direct) return false;
+    const method = this.options.schema.method(m.interfaceId, m.methodId);
+    if (method === undefined || !hook.serves(method.interfaceId)) return false;
+    if (!isFlatLayout(method.params) || !isFlatLayout(method.results)) return false;
+    const params = m.params(method.params);
+    if (params === undefined) return false;
+    let result: Values | Promise<Values>;
+    try {
+      result = hook.invoke(method, params);
+    } catch (err) {
+      this.answers.add(
+        id,
+        this.newAnswer(id, rejectedAnswer(toRpcError(err)), method.results, false),
+        'question',
+      );
+      this.returnWhenDone(id);
+      return true;
+    }
+    if (result instanceof Promise) {
+      const answer = new LocalAnswer(
+        result.catch((err: unknown) => Promise.reject(toRpcError(err))),
+        method.results,
+      );
+      this.answers.add(id, this.newAnswer(id, answer, method.results, false), 'question');
+      this.returnWhenDone(id);
+      return true;
+    }
+    const entry = this.newAnswer(id, new SettledAnswer(result, method.results), method.results, false);
+    this.answers.add(id, entry, 'question');
+    if (!fitsFlat(method.results, result)) {
+      this.sendReturn(entry, result, undefined); // the general writer reports what does not fit
+      return true;
+    }
+    entry.returned = true;
+    entry.results = result;
+    this.writeFrame(writeFastReturn(id, method.results, result));
+    return true;
   }
 
   private onReturn(r: rpc.Return): void {
@@ -1069,4 +1173,23 @@ function copyValues(values: Values, layout: StructLayout | undefined): Values {
   for (const f of layout.fields)
     if (f.kind === 'cap' && copy[f.name] instanceof Hook) copy[f.name] = (copy[f.name] as Hook).addRef();
   return copy;
+}
+
+/** The answer of a call answered at once (fast path): its promise is made only if asked for. */
+class SettledAnswer implements Answer {
+  private made: Promise<Values> | undefined;
+
+  constructor(
+    private readonly values: Values,
+    private readonly layout: StructLayout,
+  ) {}
+
+  get promise(): Promise<Values> {
+    this.made ??= Promise.resolve(this.values);
+    return this.made;
+  }
+
+  pipeline(path: readonly number[]): Hook {
+    return pickCap(this.values, this.layout, path);
+  }
 }

@@ -65,13 +65,8 @@ export class FrameReader {
         this.frameBytes = headerBytes + total;
       }
       if (this.buffered < this.frameBytes) break;
-      const frame = this.take(this.frameBytes);
+      out.push(this.take(this.frameBytes));
       this.frameBytes = undefined;
-      // A copy into an ArrayBuffer of its own: capnp-es reads whole ArrayBuffers, and a Buffer
-      // may be a slice of Node's shared pool.
-      const copy = new ArrayBuffer(frame.length);
-      frame.copy(new Uint8Array(copy));
-      out.push(copy);
     }
     return out;
   }
@@ -92,32 +87,30 @@ export class FrameReader {
     return Buffer.concat(this.chunks).readUInt32LE(at);
   }
 
-  private take(n: number): Buffer {
-    const first = this.chunks[0]!;
-    let out: Buffer;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let filled = 0;
-      while (filled < n) {
-        const c = this.chunks[0]!;
-        const want = n - filled;
-        if (c.length <= want) {
-          c.copy(out, filled);
-          filled += c.length;
-          this.chunks.shift();
-        } else {
-          c.copy(out, filled, 0, want);
-          this.chunks[0] = c.subarray(want);
-          filled += want;
-        }
+  /**
+   * The next n bytes, copied once into an ArrayBuffer of their own: capnp-es reads whole
+   * ArrayBuffers, a Buffer may be a slice of Node's shared pool, and the fast path (fastpath.ts)
+   * hands out views into the frame, so nothing else may share it.
+   */
+  private take(n: number): ArrayBuffer {
+    const frame = new ArrayBuffer(n);
+    const out = new Uint8Array(frame);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.chunks[0]!;
+      const want = n - filled;
+      if (c.length <= want) {
+        out.set(c, filled);
+        filled += c.length;
+        this.chunks.shift();
+      } else {
+        out.set(c.subarray(0, want), filled);
+        this.chunks[0] = c.subarray(want);
+        filled += want;
       }
     }
     this.buffered -= n;
-    return out;
+    return frame;
   }
 }
 

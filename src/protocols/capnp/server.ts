@@ -6,7 +6,7 @@
  * the caller then calls, pipelined) and `apply` (calls the caller's Function back) are built in.
  */
 import net from 'node:net';
-import { createDispatcher } from '../../contract/dispatch.js';
+import { createDispatcher, createSyncDispatcher } from '../../contract/dispatch.js';
 import { InvalidArgumentError, NoSuchMethodError, TransportError } from '../../contract/errors.js';
 import { type Contract, getMethod, type Implementation, type MethodSpec } from '../../contract/spec.js';
 import { CountedConnections } from '../../serve/counted.js';
@@ -19,7 +19,13 @@ import {
 } from '../types.js';
 import { Capability, type CapabilityHandlers, localCapability } from './capabilities-api.js';
 import { LocalHook } from './capability.js';
-import type { InterfaceLayout, MethodLayout, SchemaRegistry, Values } from './codec.js';
+import {
+  type InterfaceLayout,
+  type MethodLayout,
+  type SchemaRegistry,
+  servedInterfaceIds,
+  type Values,
+} from './codec.js';
 import { RpcConnection } from './connection.js';
 import { argsFromParams, methodFor, valuesFromResult } from './contract-binding.js';
 import { loadSchema } from './schema-source.js';
@@ -89,11 +95,13 @@ export async function serveCapnp<C extends Contract>(
   }
   const dispatch = createDispatcher(contract, impl);
   // Contract methods the schema lacks are served under the IDs the client derives for them.
-  const byId = new Map<number, { method: MethodLayout; spec: MethodSpec }>();
+  // Keyed by interface and method ID: an inherited method shares its ordinal with one of ours.
+  const byId = new Map<string, { method: MethodLayout; spec: MethodSpec }>();
+  const key = (m: MethodLayout): string => `${m.interfaceId}:${m.methodId}`;
   for (const name of Object.keys(contract.methods)) {
     const spec = getMethod(contract, name)!;
     const method = methodFor(iface, name, spec);
-    byId.set(method.methodId, { method, spec });
+    byId.set(key(method), { method, spec });
     if (!iface.methods.has(name)) {
       const methods = new Map(iface.methods);
       methods.set(name, method);
@@ -109,17 +117,26 @@ export async function serveCapnp<C extends Contract>(
     ...(options.extras ?? {}),
   };
 
-  const root = new LocalHook(served.id, async (method, params) => {
-    const entry = byId.get(method.methodId);
-    if (entry !== undefined && entry.method.name === method.name) {
-      const result = await dispatch(method.name, argsFromParams(method, entry.spec, params));
-      return valuesFromResult(method, result);
-    }
-    const extra = Object.hasOwn(extras, method.name) ? extras[method.name] : undefined;
-    if (extra === undefined) throw new NoSuchMethodError(`${served.name}.${method.name}`);
-    // The handler sees Capability objects; what it returns is turned back into hooks.
-    return runExtra(served, schema, method, params, extra);
-  });
+  const direct = createSyncDispatcher(contract, impl);
+  // Direct: a synchronous implementation is answered in the turn its Call arrived (fastpath.ts).
+  const root = new LocalHook(
+    servedInterfaceIds(served),
+    (method, params): Values | Promise<Values> => {
+      const entry = byId.get(key(method));
+      if (entry !== undefined && entry.method.name === method.name) {
+        const result = direct(method.name, argsFromParams(method, entry.spec, params));
+        return isPromise(result)
+          ? result.then((value) => valuesFromResult(method, value))
+          : valuesFromResult(method, result);
+      }
+      const extra = Object.hasOwn(extras, method.name) ? extras[method.name] : undefined;
+      if (extra === undefined) throw new NoSuchMethodError(`${served.name}.${method.name}`);
+      // The handler sees Capability objects; what it returns is turned back into hooks.
+      return runExtra(served, schema, method, params, extra);
+    },
+    undefined,
+    true,
+  );
 
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -206,4 +223,8 @@ async function runExtra(
   } finally {
     cap.release();
   }
+}
+
+function isPromise(value: unknown): value is Promise<unknown> {
+  return value instanceof Promise;
 }
