@@ -1,10 +1,12 @@
 /**
  * rpclab's public API: the contract toolkit (define a method table, serve it, call it, typed
  * errors), the protocol registry, and each protocol. Protocol-specific extras (RPyC references
- * and callbacks, ZeroMQ socket options, Thrift IDL loading) come from `rpclab/<protocol>`.
+ * and callbacks, ZeroMQ socket options, Thrift IDL loading, Cap'n Proto capabilities) come from
+ * `rpclab/<protocol>`.
  */
 export * from './contract/index.js';
 export { connectReconnecting, type ReconnectingOptions } from './net/reconnecting.js';
+export { capnp } from './protocols/capnp/index.js';
 export { findProtocol, protocols } from './protocols/index.js';
 export { jsonrpc } from './protocols/jsonrpc/index.js';
 export { msgpackrpc } from './protocols/msgpackrpc/index.js';

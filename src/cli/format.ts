@@ -24,6 +24,28 @@ function formatNumber(n: number): string {
   return Object.is(n, -0) ? '-0' : String(n);
 }
 
+/** A value that says how it prints (a remote object such as a Cap'n Proto capability). */
+function hasToJSON(value: object): value is { toJSON(): unknown } {
+  return typeof (value as { toJSON?: unknown }).toJSON === 'function';
+}
+
+/**
+ * Releases what a result holds that can be released (remote objects such as Cap'n Proto
+ * capabilities, at the top level or as fields of a struct), once it is printed.
+ */
+export function disposeResult(value: unknown): void {
+  if (typeof value !== 'object' || value === null) return;
+  const dispose = (v: unknown): void => {
+    const d =
+      typeof v === 'object' && v !== null ? (v as { [Symbol.dispose]?: unknown })[Symbol.dispose] : undefined;
+    if (typeof d === 'function') d.call(v);
+  };
+  dispose(value);
+  if (!Array.isArray(value) && !(value instanceof Map) && !(value instanceof Set)) {
+    for (const v of Object.values(value)) dispose(v);
+  }
+}
+
 /** One nested value on one line, JSON-like: strings quoted, maps and sets shown as objects and lists. */
 function formatNested(value: unknown, seen: Set<object>): string {
   if (value === undefined || value === null) return 'null';
@@ -36,6 +58,7 @@ function formatNested(value: unknown, seen: Set<object>): string {
     return bytes.printable ? JSON.stringify(bytes.text) : bytes.text;
   }
   if (value instanceof Date) return value.toISOString();
+  if (hasToJSON(value)) return formatNested(value.toJSON(), seen);
   if (seen.has(value)) return '<cycle>';
   seen.add(value);
   try {
@@ -78,6 +101,7 @@ function toJson(value: unknown, seen: Set<object>): unknown {
   if (typeof value !== 'object') return value;
   if (value instanceof Uint8Array) return { base64: Buffer.from(value).toString('base64') };
   if (value instanceof Date) return value.toISOString();
+  if (hasToJSON(value)) return toJson(value.toJSON(), seen);
   if (seen.has(value)) return '<cycle>';
   seen.add(value);
   try {

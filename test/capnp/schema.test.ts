@@ -448,3 +448,81 @@ describe('capnp schema loading', { skip }, () => {
     assert.equal(loadCapnpSchema(TOOLBOX), loadCapnpSchema(TOOLBOX));
   });
 });
+
+describe('capnp schema defaults', { skip }, () => {
+  // Scalar defaults are XOR masks on the wire: checked against the reference tool's reading.
+  const dir = mkdtempSync(path.join(tmpdir(), 'rpclab-capnp-defaults-'));
+  const file = path.join(dir, 'defaults.capnp');
+  writeFileSync(
+    file,
+    [
+      '@0xd1e9a1c0b5f3e201;',
+      'enum Mode { off @0; on @1; auto @2; }',
+      'struct Settings {',
+      '  count @0 :Int32 = 5;',
+      '  enabled @1 :Bool = true;',
+      '  ratio @2 :Float64 = 1.5;',
+      '  big @3 :UInt64 = 7;',
+      '  mode @4 :Mode = auto;',
+      '  plain @5 :Int16;',
+      '}',
+      'interface Store { put @0 (s :Settings, n :Int8 = -3) -> (s :Settings); }',
+      '',
+    ].join('\n'),
+  );
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+
+  const layout = (): StructLayout => {
+    const put = loadCapnpSchema(file).registry.interfaces.get('Store')!.methods.get('put')!;
+    return put.params.fields.find((f) => f.name === 's')!.struct!;
+  };
+
+  function encode(values: Values): Uint8Array {
+    const l = layout();
+    class Root extends capnp.Struct {
+      static override readonly _capnp = {
+        displayName: l.name,
+        id: '0',
+        size: new capnp.ObjectSize(l.dataWords * 8, l.pointerCount),
+      };
+    }
+    const message = new capnp.Message();
+    writeStruct(message.initRoot(Root), l, values, () => 0);
+    return new Uint8Array(message.toArrayBuffer());
+  }
+
+  const decode = (bytes: Uint8Array): string =>
+    execFileSync('capnp', ['decode', file, 'Settings'], { input: bytes, timeout: 30_000 }).toString().trim();
+
+  test('a struct left empty reads as the defaults, here and in the reference tool', () => {
+    assert.deepEqual(roundTrip(layout(), {}), {
+      count: 5,
+      enabled: true,
+      ratio: 1.5,
+      big: 7n,
+      mode: 2,
+      plain: 0,
+    });
+    assert.equal(
+      decode(encode({})),
+      '(count = 5, enabled = true, ratio = 1.5, big = 7, mode = auto, plain = 0)',
+    );
+  });
+
+  test('values other than the defaults are written so the reference tool reads them', () => {
+    const values = { count: 0, enabled: false, ratio: 0, big: 0n, mode: 0, plain: -2 };
+    assert.deepEqual(roundTrip(layout(), values), values);
+    assert.equal(
+      decode(encode(values)),
+      '(count = 0, enabled = false, ratio = 0, big = 0, mode = off, plain = -2)',
+    );
+    assert.equal(decode(encode({ count: 41 })).startsWith('(count = 41, enabled = true'), true);
+  });
+
+  test('a parameter default (n :Int8 = -3) has its mask too', () => {
+    const put = loadCapnpSchema(file).registry.interfaces.get('Store')!.methods.get('put')!;
+    const n = put.params.fields.find((f) => f.name === 'n')!;
+    assert.ok(n.defaultMask !== undefined);
+    assert.equal(roundTrip(put.params, {}).n, -3);
+  });
+});

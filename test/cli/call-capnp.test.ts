@@ -118,6 +118,14 @@ describe('rpclab call capnp', () => {
     assert.equal(ok(await rpclab(['call', 'capnp', 'add', '2', '5', '--port', String(calc.port)])), '7');
   });
 
+  it('a method returning a capability prints the capability by its interface', async () => {
+    const calcSchema = path.join(repoRoot, 'src', 'protocols', 'capnp', 'calculator.capnp');
+    const words = ['call', 'capnp', 'adder', '5', '--schema', calcSchema, '--service', 'Calculator'];
+    const port = ['--port', String(calc.port)];
+    assert.equal(ok(await rpclab([...words, ...port])), '{"capability": "Adder"}');
+    assert.equal(ok(await rpclab([...words, '--json', ...port])), '{"result":{"capability":"Adder"}}');
+  });
+
   it('divide by zero exits 1 with the typed error', async () => {
     const run = await rpclab(['call', 'capnp', 'divide', '1', '0', '--port', String(calc.port)]);
     assert.equal(run.code, 1, run.stdout + run.stderr);

@@ -11,7 +11,7 @@ import {
 } from '../../protocols/types.js';
 import { parseCallArgs } from '../call-args.js';
 import type { Command } from '../command.js';
-import { formatValue, jsonValue } from '../format.js';
+import { disposeResult, formatValue, jsonValue } from '../format.js';
 import { checkVariant, intOption, portOption, protocolNamed, UsageError } from '../options.js';
 import { methodUsage, parseSchemaArgs } from '../schema-args.js';
 
@@ -104,6 +104,7 @@ exit codes: 0 result printed, 1 the server answered with an error, 2 usage error
       const result = await fn(...args);
       if (values.json) console.log(JSON.stringify({ result: jsonValue(result) }));
       else if (result !== undefined) console.log(formatValue(result));
+      disposeResult(result);
       return 0;
     } catch (err) {
       throw withEndpoint(err, where);

@@ -79,6 +79,15 @@ export class Capability {
   [Symbol.dispose](): void {
     this.release();
   }
+
+  /** How a capability shows in printed results (`rpclab call`): its interface, not its insides. */
+  toJSON(): { capability: string } {
+    return { capability: this.iface.name };
+  }
+
+  toString(): string {
+    return `<capability ${this.iface.name}>`;
+  }
 }
 
 function failedCall(error: RpcError): RemoteCall {
@@ -132,13 +141,16 @@ export function toHooks(values: CapValues, layout: StructLayout): Values {
 
 /** Results with each hook wrapped as a Capability (taking over the reference). */
 export function fromHooks(values: Values, layout: StructLayout, schema: SchemaRegistry): CapValues {
-  const out: CapValues = { ...values };
+  let out: CapValues | undefined;
   for (const f of layout.fields) {
     if (f.kind !== 'cap') continue;
-    const v = out[f.name];
-    if (v instanceof Hook) out[f.name] = new Capability(v, interfaceOf(schema, f.interfaceName), schema);
+    const v = values[f.name];
+    if (!(v instanceof Hook)) continue;
+    out ??= { ...values };
+    out[f.name] = new Capability(v, interfaceOf(schema, f.interfaceName), schema);
   }
-  return out;
+  // Without a capability the values are returned as they are (no copy on the hot path).
+  return out ?? values;
 }
 
 /**

@@ -91,11 +91,6 @@ export class LocalHook extends Hook {
     readonly interfaceIds: ReadonlySet<bigint> | undefined,
     private readonly handler: LocalHandler,
     private readonly onDispose?: () => void,
-    /**
-     * The handler answers synchronously when it can (values, or a thrown error; a promise only
-     * when it must wait): the connection's fast path then answers in the same turn.
-     */
-    readonly direct = false,
   ) {
     super();
   }
@@ -104,7 +99,10 @@ export class LocalHook extends Hook {
     return this.interfaceIds === undefined || this.interfaceIds.has(interfaceId);
   }
 
-  /** Runs the handler as it is (direct hooks only): values, a promise of them, or a throw. */
+  /**
+   * Runs the handler as it is: values, a promise of them, or a throw. The connection's fast path
+   * uses it so that a handler answering synchronously is answered in the turn its Call arrived.
+   */
   invoke(method: MethodLayout, params: Values): Values | Promise<Values> {
     return this.handler(method, params);
   }

@@ -16,7 +16,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_TIMEOUT_MS,
 } from '../types.js';
-import { Capability, type CapabilityHandlers, localCapability } from './capabilities-api.js';
+import { Capability, type CapabilityHandlers, fromHooks, localCapability } from './capabilities-api.js';
 import type { InterfaceLayout, SchemaRegistry } from './codec.js';
 import { RpcConnection } from './connection.js';
 import { methodFor, paramsFromArgs, resultFromValues } from './contract-binding.js';
@@ -115,7 +115,8 @@ export function capnpClient<C extends Contract>(
       const method = methodFor(root.iface, name, spec);
       const params = paramsFromArgs(method, spec, args);
       const answer = root.hook.call(method, params);
-      return resultFromValues(method, await answer.promise);
+      // A capability in the results reaches the caller as a Capability (release it when done).
+      return resultFromValues(method, fromHooks(await answer.promise, method.results, session.schema));
     },
     close: async () => {
       root.release();

@@ -47,6 +47,11 @@ export interface FieldLayout {
   readonly elem?: FieldKind;
   /** Interface fields: the interface's name (for documentation and the CLI). */
   readonly interfaceName?: string;
+  /**
+   * Scalar fields with a schema default (`x :Int32 = 5`): the default's bits, which the wire
+   * value is XORed with on reading and writing (capnp-es's default masks).
+   */
+  readonly defaultMask?: DataView;
   /** Union member: the discriminant value and the byte offset of the discriminant. */
   readonly discriminant?: { readonly value: number; readonly offset: number };
 }
@@ -135,38 +140,38 @@ export function writeStruct(s: capnp.Struct, layout: StructLayout, values: Value
         break;
       case 'bool':
         if (typeof v !== 'boolean') bad(f.name, `expected a boolean, got ${describe(v)}`);
-        u.setBit(f.offset, v, s);
+        u.setBit(f.offset, v, s, f.defaultMask);
         break;
       case 'int8':
-        u.setInt8(f.offset, intIn(f.name, v, -128, 127), s);
+        u.setInt8(f.offset, intIn(f.name, v, -128, 127), s, f.defaultMask);
         break;
       case 'int16':
-        u.setInt16(f.offset, intIn(f.name, v, -32768, 32767), s);
+        u.setInt16(f.offset, intIn(f.name, v, -32768, 32767), s, f.defaultMask);
         break;
       case 'int32':
-        u.setInt32(f.offset, intIn(f.name, v, -(2 ** 31), 2 ** 31 - 1), s);
+        u.setInt32(f.offset, intIn(f.name, v, -(2 ** 31), 2 ** 31 - 1), s, f.defaultMask);
         break;
       case 'uint8':
-        u.setUint8(f.offset, intIn(f.name, v, 0, 255), s);
+        u.setUint8(f.offset, intIn(f.name, v, 0, 255), s, f.defaultMask);
         break;
       case 'uint16':
       case 'enum':
-        u.setUint16(f.offset, intIn(f.name, v, 0, 65535), s);
+        u.setUint16(f.offset, intIn(f.name, v, 0, 65535), s, f.defaultMask);
         break;
       case 'uint32':
-        u.setUint32(f.offset, intIn(f.name, v, 0, 2 ** 32 - 1), s);
+        u.setUint32(f.offset, intIn(f.name, v, 0, 2 ** 32 - 1), s, f.defaultMask);
         break;
       case 'int64':
-        u.setInt64(f.offset, bigIn(f.name, v, true), s);
+        u.setInt64(f.offset, bigIn(f.name, v, true), s, f.defaultMask);
         break;
       case 'uint64':
-        u.setUint64(f.offset, bigIn(f.name, v, false), s);
+        u.setUint64(f.offset, bigIn(f.name, v, false), s, f.defaultMask);
         break;
       case 'float32':
       case 'float64':
         if (typeof v !== 'number') bad(f.name, `expected a number, got ${describe(v)}`);
-        if (f.kind === 'float32') u.setFloat32(f.offset, v, s);
-        else u.setFloat64(f.offset, v, s);
+        if (f.kind === 'float32') u.setFloat32(f.offset, v, s, f.defaultMask);
+        else u.setFloat64(f.offset, v, s, f.defaultMask);
         break;
       case 'text':
         if (typeof v !== 'string') bad(f.name, `expected a string, got ${describe(v)}`);
@@ -295,38 +300,38 @@ export function readStruct(s: capnp.Struct, layout: StructLayout, caps: CapReade
         out[f.name] = null;
         break;
       case 'bool':
-        out[f.name] = u.getBit(f.offset, s);
+        out[f.name] = u.getBit(f.offset, s, f.defaultMask);
         break;
       case 'int8':
-        out[f.name] = u.getInt8(f.offset, s);
+        out[f.name] = u.getInt8(f.offset, s, f.defaultMask);
         break;
       case 'int16':
-        out[f.name] = u.getInt16(f.offset, s);
+        out[f.name] = u.getInt16(f.offset, s, f.defaultMask);
         break;
       case 'int32':
-        out[f.name] = u.getInt32(f.offset, s);
+        out[f.name] = u.getInt32(f.offset, s, f.defaultMask);
         break;
       case 'uint8':
-        out[f.name] = u.getUint8(f.offset, s);
+        out[f.name] = u.getUint8(f.offset, s, f.defaultMask);
         break;
       case 'uint16':
       case 'enum':
-        out[f.name] = u.getUint16(f.offset, s);
+        out[f.name] = u.getUint16(f.offset, s, f.defaultMask);
         break;
       case 'uint32':
-        out[f.name] = u.getUint32(f.offset, s);
+        out[f.name] = u.getUint32(f.offset, s, f.defaultMask);
         break;
       case 'int64':
-        out[f.name] = u.getInt64(f.offset, s);
+        out[f.name] = u.getInt64(f.offset, s, f.defaultMask);
         break;
       case 'uint64':
-        out[f.name] = u.getUint64(f.offset, s);
+        out[f.name] = u.getUint64(f.offset, s, f.defaultMask);
         break;
       case 'float32':
-        out[f.name] = u.getFloat32(f.offset, s);
+        out[f.name] = u.getFloat32(f.offset, s, f.defaultMask);
         break;
       case 'float64':
-        out[f.name] = u.getFloat64(f.offset, s);
+        out[f.name] = u.getFloat64(f.offset, s, f.defaultMask);
         break;
       case 'text':
         out[f.name] = u.getText(f.offset, s);

@@ -731,6 +731,21 @@ export class RpcConnection {
       error = undefined;
     }
     entry.results = values;
+    const layout = entry.layout;
+    if (
+      values !== undefined &&
+      error === undefined &&
+      !entry.redirect &&
+      layout !== undefined &&
+      isFlatLayout(layout) &&
+      fitsFlat(layout, values)
+    ) {
+      // Scalars, Text and Data only: a patched template (fastpath.ts), no capabilities to export.
+      entry.resultExports = [];
+      this.writeFrame(writeFastReturn(entry.id, layout, values));
+      if (entry.finished) this.retireAnswer(entry);
+      return;
+    }
     try {
       this.send((m) => {
         const ret = m.initRoot(rpc.Message)._initReturn();
@@ -775,8 +790,8 @@ export class RpcConnection {
   }
 
   /**
-   * A Finish, or a Call of scalars to one of our direct local objects, handled without
-   * capnp-es (fastpath.ts); false: the general path takes the frame.
+   * A Finish, a Return of flat results to a live question, or a Call of flat params to one of
+   * our local objects, handled without capnp-es (fastpath.ts); false: the general path's.
    */
   private handleFast(frame: ArrayBuffer): boolean {
     const m = readFast(frame);
@@ -801,7 +816,7 @@ export class RpcConnection {
     const id = m.questionId;
     if (this.answers.has(id)) return false; // the general path reports the reuse
     const hook = this.exports.get(m.importedCap)?.hook;
-    if (!(hook instanceof LocalHook) || !hook.direct) return false;
+    if (!(hook instanceof LocalHook)) return false;
     const method = this.options.schema.method(m.interfaceId, m.methodId);
     if (method === undefined || !hook.serves(method.interfaceId)) return false;
     if (!isFlatLayout(method.params) || !isFlatLayout(method.results)) return false;
@@ -830,13 +845,7 @@ export class RpcConnection {
     }
     const entry = this.newAnswer(id, new SettledAnswer(result, method.results), method.results, false);
     this.answers.add(id, entry, 'question');
-    if (!fitsFlat(method.results, result)) {
-      this.sendReturn(entry, result, undefined); // the general writer reports what does not fit
-      return true;
-    }
-    entry.returned = true;
-    entry.results = result;
-    this.writeFrame(writeFastReturn(id, method.results, result));
+    this.sendReturn(entry, result, undefined);
     return true;
   }
 

@@ -50,25 +50,50 @@ const DIVISION_BY_ZERO = /ZeroDivisionError|division (or modulo )?by zero|divide
 const UNKNOWN_METHOD = /method not implemented|not implemented|unimplemented|no such method/i;
 const BAD_ARGUMENT = /TypeError|ValueError|invalid argument|out of range/i;
 
+// The last line of a Python traceback: "[module.]Type: message".
+const PYTHON_LAST_LINE = /^(?:[\w.]+\.)?(\w+): ([\s\S]*)$/;
+
+/**
+ * A pycapnp traceback read down to what was raised: the exception class (remoteType) and its
+ * message; the whole traceback stays the error's remoteDetail. Other reasons are kept whole.
+ */
+function summarize(reason: string): { message: string; remoteType?: string } {
+  if (!reason.includes('Traceback (most recent call last)')) return { message: reason };
+  const lines = reason.split('\n').filter((l) => l.trim() !== '');
+  const last = PYTHON_LAST_LINE.exec(lines.at(-1)?.trim() ?? '');
+  return last === null ? { message: reason } : { message: last[2]!, remoteType: last[1]! };
+}
+
 export function errorFromException(reason: string, type: number, method: string): RpcError {
   const ours = OUR_FORM.exec(reason) ?? RAISED_IN_PYTHON.exec(reason);
   if (ours !== null && isErrorCode(ours[1])) {
     return errorFromCode(ours[1], ours[2]!.trim(), ours[0] === reason ? {} : { remoteDetail: reason });
   }
-  const options = { remoteDetail: reason };
+  const summary = summarize(reason);
+  const options = { remoteDetail: reason, ...(summary.remoteType ? { remoteType: summary.remoteType } : {}) };
+  // A schema method the Python object does not define: pycapnp raises AttributeError naming it.
+  const name = method.slice(method.lastIndexOf('.') + 1);
+  if (summary.remoteType === 'AttributeError' && summary.message.endsWith(`has no attribute '${name}'`)) {
+    const err = new NoSuchMethodError(method, options);
+    err.message = `no such method: ${method} (peer said: ${summary.message})`;
+    return err;
+  }
+  const text = summary.message;
+  // The class name is part of what is matched (TypeError, ZeroDivisionError), not of the message.
+  const words = summary.remoteType === undefined ? text : `${summary.remoteType}: ${text}`;
   if (type === ExceptionType.unimplemented) {
     const err = new NoSuchMethodError(method, options);
-    err.message = `no such method: ${method} (peer said: ${reason})`;
+    err.message = `no such method: ${method} (peer said: ${text})`;
     return err;
   }
-  if (type === ExceptionType.disconnected) return new TransportError(reason, options);
-  if (type === ExceptionType.overloaded) return new TimeoutError(reason, options);
-  if (DIVISION_BY_ZERO.test(reason)) return new DivideByZeroError(reason, options);
-  if (UNKNOWN_METHOD.test(reason)) {
+  if (type === ExceptionType.disconnected) return new TransportError(text, options);
+  if (type === ExceptionType.overloaded) return new TimeoutError(text, options);
+  if (DIVISION_BY_ZERO.test(words)) return new DivideByZeroError(text, options);
+  if (UNKNOWN_METHOD.test(words)) {
     const err = new NoSuchMethodError(method, options);
-    err.message = `no such method: ${method} (peer said: ${reason})`;
+    err.message = `no such method: ${method} (peer said: ${text})`;
     return err;
   }
-  if (BAD_ARGUMENT.test(reason)) return new InvalidArgumentError(reason, options);
-  return new InternalError(reason, options);
+  if (BAD_ARGUMENT.test(words)) return new InvalidArgumentError(text, options);
+  return new InternalError(text, options);
 }

@@ -39,14 +39,15 @@ const SCALAR_SIZE: Readonly<Record<string, number>> = {
 
 const flat = new WeakMap<StructLayout, boolean>();
 
-/** Every field is a scalar, Text or Data (no nested structs, lists, capabilities or unions). */
+/** Every field is a scalar, Text or Data (no nested structs, lists, capabilities, unions or defaults). */
 export function isFlatLayout(layout: StructLayout): boolean {
   let known = flat.get(layout);
   if (known === undefined) {
     known = layout.fields.every(
       (f) =>
         (SCALAR_SIZE[f.kind] !== undefined || f.kind === 'text' || f.kind === 'data') &&
-        f.discriminant === undefined,
+        f.discriminant === undefined &&
+        f.defaultMask === undefined, // defaults are the general path's (XOR masks)
     );
     flat.set(layout, known);
   }

@@ -28,8 +28,8 @@
  * - a struct that contains itself gets a cyclic layout (the same StructLayout object).
  * - a generic parameter's field (`item :T` in `struct Box(T)`) is 'anyPointer', whatever the
  *   brand binds it to;
- * - default values (`x :Int32 = 5`) are not in the layout: the codec reads and writes such
- *   fields as the raw (XOR-ed) wire value.
+ * - scalar default values (`x :Int32 = 5`) are the field's `defaultMask`, which the codec
+ *   XORs the wire value with; pointer defaults (a default Text, list or struct) are not applied;
  * Interfaces list every method, inherited ones included (an inherited method keeps the id of
  * the interface that declares it, as a Call names it); an own method shadows an inherited one
  * of the same name.
@@ -360,6 +360,8 @@ class Builder {
       if (t.elem !== undefined) layout.elem = t.elem;
       if (t.interfaceName !== undefined) layout.interfaceName = t.interfaceName;
       if (discriminant !== undefined) layout.discriminant = discriminant;
+      const mask = defaultMask(t.kind, slot.defaultValue, layout.offset);
+      if (mask !== undefined) layout.defaultMask = mask;
       out.push({ layout, type: t.type });
     }
     return out;
@@ -497,6 +499,43 @@ const DATA_BYTES: Partial<Record<FieldKind, number>> = {
   uint64: 8,
   float64: 8,
 };
+
+/**
+ * The XOR mask of a scalar field's schema default (`x :Int32 = 5`); undefined when the default
+ * is zero (the wire value is the value) or the field is not a scalar. Pointer defaults (a
+ * default Text or struct) are not applied.
+ */
+function defaultMask(kind: FieldKind, value: schema.Value, offset: number): DataView | undefined {
+  switch (kind) {
+    case 'bool':
+      return value.bool ? capnp.getBitMask(true, offset % 8) : undefined;
+    case 'int8':
+      return value.int8 === 0 ? undefined : capnp.getInt8Mask(value.int8);
+    case 'int16':
+      return value.int16 === 0 ? undefined : capnp.getInt16Mask(value.int16);
+    case 'int32':
+      return value.int32 === 0 ? undefined : capnp.getInt32Mask(value.int32);
+    case 'int64':
+      return value.int64 === 0n ? undefined : capnp.getInt64Mask(value.int64);
+    case 'uint8':
+      return value.uint8 === 0 ? undefined : capnp.getUint8Mask(value.uint8);
+    case 'uint16':
+      return value.uint16 === 0 ? undefined : capnp.getUint16Mask(value.uint16);
+    case 'enum':
+      return value.enum === 0 ? undefined : capnp.getUint16Mask(value.enum);
+    case 'uint32':
+      return value.uint32 === 0 ? undefined : capnp.getUint32Mask(value.uint32);
+    case 'uint64':
+      return value.uint64 === 0n ? undefined : capnp.getUint64Mask(value.uint64);
+    case 'float32':
+      // By bits: a default of -0 is not 0.
+      return Object.is(value.float32, 0) ? undefined : capnp.getFloat32Mask(value.float32);
+    case 'float64':
+      return Object.is(value.float64, 0) ? undefined : capnp.getFloat64Mask(value.float64);
+    default:
+      return undefined;
+  }
+}
 
 /** The schema's slot offset (in units of the field's size) as codec.ts wants it. */
 function offsetOf(kind: FieldKind, slotOffset: number): number {

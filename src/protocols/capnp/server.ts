@@ -117,26 +117,22 @@ export async function serveCapnp<C extends Contract>(
     ...(options.extras ?? {}),
   };
 
+  // A synchronous implementation answers in the turn its Call arrived (fastpath.ts); an
+  // asynchronous one through a promise, as before.
   const direct = createSyncDispatcher(contract, impl);
-  // Direct: a synchronous implementation is answered in the turn its Call arrived (fastpath.ts).
-  const root = new LocalHook(
-    servedInterfaceIds(served),
-    (method, params): Values | Promise<Values> => {
-      const entry = byId.get(key(method));
-      if (entry !== undefined && entry.method.name === method.name) {
-        const result = direct(method.name, argsFromParams(method, entry.spec, params));
-        return isPromise(result)
-          ? result.then((value) => valuesFromResult(method, value))
-          : valuesFromResult(method, result);
-      }
-      const extra = Object.hasOwn(extras, method.name) ? extras[method.name] : undefined;
-      if (extra === undefined) throw new NoSuchMethodError(`${served.name}.${method.name}`);
-      // The handler sees Capability objects; what it returns is turned back into hooks.
-      return runExtra(served, schema, method, params, extra);
-    },
-    undefined,
-    true,
-  );
+  const root = new LocalHook(servedInterfaceIds(served), (method, params): Values | Promise<Values> => {
+    const entry = byId.get(key(method));
+    if (entry !== undefined && entry.method.name === method.name) {
+      const result = direct(method.name, argsFromParams(method, entry.spec, params));
+      return isPromise(result)
+        ? result.then((value) => valuesFromResult(method, value))
+        : valuesFromResult(method, result);
+    }
+    const extra = Object.hasOwn(extras, method.name) ? extras[method.name] : undefined;
+    if (extra === undefined) throw new NoSuchMethodError(`${served.name}.${method.name}`);
+    // The handler sees Capability objects; what it returns is turned back into hooks.
+    return runExtra(served, schema, method, params, extra);
+  });
 
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
