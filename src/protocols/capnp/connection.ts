@@ -47,7 +47,7 @@ import {
   type Values,
   writeStruct,
 } from './codec.js';
-import { errorFromException, exceptionFromError } from './errors.js';
+import { BusyError, errorFromException, exceptionFromError } from './errors.js';
 import {
   fitsFlat,
   isFlatLayout,
@@ -59,6 +59,9 @@ import {
 import { DEFAULT_NESTING_LIMIT, FrameReader, frameMessage, messageFromFrame } from './framing.js';
 import { IdTable, PeerTable } from './tables.js';
 
+/** Default of ConnectionOptions.maxOpenCalls, as msgpack-rpc's and ZeroMQ's per-peer caps. */
+export const DEFAULT_MAX_OPEN_CALLS = 1_000;
+
 export interface ConnectionOptions {
   /** The capability the peer gets when it sends Bootstrap (a server's root object). */
   readonly bootstrap?: Hook;
@@ -69,6 +72,18 @@ export interface ConnectionOptions {
   readonly nestingLimit?: number;
   /** Timeout of every call this side makes (ms); Infinity for none. */
   readonly timeoutMs: number;
+  /**
+   * Calls of the peer open here at once: running, or answered and awaiting their Finish
+   * (default 1,000). A Call beyond it is not run: it fails at once with an `overloaded`
+   * exception, so one flooding peer cannot grow the answer table without bound.
+   */
+  readonly maxOpenCalls?: number;
+  /**
+   * Reading stops while more bytes than this wait to be written, and resumes when they are
+   * (a server facing a peer that calls without reading its replies). Undefined: reading never
+   * stops, as a client's must not: two ends that both stopped would wait on each other.
+   */
+  readonly writeHighWater?: number;
   readonly onClose?: (conn: RpcConnection, error: RpcError | undefined) => void;
 }
 
@@ -273,6 +288,8 @@ export class RpcConnection {
   private closedWith: RpcError | undefined;
   private closed = false;
   private readonly nestingLimit: number;
+  private readonly maxOpenCalls: number;
+  private pausedForWrites = false;
   private bootstrapHook: Hook | undefined;
 
   constructor(
@@ -281,12 +298,18 @@ export class RpcConnection {
   ) {
     this.bootstrapHook = options.bootstrap?.addRef();
     this.nestingLimit = options.nestingLimit ?? DEFAULT_NESTING_LIMIT;
+    this.maxOpenCalls = Math.max(1, Math.floor(options.maxOpenCalls ?? DEFAULT_MAX_OPEN_CALLS));
     this.reader = new FrameReader({
       maxMessageBytes: options.maxMessageBytes,
       ...(options.maxSegments === undefined ? {} : { maxSegments: options.maxSegments }),
     });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => {
+      if (!this.pausedForWrites) return;
+      this.pausedForWrites = false;
+      if (!this.closed) socket.resume();
+    });
     socket.on('error', (err) => this.shutdown(new TransportError(`connection failed: ${err.message}`)));
     socket.on('end', () => this.shutdown(new TransportError('the peer closed the connection')));
     socket.on('close', () => this.shutdown(new TransportError('connection closed')));
@@ -594,6 +617,12 @@ export class RpcConnection {
         return;
       }
     }
+    const highWater = this.options.writeHighWater;
+    if (highWater !== undefined && !this.pausedForWrites && this.socket.writableLength > highWater) {
+      // The peer is not reading what we answer: stop reading what it asks until it does.
+      this.pausedForWrites = true;
+      this.socket.pause();
+    }
   }
 
   private handle(message: capnp.Message): void {
@@ -672,6 +701,16 @@ export class RpcConnection {
   private onCall(call: rpc.Call): void {
     const id = call.questionId;
     if (this.answers.has(id)) throw new ProtocolError(`question ${id} is already in use`);
+    if (this.answers.size >= this.maxOpenCalls) {
+      // Not run, so the caller may retry. Its params' capabilities are released at once.
+      for (const cap of this.readCapTable(call.params)) cap.release();
+      const busy = new BusyError(
+        `busy: this connection already has ${this.maxOpenCalls} calls open; method @${call.methodId} was not run`,
+      );
+      this.answers.add(id, this.newAnswer(id, rejectedAnswer(busy), undefined, false), 'question');
+      this.returnWhenDone(id);
+      return;
+    }
     const which = call.sendResultsTo.which();
     if (which === rpc.Call_SendResultsTo.THIRD_PARTY) {
       const answer = rejectedAnswer(new NoSuchMethodError('sendResultsTo.thirdParty (level 3)'));
@@ -814,7 +853,8 @@ export class RpcConnection {
       return true;
     }
     const id = m.questionId;
-    if (this.answers.has(id)) return false; // the general path reports the reuse
+    // A reused id or a full answer table: the general path reports or refuses it.
+    if (this.answers.has(id) || this.answers.size >= this.maxOpenCalls) return false;
     const hook = this.exports.get(m.importedCap)?.hook;
     if (!(hook instanceof LocalHook)) return false;
     const method = this.options.schema.method(m.interfaceId, m.methodId);

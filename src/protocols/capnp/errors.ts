@@ -29,15 +29,24 @@ export interface ExceptionInfo {
 
 const toWellFormed = (s: string): string => (s as string & { toWellFormed(): string }).toWellFormed();
 
+/**
+ * A call refused because the connection has too many open (ConnectionOptions.maxOpenCalls):
+ * TRANSPORT to our client, as msgpack-rpc's "busy", and an `overloaded` exception on the wire,
+ * the type the spec gives a call that may succeed if retried later.
+ */
+export class BusyError extends TransportError {}
+
 export function exceptionFromError(error: RpcError): ExceptionInfo {
   const type =
-    error.code === 'NO_SUCH_METHOD'
-      ? ExceptionType.unimplemented
-      : error.code === 'TRANSPORT'
-        ? ExceptionType.disconnected
-        : error.code === 'TIMEOUT'
-          ? ExceptionType.overloaded
-          : ExceptionType.failed;
+    error instanceof BusyError
+      ? ExceptionType.overloaded
+      : error.code === 'NO_SUCH_METHOD'
+        ? ExceptionType.unimplemented
+        : error.code === 'TRANSPORT'
+          ? ExceptionType.disconnected
+          : error.code === 'TIMEOUT'
+            ? ExceptionType.overloaded
+            : ExceptionType.failed;
   return { reason: `${error.code}: ${toWellFormed(error.message)}`, type };
 }
 

@@ -61,6 +61,7 @@ export {
 } from './capabilities-api.js';
 export { type CapnpConnectOptions, CapnpSession, capnpClient, connectCapnp, openCapnp } from './client.js';
 export { type ConnectionOptions, RpcConnection } from './connection.js';
+export { BusyError } from './errors.js';
 export { FramingError } from './framing.js';
 export { loadCapnpSchema } from './schema.js';
 export { CAPNP_DEFAULT_PORT, type CapnpServeOptions, type CapnpServer, serveCapnp } from './server.js';

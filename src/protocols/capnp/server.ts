@@ -43,6 +43,11 @@ export interface CapnpServeOptions extends ServeOptions {
   maxSegments?: number;
   /** Pointer nesting depth a message may reach (default 64). */
   nestingLimit?: number;
+  /**
+   * Calls one connection may have open at once, running or awaiting their Finish (default
+   * 1,000); beyond it a call fails at once with an `overloaded` exception (BusyError).
+   */
+  maxOpenCalls?: number;
   /** Each accepted connection (e.g. to read its table sizes). */
   onConnection?: (conn: RpcConnection) => void;
 }
@@ -146,6 +151,9 @@ export async function serveCapnp<C extends Contract>(
       timeoutMs,
       ...(options.maxSegments === undefined ? {} : { maxSegments: options.maxSegments }),
       ...(options.nestingLimit === undefined ? {} : { nestingLimit: options.nestingLimit }),
+      ...(options.maxOpenCalls === undefined ? {} : { maxOpenCalls: options.maxOpenCalls }),
+      // A client that calls without reading the replies is not read until it does.
+      writeHighWater: Math.max(maxMessageBytes, 1 << 20),
       onClose: (c) => connections.delete(c),
     });
     if (conn.isClosed) return;

@@ -3,16 +3,20 @@
  * must answer it before reading the next, a ROUTER reads every request as it arrives and
  * routes each reply back by the sender's routing id, so any number of REQ clients (lock-step)
  * and DEALER clients (pipelined) are served at once, and a slow call does not hold up others.
+ *
+ * A bound server speaks ZMTP itself over node:net (zmtp-router.ts): the same wire, peers and
+ * ROUTER behaviour, at a fraction of libzmq's cost per message through zeromq.js. A worker
+ * behind a broker (connectTo) connects out with libzmq's ROUTER, which zmtp-router.ts lacks.
  */
-import net from 'node:net';
 import { Router } from 'zeromq';
 import { createSyncDispatcher } from '../../contract/dispatch.js';
 import { InvalidArgumentError, ProtocolError, TransportError, toRpcError } from '../../contract/errors.js';
 import { type Contract, getMethod, type Implementation, type ValueType } from '../../contract/spec.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer, type ServeOptions } from '../types.js';
 import { bodyStart } from './envelope.js';
-import { endpointPort, HIGH_WATER_MARK, isIpv6, ZEROMQ_DEFAULT_PORT, zmqEndpoint } from './socket-options.js';
+import { HIGH_WATER_MARK, isIpv6, ZEROMQ_DEFAULT_PORT, zmqEndpoint } from './socket-options.js';
 import { encodeError, encodeResult, type MessageId, NO_ID, parseRequest } from './wire.js';
+import { startZmtpRouter, type ZmtpPeer, type ZmtpRouter } from './zmtp-router.js';
 
 /** Default of ZeromqServeOptions.maxRequests: requests handled at once, all peers together. */
 export const MAX_CONCURRENT_REQUESTS = 10_000;
@@ -76,31 +80,65 @@ export async function serveZeromq<C extends Contract>(
   const maxRequests = positiveLimit(options.maxRequests, MAX_CONCURRENT_REQUESTS, 'maxRequests');
   const maxPeerRequests = positiveLimit(options.maxPeerRequests, MAX_PEER_REQUESTS, 'maxPeerRequests');
   const dispatch = createSyncDispatcher(contract, impl);
-  const router = new Router({
-    linger: 0, // close() never waits to flush replies to clients that are gone
-    // ZMQ_MAXMSGSIZE: libzmq drops an oversized frame and the connection while decoding,
-    // before buffering it; the sender sees a disconnect (and its call a TIMEOUT).
-    maxMessageSize: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-    sendHighWaterMark: HIGH_WATER_MARK,
-    receiveHighWaterMark: HIGH_WATER_MARK,
-    sendTimeout: 0,
-    ipv6: isIpv6(host),
-  });
   const behindBroker = options.connectTo !== undefined;
-  try {
-    if (behindBroker) router.connect(options.connectTo!);
-    else await router.bind(zmqEndpoint(host, options.port ?? ZEROMQ_DEFAULT_PORT));
-  } catch (err) {
-    router.close();
-    const why = err instanceof Error ? err.message : String(err);
-    throw new TransportError(
-      `cannot bind ${zmqEndpoint(host, options.port ?? ZEROMQ_DEFAULT_PORT)}: ${why}`,
-      {
-        cause: err,
-      },
-    );
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  // Behind a broker: libzmq's ROUTER, connecting out to the broker's backend.
+  let router: Router | undefined;
+  // Bound: our own ZMTP ROUTER (zmtp-router.ts).
+  let zmtp: ZmtpRouter | undefined;
+  if (behindBroker) {
+    router = new Router({
+      linger: 0, // close() never waits to flush replies to clients that are gone
+      // ZMQ_MAXMSGSIZE: libzmq drops an oversized frame and the connection while decoding,
+      // before buffering it; the sender sees a disconnect (and its call a TIMEOUT).
+      maxMessageSize: maxMessageBytes,
+      sendHighWaterMark: HIGH_WATER_MARK,
+      receiveHighWaterMark: HIGH_WATER_MARK,
+      sendTimeout: 0,
+      ipv6: isIpv6(host),
+    });
+    try {
+      router.connect(options.connectTo!);
+    } catch (err) {
+      router.close();
+      const why = err instanceof Error ? err.message : String(err);
+      throw new TransportError(`cannot connect to ${options.connectTo}: ${why}`, { cause: err });
+    }
+  } else {
+    // Its callbacks run only once a peer has connected, after this function has returned.
+    try {
+      zmtp = await startZmtpRouter({
+        host,
+        port: options.port ?? ZEROMQ_DEFAULT_PORT,
+        maxMessageBytes,
+        onMessage: (peer, frames) => {
+          lastReceived = Date.now();
+          try {
+            handle(frames, peer);
+          } catch (err) {
+            console.error('zeromq server: cannot answer:', err);
+          }
+        },
+        admit: (peer) => {
+          if (active >= maxRequests) return 'wait';
+          if (activeByPeer.size === 0) return 'run';
+          const key = peer.id.toString('latin1');
+          if ((activeByPeer.get(key) ?? 0) < maxPeerRequests || yieldedAtCap.has(key)) return 'run';
+          // At its cap: calls answered by promises may free slots within this loop turn (as a
+          // receive loop awaiting each message let them), so look again once before refusing.
+          yieldedAtCap.add(key);
+          return 'yield';
+        },
+      });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new TransportError(
+        `cannot bind ${zmqEndpoint(host, options.port ?? ZEROMQ_DEFAULT_PORT)}: ${why}`,
+        { cause: err },
+      );
+    }
   }
-  const port = behindBroker ? 0 : endpointPort(router.lastEndpoint);
+  const port = zmtp?.port ?? 0;
   // Behind a broker frame 0 is the proxy's routing id, frame 1 its client's.
   const peerFrame = behindBroker ? 1 : 0;
   let closed = false;
@@ -121,12 +159,16 @@ export async function serveZeromq<C extends Contract>(
    * never waits for "writable" (a ROUTER drops what it cannot route rather than block), so no
    * send is ever in progress and replies need no queue. Only a closed socket fails.
    */
-  const reply = (frames: Buffer[], at: number, body: Buffer): void => {
+  const reply = (frames: Buffer[], at: number, body: Buffer, peer: ZmtpPeer | undefined): void => {
     if (closed) return;
     frames.length = at;
     frames.push(body);
+    if (peer !== undefined) {
+      peer.send(frames, 1); // frame 0 is the routing id
+      return;
+    }
     try {
-      router.send(frames).then(undefined, ignore);
+      router!.send(frames).then(undefined, ignore);
     } catch {
       // closed under us
     }
@@ -139,28 +181,32 @@ export async function serveZeromq<C extends Contract>(
   // so a peer past its own cap is answered with an error rather than paused. Entries go at 0,
   // so the map holds only peers with calls in progress.
   const activeByPeer = new Map<string, number>();
+  // Peers (of the ZMTP router) at their cap that were given one loop turn to free a slot.
+  const yieldedAtCap = new Set<string>();
   let slotFreed: (() => void) | undefined;
   const done = (peer: string): void => {
     active--;
     const left = activeByPeer.get(peer)! - 1;
     if (left === 0) activeByPeer.delete(peer);
     else activeByPeer.set(peer, left);
+    if (left < maxPeerRequests) yieldedAtCap.delete(peer);
     const wake = slotFreed;
     slotFreed = undefined;
     wake?.();
+    if (active === maxRequests - 1) zmtp?.resume();
   };
 
   /** Answers one request; never awaits, so the loop goes straight back to receiving. */
-  const handle = (frames: Buffer[]): void => {
+  const handle = (frames: Buffer[], peer?: ZmtpPeer): void => {
     const at = bodyStart(frames);
     if (frames.length - at !== 1) {
       const error = new ProtocolError(`expected one body frame, got ${frames.length - at}`);
-      reply(frames, at, encodeError(error, NO_ID));
+      reply(frames, at, encodeError(error, NO_ID), peer);
       return;
     }
     const parsed = parseRequest(frames[at]!);
     if (!parsed.ok) {
-      reply(frames, at, errorReply(parsed.error, parsed.id));
+      reply(frames, at, errorReply(parsed.error, parsed.id), peer);
       return;
     }
     const { method, params, id } = parsed.request;
@@ -168,62 +214,72 @@ export async function serveZeromq<C extends Contract>(
       // A ROUTER cannot refuse connections, and a peer is not told of a socket closing under
       // its call: say so now, so the caller gets a clean error rather than a TIMEOUT.
       const error = new TransportError(`server draining: ${method} was not run (call another server)`);
-      reply(frames, at, errorReply(error, id));
+      reply(frames, at, errorReply(error, id), peer);
       return;
     }
     // Only peers with asynchronous calls in progress are in the map: while it is empty (every
     // call so far answered synchronously) no routing id needs turning into a key.
-    const peer =
+    const peerKey =
       activeByPeer.size === 0 ? undefined : frames[Math.min(peerFrame, at - 1)]!.toString('latin1');
-    const peerActive = peer === undefined ? 0 : (activeByPeer.get(peer) ?? 0);
+    const peerActive = peerKey === undefined ? 0 : (activeByPeer.get(peerKey) ?? 0);
     if (peerActive >= maxPeerRequests) {
       // Not run, so the caller may safely retry later; an error now rather than a silent drop,
       // which would only surface as a TIMEOUT (and a resend of idempotent calls).
       const error = new TransportError(
         `server busy: this peer already has ${maxPeerRequests} requests in progress (maxPeerRequests); ${method} was not run`,
       );
-      reply(frames, at, errorReply(error, id));
+      reply(frames, at, errorReply(error, id), peer);
       return;
     }
     let result: unknown;
     try {
       result = dispatch(method, params);
     } catch (err) {
-      reply(frames, at, errorReply(err, id));
+      reply(frames, at, errorReply(err, id), peer);
       return;
     }
     if (!(result instanceof Promise)) {
       // A synchronous implementation is answered here and now: no promise, no bookkeeping
       // (the call was never "in progress" past this line, so it holds no slot).
-      answer(frames, at, method, id, result);
+      answer(frames, at, method, id, result, peer);
       return;
     }
-    const key = peer ?? frames[Math.min(peerFrame, at - 1)]!.toString('latin1');
+    const key = peerKey ?? frames[Math.min(peerFrame, at - 1)]!.toString('latin1');
     activeByPeer.set(key, peerActive + 1);
     active++;
+    // The envelope is kept until the reply: as views it would hold the received chunks.
+    for (let i = 1; i < at; i++) frames[i] = Buffer.from(frames[i]!);
     result.then(
       (value) => {
         done(key);
-        answer(frames, at, method, id, value);
+        answer(frames, at, method, id, value, peer);
       },
       (err: unknown) => {
         done(key);
-        reply(frames, at, errorReply(err, id));
+        reply(frames, at, errorReply(err, id), peer);
       },
     );
   };
 
-  const answer = (frames: Buffer[], at: number, method: string, id: MessageId, value: unknown): void => {
+  const answer = (
+    frames: Buffer[],
+    at: number,
+    method: string,
+    id: MessageId,
+    value: unknown,
+    peer: ZmtpPeer | undefined,
+  ): void => {
     let out: Buffer;
     try {
       out = encodeResult(value, resultTypes.get(method), id);
     } catch (err) {
       out = errorReply(err, id);
     }
-    reply(frames, at, out);
+    reply(frames, at, out, peer);
   };
 
   const loop = (async () => {
+    if (router === undefined) return; // zmtp-router.ts calls handle() itself
     while (!closed) {
       if (active >= maxRequests) {
         await new Promise<void>((resolve) => {
@@ -260,18 +316,20 @@ export async function serveZeromq<C extends Contract>(
       while (!closed && Date.now() < deadline && (active > 0 || Date.now() - lastReceived < DRAIN_QUIET_MS))
         await new Promise((r) => setTimeout(r, 5));
       // linger 0 would discard replies still queued for their peers: give them a moment.
-      router.linger = Math.max(0, Math.min(DRAIN_LINGER_MS, deadline - Date.now()));
-      await running.close();
+      const linger = Math.max(0, Math.min(DRAIN_LINGER_MS, deadline - Date.now()));
+      if (router !== undefined) router.linger = linger;
+      await closeWith(linger);
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      router.close();
-      slotFreed?.();
-      await loop;
-      if (!behindBroker) await waitUntilPortFree(host, port);
-    },
+    close: () => closeWith(0),
   };
+  async function closeWith(lingerMs: number): Promise<void> {
+    if (closed) return;
+    closed = true;
+    router?.close();
+    slotFreed?.();
+    await loop;
+    await zmtp?.close(lingerMs);
+  }
   return running;
 }
 
@@ -279,21 +337,4 @@ function positiveLimit(value: number | undefined, fallback: number, name: string
   if (value === undefined) return fallback;
   if (!(value >= 1)) throw new InvalidArgumentError(`${name} must be at least 1, got ${value}`);
   return Math.floor(value);
-}
-
-/**
- * libzmq closes the listening descriptor in its I/O thread after close() returns; wait for
- * that (bounded) so that close() resolving means the port can be bound again.
- */
-async function waitUntilPortFree(host: string, port: number, limitMs = 2_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (Date.now() < deadline) {
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = net.createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, host, () => probe.close(() => resolve(true)));
-    });
-    if (free) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
