@@ -1,0 +1,129 @@
+/**
+ * Embargoes, ours against ours (issue 11: "calls stay in order when a promise resolves to a
+ * local capability"). Our client passes its own Counter to our Reflector and pipelines next()
+ * on the promised result: those calls go to the server and come back to the Counter. When the
+ * Return says the result is the Counter itself, calls made on the same promised capability
+ * from then on must wait behind the reflected ones: the client sends Disembargo
+ * (senderLoopback) after them, the server reflects it (receiverLoopback) behind the calls it
+ * forwarded, and only then are the waiting calls delivered. A relay between the two counts
+ * the messages. (Against pycapnp: test/interop/capnp-embargo.test.ts.)
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import {
+  type CapnpServer,
+  type CapnpSession,
+  openCapnp,
+  type RpcConnection,
+} from '../../src/protocols/capnp/index.js';
+import { range, reflectorSchemaPath, runReflector, serveReflector } from '../support/capnp-reflector.js';
+import { type CapnpRelay, matches, startCapnpRelay } from '../support/capnp-relay.js';
+
+type Sizes = ReturnType<RpcConnection['tableSizes']>;
+
+describe('capnp embargo: our client -> our Reflector', () => {
+  let server: CapnpServer;
+  let relay: CapnpRelay;
+  const served: RpcConnection[] = [];
+  before(async () => {
+    server = await serveReflector({ onConnection: (c) => served.push(c) });
+    relay = await startCapnpRelay(server.port);
+  });
+  after(async () => {
+    await relay?.close();
+    await server?.close();
+  });
+
+  /**
+   * A session through the relay, and a probe whose round trip (release(), nothing held) means
+   * every Finish and Release sent before it has landed on both sides.
+   */
+  async function open(): Promise<{ session: CapnpSession; flush: () => Promise<void>; done: () => void }> {
+    const session = await openCapnp({
+      port: relay.port,
+      schemaPath: reflectorSchemaPath,
+      service: 'Reflector',
+      timeoutMs: 15_000,
+    });
+    const probe = session.bootstrap();
+    const flush = async () => {
+      assert.equal((await probe.call('release').result).held, 0);
+    };
+    // Twice: the first call was pipelined on the Bootstrap, whose Finish went out after it.
+    await flush();
+    await flush();
+    return {
+      session,
+      flush,
+      done: () => {
+        probe.release();
+        void session.close();
+      },
+    };
+  }
+
+  function sizes(session: CapnpSession): { client: Sizes; server: Sizes } {
+    return { client: session.connection.tableSizes(), server: served.at(-1)!.tableSizes() };
+  }
+
+  for (const method of ['reflect', 'hold'] as const) {
+    it(`${method}: 10 calls pipelined on the reflected Counter, then 10 after it resolved, reach it in order`, async () => {
+      const { session, flush, done } = await open();
+      try {
+        const start = sizes(session);
+        const mark = relay.log.length;
+        const run = await runReflector(session, method, 10, 20);
+        await flush();
+
+        assert.deepEqual(run.seen, range(0, 20), 'the Counter saw every seq once, in order');
+        assert.deepEqual(run.replies, range(0, 20));
+        if (method === 'hold') assert.equal(run.held, 1);
+        assert.equal(run.embargoesAfterResult, 1, 'the calls made after the Return waited on an embargo');
+
+        const counterId = session.schema.interfaces.get('Counter')!.id.toString(16);
+        const next = `0x${counterId}@0`;
+        const log = relay.log.slice(mark);
+        const count = (dir: 'client->server' | 'server->client', kind: string, detail?: string) =>
+          log.filter((m) => m.dir === dir && m.kind === kind && matches(m, detail)).length;
+        // Only the pipelined calls went out; the late ones were delivered here.
+        assert.equal(count('client->server', 'call', next), 10);
+        assert.equal(count('client->server', 'call', `promisedAnswer ${next}`), 10);
+        assert.equal(count('server->client', 'call', `importedCap ${next}`), 10, 'reflected back');
+        assert.equal(count('client->server', 'disembargo'), 1);
+        assert.equal(count('client->server', 'disembargo', 'senderLoopback promisedAnswer'), 1);
+        assert.equal(count('server->client', 'disembargo'), 1);
+        assert.equal(count('server->client', 'disembargo', 'receiverLoopback importedCap'), 1);
+        // The server's Disembargo follows every call it reflected.
+        const back = log.findIndex((m) => m.dir === 'server->client' && m.kind === 'disembargo');
+        const lastReflected = log.findLastIndex((m) => m.dir === 'server->client' && m.kind === 'call');
+        assert.ok(
+          back > lastReflected,
+          `receiverLoopback at ${back}, last reflected call at ${lastReflected}`,
+        );
+
+        assert.deepEqual(sizes(session), start, 'both sides’ tables are back to their start sizes');
+        assert.equal(start.client.embargoes, 0);
+      } finally {
+        done();
+      }
+    });
+  }
+
+  it('no call pipelined before the Return: no Disembargo, calls go straight to the Counter', async () => {
+    const { session, flush, done } = await open();
+    try {
+      const start = sizes(session);
+      const mark = relay.log.length;
+      const run = await runReflector(session, 'reflect', 0, 10);
+      await flush();
+      assert.deepEqual(run.seen, range(0, 10));
+      assert.equal(run.embargoesAfterResult, 0);
+      const log = relay.log.slice(mark);
+      assert.equal(log.filter((m) => m.kind === 'disembargo').length, 0);
+      assert.equal(log.filter((m) => m.dir === 'server->client' && m.kind === 'call').length, 0);
+      assert.deepEqual(sizes(session), start);
+    } finally {
+      done();
+    }
+  });
+});
