@@ -259,12 +259,24 @@ export function wireTypeName(type: number): string {
 }
 
 /** Reads a struct; fields unknown to `fields` or of an unexpected wire type are skipped. */
+/** Fields by id, built once per field list (a plan's or a struct's, which never change). */
+const fieldsById = new WeakMap<readonly ThriftField[], ReadonlyMap<number, ThriftField>>();
+
+function byIdOf(fields: readonly ThriftField[]): ReadonlyMap<number, ThriftField> {
+  let byId = fieldsById.get(fields);
+  if (byId === undefined) {
+    byId = new Map(fields.map((f) => [f.id, f]));
+    fieldsById.set(fields, byId);
+  }
+  return byId;
+}
+
 export function readStruct(
   p: WireProtocol,
   fields: readonly ThriftField[],
   structs: StructLookup,
 ): ReadStruct {
-  const byId = new Map(fields.map((f) => [f.id, f]));
+  const byId = byIdOf(fields);
   const values: Record<string, unknown> = {};
   const present: number[] = [];
   const mistyped: ReadStruct['mistyped'] = [];

@@ -272,6 +272,20 @@ export function decodeArgs(
   return { args, problem: `${plan.name}: ${what.join('; ')}` };
 }
 
+/** A plan's `<method>_result` struct for a success: its name and fields, made once per plan. */
+const resultShapes = new WeakMap<MethodPlan, { fields: readonly ThriftField[]; structName: string }>();
+
+function resultShape(plan: MethodPlan): { fields: readonly ThriftField[]; structName: string } {
+  let shape = resultShapes.get(plan);
+  if (shape === undefined) {
+    const fields: ThriftField[] =
+      plan.returns && plan.returns.kind !== 'void' ? [{ id: 0, name: 'success', type: plan.returns }] : [];
+    shape = { fields, structName: `${plan.name}_result` };
+    resultShapes.set(plan, shape);
+  }
+  return shape;
+}
+
 export function encodeReply(
   variant: Variant,
   header: MessageHeader,
@@ -279,11 +293,10 @@ export function encodeReply(
   value: unknown,
   structs: StructLookup,
 ): Buffer {
-  const fields: ThriftField[] =
-    plan.returns && plan.returns.kind !== 'void' ? [{ id: 0, name: 'success', type: plan.returns }] : [];
+  const { fields, structName } = resultShape(plan);
   return encodeMessage(variant.encoding, variant.framed, (p) => {
     p.writeMessageBegin(header.name, MessageType.REPLY, header.seqid);
-    writeStruct(p, `${plan.name}_result`, fields, { success: value }, structs);
+    writeStruct(p, structName, fields, { success: value }, structs);
     p.writeMessageEnd();
   });
 }

@@ -6,7 +6,7 @@
  * only the connection it arrived on.
  */
 import net from 'node:net';
-import { createDispatcher } from '../../contract/dispatch.js';
+import { createSyncDispatcher } from '../../contract/dispatch.js';
 import {
   InvalidArgumentError,
   NoSuchMethodError,
@@ -30,6 +30,15 @@ import {
   type MessageHeader,
   readHeader,
 } from './messages.js';
+
+/**
+ * Replies answered synchronously while a chunk is read are copied into one buffer and written
+ * together, up to this many bytes or REPLIES_PER_WRITE replies: a write per reply costs a
+ * syscall each, while one write for a chunk of 64 pipelined calls leaves the client idle
+ * until the last is answered, where smaller batches let it start on the first ones meanwhile.
+ */
+const SMALL_WRITE_BYTES = 16 * 1024;
+const REPLIES_PER_WRITE = 16;
 
 /** Calls of one connection running at once before the server stops reading more from it. */
 export const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
@@ -72,7 +81,7 @@ export async function serveThrift<C extends Contract>(
   options: ThriftServeOptions,
 ): Promise<ThriftRunningServer> {
   const binding = bindContract(contract, options.schemaPath);
-  const dispatch = createDispatcher(contract, impl);
+  const dispatch = createSyncDispatcher(contract, impl);
   const { variant } = options;
   const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const host = options.host ?? DEFAULT_HOST;
@@ -95,10 +104,14 @@ export async function serveThrift<C extends Contract>(
     return service === binding.service ? { header: bare } : { header: bare, unknownService: service };
   }
 
-  /** Decodes one call, runs it, and returns the reply to send (undefined for oneway calls). */
-  async function handle(message: Buffer): Promise<Buffer | undefined> {
+  /**
+   * Decodes one call, runs it, and returns the reply to send (undefined for oneway calls):
+   * at once when the implementation answers synchronously, else as a promise. Throws (or
+   * rejects) only when the library cannot decode what the scan passed.
+   */
+  function handle(message: Buffer): Buffer | undefined | Promise<Buffer | undefined> {
     const p = messageReader(variant.encoding, message);
-    let header = readHeader(p);
+    const header = readHeader(p);
     if (header.type !== MessageType.CALL && header.type !== MessageType.ONEWAY) {
       // Well-formed but not a call (a reply or exception sent our way): say so, as the C++ and
       // Java processors do; the stream is still in sync, so the connection goes on.
@@ -119,25 +132,36 @@ export async function serveThrift<C extends Contract>(
         `unknown service '${call.unknownService}' in '${header.name}' (this server serves ${binding.service}, with or without the 'Service:' prefix)`,
       );
     }
-    header = call.header;
-    const plan = binding.plans.get(header.name);
-    let reply: Buffer;
-    if (!plan) {
-      reply = encodeError(variant, header, undefined, new NoSuchMethodError(header.name), binding.structs);
-    } else {
-      const { args, problem } = decodeArgs(p, plan, binding.structs);
-      try {
-        if (problem !== undefined) throw new InvalidArgumentError(problem);
-        const value = await dispatch(header.name, args);
-        reply = encodeReply(variant, header, plan, value, binding.structs);
-      } catch (err) {
-        reply = encodeError(variant, header, plan, toRpcError(err), binding.structs);
-      }
-    }
+    const h = call.header;
+    const plan = binding.plans.get(h.name);
     // No reply to a ONEWAY message, nor to a function the IDL declares oneway whatever the
     // message type (as generated processors decide): its caller never reads one, so a reply
     // would be taken as the answer to its next call.
-    return header.type === MessageType.ONEWAY || plan?.oneway ? undefined : reply;
+    const silent = h.type === MessageType.ONEWAY || plan?.oneway === true;
+    if (!plan) {
+      return silent
+        ? undefined
+        : encodeError(variant, h, undefined, new NoSuchMethodError(h.name), binding.structs);
+    }
+    const failed = (err: unknown) =>
+      silent ? undefined : encodeError(variant, h, plan, toRpcError(err), binding.structs);
+    const { args, problem } = decodeArgs(p, plan, binding.structs);
+    let value: unknown;
+    try {
+      if (problem !== undefined) throw new InvalidArgumentError(problem);
+      value = dispatch(h.name, args);
+    } catch (err) {
+      return failed(err);
+    }
+    const replyTo = (v: unknown) => {
+      if (silent) return undefined;
+      try {
+        return encodeReply(variant, h, plan, v, binding.structs);
+      } catch (err) {
+        return failed(err);
+      }
+    };
+    return value instanceof Promise ? value.then(replyTo, failed) : replyTo(value);
   }
 
   function accept(socket: net.Socket): void {
@@ -147,6 +171,10 @@ export async function serveThrift<C extends Contract>(
     const reader = new MessageReader(variant, maxBytes);
     // A byte stream cannot be resynchronised after bad input: drop this connection only, and
     // say why (once: later failures of calls still running on it are consequences).
+    // The scan passed but the library could not decode the call.
+    const undecodable = (err: unknown) => {
+      fail(new ProtocolError(`undecodable call: ${toRpcError(err).message}`, { cause: err }));
+    };
     const fail = (error: RpcError) => {
       if (socket.destroyed) return;
       socket.destroy();
@@ -202,23 +230,53 @@ export async function serveThrift<C extends Contract>(
       }
       // A completed message is progress: the next one gets a fresh deadline.
       if (messages.length > 0) stopDeadline();
+      // Replies answered synchronously are gathered and leave in one write after the chunk
+      // (small ones copied into one buffer), as the raw-TCP floor writes its own.
+      let ready: Buffer[] = [];
+      let readyBytes = 0;
+      const writeReady = () => {
+        if (
+          !socket.destroyed &&
+          !writeBatched(
+            socket,
+            ready.length === 1 ? ready[0]! : Buffer.concat(ready, readyBytes),
+            inFlight > 0,
+          )
+        )
+          writeBlocked = true;
+        ready = [];
+        readyBytes = 0;
+      };
       for (const message of messages) {
-        inFlight++;
-        handle(message).then(
-          (reply) => {
-            inFlight--;
-            // Replies finishing in the same tick go out in one write (batch.ts); with no other
-            // call running, none can follow this one.
-            if (reply && !socket.destroyed && !writeBatched(socket, reply, inFlight > 0)) writeBlocked = true;
-            flow();
-          },
-          (err: unknown) => {
-            inFlight--;
-            // The scan passed but the library could not decode the call.
-            fail(new ProtocolError(`undecodable call: ${toRpcError(err).message}`, { cause: err }));
-          },
-        );
+        let reply: Buffer | undefined | Promise<Buffer | undefined>;
+        try {
+          reply = handle(message);
+        } catch (err) {
+          undecodable(err);
+          return;
+        }
+        if (reply instanceof Promise) {
+          inFlight++;
+          reply.then(
+            (r) => {
+              inFlight--;
+              // Replies finishing in the same tick go out in one write (batch.ts); with no other
+              // call running, none can follow this one.
+              if (r && !socket.destroyed && !writeBatched(socket, r, inFlight > 0)) writeBlocked = true;
+              flow();
+            },
+            (err: unknown) => {
+              inFlight--;
+              undecodable(err);
+            },
+          );
+        } else if (reply !== undefined) {
+          ready.push(reply);
+          readyBytes += reply.length;
+          if (ready.length >= REPLIES_PER_WRITE || readyBytes >= SMALL_WRITE_BYTES) writeReady();
+        }
       }
+      if (ready.length > 0) writeReady();
       flow();
     });
     socket.on('error', () => undefined);
