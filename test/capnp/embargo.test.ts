@@ -16,7 +16,13 @@ import {
   openCapnp,
   type RpcConnection,
 } from '../../src/protocols/capnp/index.js';
-import { range, reflectorSchemaPath, runReflector, serveReflector } from '../support/capnp-reflector.js';
+import {
+  counterNext,
+  range,
+  reflectorSchemaPath,
+  runReflector,
+  serveReflector,
+} from '../support/capnp-reflector.js';
 import { type CapnpRelay, matches, startCapnpRelay } from '../support/capnp-relay.js';
 
 type Sizes = ReturnType<RpcConnection['tableSizes']>;
@@ -80,8 +86,7 @@ describe('capnp embargo: our client -> our Reflector', () => {
         if (method === 'hold') assert.equal(run.held, 1);
         assert.equal(run.embargoesAfterResult, 1, 'the calls made after the Return waited on an embargo');
 
-        const counterId = session.schema.interfaces.get('Counter')!.id.toString(16);
-        const next = `0x${counterId}@0`;
+        const next = counterNext();
         const log = relay.log.slice(mark);
         const count = (dir: 'client->server' | 'server->client', kind: string, detail?: string) =>
           log.filter((m) => m.dir === dir && m.kind === kind && matches(m, detail)).length;
