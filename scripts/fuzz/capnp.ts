@@ -239,6 +239,62 @@ async function corpusSessions(): Promise<Session[]> {
   return sessions;
 }
 
+/**
+ * A session whose question IDs are never reused. A client reuses an ID once the Return came
+ * and it sent Finish; replayed at once, the reused ID would reach the server before its first
+ * use returned (a protocol error, fairly aborted), and nothing after it would be read.
+ */
+function renumbered(s: Session): Session {
+  const ids = new Map<number, number>();
+  let next = 0;
+  const fresh = (q: number) => {
+    const id = next++;
+    ids.set(q, id);
+    return id;
+  };
+  const ref = (q: number) => ids.get(q) ?? q;
+  const promised = (pa: rpc.PromisedAnswer) => {
+    pa.questionId = ref(pa.questionId);
+  };
+  const target = (t: rpc.MessageTarget) => {
+    if (t.which() === rpc.MessageTarget.PROMISED_ANSWER) promised(t.promisedAnswer);
+  };
+  const up = s.up.map((frame) => {
+    // capnp-es reads a copy of the segments: the edits are written out with toArrayBuffer().
+    const message = new capnp.Message(new Uint8Array(frame).buffer, false);
+    try {
+      const m = message.getRoot(rpc.Message);
+      switch (m.which()) {
+        case rpc.Message.BOOTSTRAP:
+          m.bootstrap.questionId = fresh(m.bootstrap.questionId);
+          break;
+        case rpc.Message.CALL: {
+          const c = m.call;
+          target(c.target);
+          const table = c.params.capTable;
+          for (let i = 0; i < table.length; i++) {
+            const d = table.get(i);
+            if (d.which() === rpc.CapDescriptor.RECEIVER_ANSWER) promised(d.receiverAnswer);
+          }
+          c.questionId = fresh(c.questionId);
+          break;
+        }
+        case rpc.Message.FINISH:
+          m.finish.questionId = ref(m.finish.questionId);
+          break;
+        case rpc.Message.DISEMBARGO:
+          target(m.disembargo.target);
+          break;
+        default:
+      }
+      return Buffer.from(message.toArrayBuffer());
+    } catch {
+      return frame;
+    }
+  });
+  return { ...s, up };
+}
+
 async function captureSessions(): Promise<Session[]> {
   const server = await serveCapnp(calculatorContract, calculator, { port: 0 });
   const relay = await captureRelay(server.port);
@@ -602,7 +658,7 @@ class Mutator {
       const m = cloneMessage(raw);
       let lie: HeaderLie = {};
       for (let k = 1 + this.int(3); k > 0; k--) {
-        if (this.chance(0.2)) {
+        if (this.chance(0.12)) {
           const l = this.header(m);
           lie = { ...lie, ...l.lie };
           ops.push(l.op);
@@ -938,7 +994,7 @@ class ReplyChecker {
       for (const f of this.reader.push(chunk)) {
         const m = new capnp.Message(f, false).getRoot(rpc.Message);
         const which = m.which();
-        if (which > rpc.Message.JOIN) throw new Error(`message type ${which}`);
+        if (which > rpc.Message.DISEMBARGO) throw new Error(`message type ${which}`);
         this.kinds.push(which);
         // Touch what a peer would read of a Return or an Abort.
         if (which === rpc.Message.RETURN) {
@@ -1010,9 +1066,15 @@ function rssMiB(pid: number): number {
 
 const tally = new Map<string, number>();
 
+/**
+ * Replays one session on a fresh connection: each frame in random chunks, and when `paced`
+ * a pause after each frame, so the server has answered what came before (a client sends a
+ * Finish, a Release or a call on a returned capability only then).
+ */
 function sendSession(
   port: number,
-  chunks: readonly Buffer[],
+  frames: readonly Buffer[][],
+  paced: boolean,
   rnd: () => number,
 ): Promise<string | undefined> {
   return new Promise((resolve) => {
@@ -1031,11 +1093,13 @@ function sendSession(
     s.on('error', done);
     s.on('close', done);
     s.on('data', (c: Buffer) => checker.push(c));
-    s.on('connect', () => {
-      void writeChunks(s, chunks, rnd).then(() => {
-        if (rnd() < 0.3) s.end();
-        timer = setTimeout(done, 20 + Math.floor(rnd() * 80));
-      });
+    s.on('connect', async () => {
+      for (const chunks of frames) {
+        await writeChunks(s, chunks, rnd);
+        if (paced) await delay(2);
+      }
+      if (rnd() < 0.3) s.end();
+      timer = setTimeout(done, 20 + Math.floor(rnd() * 80));
     });
   });
 }
@@ -1091,10 +1155,13 @@ async function fuzzServer(
       for (let i = 0; i < batch && done < iterations; i++, done++) {
         const seed = m.pick(sessions);
         const { frames, ops } = m.session(seed, sessions, built);
-        const stream = Buffer.concat(frames);
-        sent.push(`${seed.source} [${ops.join(' ')}] ${stream.toString('hex').slice(0, 400)}`);
-        streams.push(`${seed.source} [${ops.join(' ')}] ${stream.toString('hex')}`);
-        jobs.push(sendSession(child.port, m.chunks(stream), io));
+        const paced = m.chance(0.5);
+        if (paced) ops.unshift('paced');
+        const hex = frames.map((f) => f.toString('hex'));
+        sent.push(`${seed.source} [${ops.join(' ')}] ${hex.join(',').slice(0, 400)}`);
+        streams.push(`${seed.source} [${ops.join(' ')}] ${hex.join(',')}`);
+        const chunks = paced ? frames.map((f) => m.chunks(f)) : [m.chunks(Buffer.concat(frames))];
+        jobs.push(sendSession(child.port, chunks, paced, io));
       }
       const answers = await Promise.all(jobs);
       const bad = answers.findIndex((a) => a !== undefined);
@@ -1129,12 +1196,11 @@ async function fuzzServer(
 /** Rewrites the answer ID of a Return (other messages as they are). */
 function withAnswerId(frame: Buffer, id: number): Buffer {
   try {
-    const copy = new Uint8Array(frame).buffer;
-    const message = new capnp.Message(copy, false);
+    const message = new capnp.Message(new Uint8Array(frame).buffer, false);
     const m = message.getRoot(rpc.Message);
     if (m.which() !== rpc.Message.RETURN) return frame;
     m.return.answerId = id;
-    return Buffer.from(copy);
+    return Buffer.from(message.toArrayBuffer());
   } catch {
     return frame;
   }
@@ -1199,14 +1265,20 @@ async function fuzzClient(
   let plan: Plan = 'intact';
   let described: string[] = [];
   const sockets = new Set<net.Socket>();
+  // Each connection's answers, in order (a finding's file replays them).
+  const written = new Map<net.Socket, string[]>();
   const server = net.createServer((s) => {
     sockets.add(s);
+    written.set(s, []);
     const reader = new FrameReader({ maxMessageBytes: 64 << 20 });
     let exportId = 0;
     // One answer is written (in chunks, with pauses) after the other, never interleaved.
     let writing = Promise.resolve();
     s.on('error', () => undefined);
-    s.on('close', () => sockets.delete(s));
+    s.on('close', () => {
+      sockets.delete(s);
+      setTimeout(() => written.delete(s), 5_000).unref();
+    });
     const answer = (frames: Buffer[]) => {
       let out = frames;
       if (plan === 'mutated') {
@@ -1234,6 +1306,7 @@ async function fuzzClient(
       }
       const chunks = m.chunks(Buffer.concat(out));
       writing = writing.then(() => writeChunks(s, chunks, rnd));
+      written.get(s)?.push(Buffer.concat(out).toString('hex'));
     };
     s.on('data', (c: Buffer) => {
       let frames: ArrayBuffer[];
@@ -1274,15 +1347,23 @@ async function fuzzClient(
   let findings = 0;
   const keepGoing = process.argv.includes('--keep-going');
   let session: CapnpSession | undefined;
-  const fresh = async () => {
+  // An intact exchange is checked for its result, not its speed: a loaded machine gets time.
+  let sessionTimeout = timeoutMs;
+  const fresh = async (intact: boolean) => {
     await session?.close();
-    session = await openCapnp({ port, timeoutMs });
+    sessionTimeout = intact ? 10_000 : timeoutMs;
+    session = await openCapnp({ port, timeoutMs: sessionTimeout });
     return session;
   };
   try {
     while (done < iterations && Date.now() < deadline && (ok || keepGoing)) {
       const intact = m.chance(0.15);
-      if (intact || session === undefined || session.connection.isClosed || m.chance(0.05)) await fresh();
+      const stale =
+        session === undefined ||
+        session.connection.isClosed ||
+        sessionTimeout !== timeoutMs ||
+        m.chance(0.05);
+      if (intact || stale) await fresh(intact);
       plan = intact ? 'intact' : 'mutated';
       described = [];
       const s = session!;
@@ -1345,7 +1426,7 @@ async function fuzzClient(
                 value: e,
               }),
             ),
-            delay(timeoutMs + 2_000).then(() => ({ outcome: 'hang', value: undefined })),
+            delay(sessionTimeout + 2_000).then(() => ({ outcome: 'hang', value: undefined })),
           ]),
         ),
       );
@@ -1354,6 +1435,11 @@ async function fuzzClient(
         const wrong = intact && (r.outcome !== 'result' || r.value !== expected[i]);
         if (r.outcome === 'hang' || r.outcome.startsWith('non-RpcError') || wrong) {
           findings++;
+          const file = path.join(tmpdir(), `capnp-fuzz-client-${process.pid}-${done}.json`);
+          const local = s.connection.socket.localPort;
+          const answers = [...written].find(([sock]) => sock.remotePort === local)?.[1] ?? [];
+          writeFileSync(file, JSON.stringify({ kind, answers }));
+          if (findings <= 5) console.log(`client: the fake server's answers on that connection: ${file}`);
           if (findings <= 5)
             console.log(
               `client: FINDING at iteration ${done} (kind ${kind}, ${plan}): call ${i} gave ${r.outcome} ${String(r.value)} after ${Date.now() - started} ms\n${described.join('\n')}`,
@@ -1403,9 +1489,12 @@ async function replay(file: string): Promise<boolean> {
   const rnd = prng(1);
   try {
     for (const [i, line] of readFileSync(file, 'utf8').split('\n').filter(Boolean).entries()) {
-      const hex = line.slice(line.lastIndexOf(' ') + 1);
+      const frames = line
+        .slice(line.lastIndexOf(' ') + 1)
+        .split(',')
+        .map((h) => [Buffer.from(h, 'hex')]);
       const started = Date.now();
-      const answer = await sendSession(child.port, [Buffer.from(hex, 'hex')], rnd);
+      const answer = await sendSession(child.port, frames, line.includes('[paced'), rnd);
       const problem = answer ?? (await checkServer(child, baseline));
       console.log(`replay ${i}: ${problem ?? 'ok'} (${Date.now() - started} ms) ${line.slice(0, 300)}`);
       if (problem !== undefined) return false;
@@ -1427,7 +1516,7 @@ async function main(): Promise<void> {
     writeFileSync(
       dump,
       builtCalls()
-        .map((b, i) => `built#${i} [] ${boot}${b.toString('hex')}\n`)
+        .map((b, i) => `built#${i} [paced] ${boot},${b.toString('hex')}\n`)
         .join(''),
     );
     process.exit(0);
@@ -1444,7 +1533,7 @@ async function main(): Promise<void> {
   process.on('uncaughtException', (e) => uncaught.push(e));
   process.on('unhandledRejection', (e) => uncaught.push(e));
 
-  const sessions = await corpusSessions();
+  const sessions = (await corpusSessions()).map(renumbered);
   const built = builtCalls();
   const replies = sessions.flatMap((s) => s.down);
   const sources = [...new Set(sessions.map((s) => s.source))].join(', ');

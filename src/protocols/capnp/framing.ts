@@ -114,13 +114,144 @@ export class FrameReader {
   }
 }
 
-/** A message over a frame FrameReader has measured, with the traversal limit applied. */
+/**
+ * A message over a frame FrameReader has measured, with the traversal limit applied; its
+ * pointers are checked first (checkPointers).
+ */
 export function messageFromFrame(frame: ArrayBuffer, maxMessageBytes: number): capnp.Message {
+  const traversalBytes = Math.max(maxMessageBytes, 64 * 1024);
+  checkPointers(frame, traversalBytes / 8);
   const message = new capnp.Message(frame, false);
   // capnp-es counts the traversal limit down in bytes as pointers are followed: a message can
   // be read about once over, not amplified by pointers that share their targets.
-  message._capnp.traversalLimit = Math.max(maxMessageBytes, 64 * 1024);
+  message._capnp.traversalLimit = traversalBytes;
   return message;
+}
+
+/**
+ * Walks every pointer reachable from the root of a frame (segment table included) before
+ * capnp-es reads it: each struct and list lies inside its segment, far pointers land on
+ * landing pads that exist and are well formed, and the words reached stay within
+ * `budgetWords` and within twice the frame's own words plus 1024, a list element of no
+ * size (an empty struct, a Void) counting as one word, as the C++ implementation charges
+ * its traversal limit. A well-formed message reaches each of its words once, so it always
+ * passes; a pointer loop or a list claiming more elements than were sent does not.
+ * Throws FramingError.
+ *
+ * Why: capnp-es trusts what it reads. A list of structs smaller than the schema's is resized
+ * to the schema's element size on first access, allocating count × size bytes for a count the
+ * sender wrote: a tag declaring 2^20 empty elements (16 bytes on the wire) cost 1.4 s and
+ * 140 MiB per message, and a few such calls ran the server out of memory (found by
+ * scripts/fuzz/capnp.ts). Its own traversal limit is not charged for that copy.
+ */
+export function checkPointers(frame: ArrayBuffer, budgetWords: number): void {
+  const view = new DataView(frame);
+  const count = view.getUint32(0, true) + 1;
+  const starts: number[] = [];
+  const sizes: number[] = [];
+  let at = 4 + 4 * count + (count % 2 === 0 ? 4 : 0);
+  for (let i = 0; i < count; i++) {
+    const words = view.getUint32(4 + 4 * i, true);
+    starts.push(at);
+    sizes.push(words);
+    at += words * 8;
+  }
+  if (at > frame.byteLength) throw new FramingError('the segment table declares more than the frame holds');
+  if (sizes[0] === 0) throw new FramingError('a frame whose first segment is empty has no root');
+  // A message reads at most twice its own size (plus 8 KiB): a reader amplifies nothing more.
+  const limit = Math.min(budgetWords, 2 * Math.floor(frame.byteLength / 8) + 1024);
+  let budget = limit;
+  const charge = (words: number) => {
+    budget -= words;
+    if (budget < 0) {
+      throw new FramingError(
+        `the message reads more than ${limit} words (a pointer loop, or a list longer than what was sent)`,
+      );
+    }
+  };
+  const within = (seg: number, start: number, words: number, what: string) => {
+    if (start < 0 || start + words > sizes[seg]!) {
+      throw new FramingError(`a ${what} pointer points outside its segment (${seg})`);
+    }
+  };
+  const word = (seg: number, index: number): [number, number] => {
+    const off = starts[seg]! + index * 8;
+    return [view.getUint32(off, true), view.getUint32(off + 4, true)];
+  };
+  // Pointer locations still to visit, as (segment, word) pairs.
+  const stack: number[] = [0, 0];
+  while (stack.length > 0) {
+    const index = stack.pop()!;
+    const seg = stack.pop()!;
+    let [lo, hi] = word(seg, index);
+    if (lo === 0 && hi === 0) continue;
+    let contentSeg = seg;
+    let content = index + 1 + (lo >> 2);
+    if ((lo & 3) === 2) {
+      // A far pointer: the landing pad is one word (the pointer itself, relative to the pad)
+      // or two (a far pointer to the content, then a tag describing it).
+      const padSeg = hi;
+      const pad = lo >>> 3;
+      const double = (lo & 4) !== 0;
+      if (padSeg >= count) throw new FramingError(`a far pointer names segment ${padSeg} of ${count}`);
+      within(padSeg, pad, double ? 2 : 1, 'far');
+      const [padLo, padHi] = word(padSeg, pad);
+      if (!double) {
+        if ((padLo & 3) === 2) throw new FramingError('a far pointer lands on another far pointer');
+        [lo, hi] = [padLo, padHi];
+        if (lo === 0 && hi === 0) continue;
+        contentSeg = padSeg;
+        content = pad + 1 + (lo >> 2);
+      } else {
+        if ((padLo & 7) !== 2)
+          throw new FramingError('a double-far landing pad does not start with a far pointer');
+        contentSeg = padHi;
+        content = padLo >>> 3;
+        if (contentSeg >= count)
+          throw new FramingError(`a far pointer names segment ${contentSeg} of ${count}`);
+        [lo, hi] = word(padSeg, pad + 1);
+        if ((lo & 3) === 2) throw new FramingError('a double-far landing pad has a far pointer for its tag');
+      }
+    }
+    const type = lo & 3;
+    if (type === 3) continue; // a capability: nothing to follow
+    if (type === 0) {
+      const data = hi & 0xffff;
+      const ptrs = hi >>> 16;
+      within(contentSeg, content, data + ptrs, 'struct');
+      charge(data + ptrs);
+      for (let i = 0; i < ptrs; i++) stack.push(contentSeg, content + data + i);
+      continue;
+    }
+    const size = hi & 7;
+    const n = hi >>> 3;
+    if (size === 7) {
+      // n is the elements' words; the tag before them says how many and their size.
+      within(contentSeg, content, n + 1, 'list');
+      const [tagLo, tagHi] = word(contentSeg, content);
+      if ((tagLo & 3) !== 0)
+        throw new FramingError('a list of structs has a tag that is not a struct pointer');
+      const elements = tagLo >>> 2;
+      const data = tagHi & 0xffff;
+      const ptrs = tagHi >>> 16;
+      if (elements * (data + ptrs) > n) {
+        throw new FramingError(
+          `a list of structs declares ${elements} elements of ${data + ptrs} words in ${n}`,
+        );
+      }
+      charge(Math.max(n, elements));
+      for (let e = 0; e < elements && ptrs > 0; e++) {
+        const base = content + 1 + e * (data + ptrs) + data;
+        for (let i = 0; i < ptrs; i++) stack.push(contentSeg, base + i);
+      }
+      continue;
+    }
+    const bits = [0, 1, 8, 16, 32, 64, 64][size]!;
+    const words = Math.ceil((n * bits) / 64);
+    within(contentSeg, content, words, 'list');
+    charge(size === 0 ? n : words); // a list of Void sends nothing for any count
+    if (size === 6) for (let i = 0; i < n; i++) stack.push(contentSeg, content + i);
+  }
 }
 
 /** The framed bytes of a message (capnp-es writes the segment table itself). */
