@@ -10,13 +10,21 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { RpcError } from '../../src/contract/index.js';
 import {
+  type Capability,
   type CapnpServer,
   type CapnpSession,
   openCapnp,
   type RpcConnection,
 } from '../../src/protocols/capnp/index.js';
-import { range, reflectorSchemaPath, runReflector, serveReflector } from '../support/capnp-reflector.js';
+import {
+  counterNext,
+  range,
+  reflectorSchemaPath,
+  runReflector,
+  serveReflector,
+} from '../support/capnp-reflector.js';
 import { type CapnpRelay, matches, startCapnpRelay } from '../support/capnp-relay.js';
 
 type Sizes = ReturnType<RpcConnection['tableSizes']>;
@@ -80,8 +88,7 @@ describe('capnp embargo: our client -> our Reflector', () => {
         if (method === 'hold') assert.equal(run.held, 1);
         assert.equal(run.embargoesAfterResult, 1, 'the calls made after the Return waited on an embargo');
 
-        const counterId = session.schema.interfaces.get('Counter')!.id.toString(16);
-        const next = `0x${counterId}@0`;
+        const next = counterNext();
         const log = relay.log.slice(mark);
         const count = (dir: 'client->server' | 'server->client', kind: string, detail?: string) =>
           log.filter((m) => m.dir === dir && m.kind === kind && matches(m, detail)).length;
@@ -124,6 +131,55 @@ describe('capnp embargo: our client -> our Reflector', () => {
       assert.deepEqual(sizes(session), start);
     } finally {
       done();
+    }
+  });
+
+  it('the connection lost while calls wait on an embargo: they fail with TRANSPORT, none hangs', {
+    timeout: 30_000,
+  }, async () => {
+    // The relay cuts the connection instead of passing on the client's Disembargo, so the
+    // embargo can never be lifted by the peer.
+    const cutting = await startCapnpRelay(server.port, {
+      cutOn: (m) => m.dir === 'client->server' && m.kind === 'disembargo',
+    });
+    const session = await openCapnp({
+      port: cutting.port,
+      schemaPath: reflectorSchemaPath,
+      service: 'Reflector',
+      timeoutMs: 15_000,
+    });
+    const seen: number[] = [];
+    const counter = session.serve('Counter', {
+      next: ({ seq }) => {
+        seen.push(seq as number);
+        return { seq };
+      },
+    });
+    const reflector = session.bootstrap();
+    try {
+      const pending = reflector.call('reflect', { cap: counter });
+      const promised = pending.cap('cap');
+      const early = range(0, 5).map((seq) => promised.call('next', { seq }).result);
+      ((await pending.result).cap as Capability).release();
+      assert.equal(session.connection.tableSizes().embargoes, 1);
+      const late = range(5, 10).map((seq) => promised.call('next', { seq }).result);
+      const outcomes = await Promise.allSettled(late);
+      for (const o of outcomes) {
+        assert.equal(o.status, 'rejected', 'a call queued behind the embargo cannot succeed');
+        assert.ok(o.reason instanceof RpcError && o.reason.code === 'TRANSPORT', String(o.reason));
+      }
+      await Promise.allSettled(early);
+      assert.ok(
+        seen.every((seq, i) => seq < 5 && (i === 0 || seq > seen[i - 1]!)),
+        `only reflected calls, in order: ${seen.join(',')}`,
+      );
+      assert.equal(session.connection.tableSizes().embargoes, 0);
+      promised.release();
+    } finally {
+      counter.release();
+      reflector.release();
+      await session.close();
+      await cutting.close();
     }
   });
 });

@@ -10,11 +10,19 @@ import {
   type CapnpServeOptions,
   type CapnpServer,
   type CapnpSession,
+  loadCapnpSchema,
   serveCapnp,
 } from '../../src/protocols/capnp/index.js';
 import { peerScript } from './peers.js';
 
 export const reflectorSchemaPath = peerScript('capnp', 'reflector.capnp');
+
+/** Counter.next as the counting relay writes a Call's method (`0x<interface id>@<ordinal>`). */
+export function counterNext(): string {
+  const iface = loadCapnpSchema(reflectorSchemaPath).registry.interfaces.get('Counter');
+  if (iface === undefined) throw new Error('reflector.capnp has no Counter');
+  return `0x${iface.id.toString(16)}@0`;
+}
 
 /** No contract methods: everything the Reflector serves is a capability method (extras). */
 const reflectorContract = {
@@ -23,8 +31,14 @@ const reflectorContract = {
   methods: {},
 } as const satisfies Contract;
 
-/** Our Reflector: reflect returns the Counter at once, hold once release is called. */
-export function serveReflector(options: CapnpServeOptions = {}): Promise<CapnpServer> {
+/**
+ * Our Reflector: reflect returns the Counter at once, hold once release is called. `onRelease`
+ * runs as each release() arrives (what the connection has processed by then is settled).
+ */
+export function serveReflector(
+  options: CapnpServeOptions = {},
+  onRelease?: (held: number) => void,
+): Promise<CapnpServer> {
   let waiting: (() => void)[] = [];
   const keep = (cap: unknown): Capability => {
     if (!(cap instanceof Capability)) throw new Error('cap is not a capability');
@@ -50,6 +64,7 @@ export function serveReflector(options: CapnpServeOptions = {}): Promise<CapnpSe
           const released = waiting;
           waiting = [];
           for (const r of released) r();
+          onRelease?.(released.length);
           return { held: released.length };
         },
       },

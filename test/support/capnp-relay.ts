@@ -82,15 +82,36 @@ export function matches(m: RelayedMessage, detail: string | undefined): boolean 
   return detail.split(' ').every((w) => words.includes(w));
 }
 
+export interface CapnpRelayOptions {
+  /**
+   * Cuts the connection (both sockets destroyed) instead of forwarding the chunk holding the
+   * first message this returns true for: a connection lost at a chosen point of the protocol.
+   */
+  readonly cutOn?: (m: RelayedMessage) => boolean;
+}
+
 /** Starts a relay to 127.0.0.1:`targetPort`; every accepted connection is relayed and logged. */
-export async function startCapnpRelay(targetPort: number): Promise<CapnpRelay> {
+export async function startCapnpRelay(
+  targetPort: number,
+  options: CapnpRelayOptions = {},
+): Promise<CapnpRelay> {
   const log: RelayedMessage[] = [];
   const sockets = new Set<net.Socket>();
   const pipe = (from: net.Socket, to: net.Socket, dir: Direction): void => {
     const reader = new FrameReader({ maxMessageBytes: MAX_FRAME });
     from.on('data', (chunk: Buffer) => {
       // Decoded before forwarding, so the log holds a frame before its answer can come back.
-      for (const frame of reader.push(chunk)) log.push({ dir, ...describe(frame) });
+      let cut = false;
+      for (const frame of reader.push(chunk)) {
+        const m: RelayedMessage = { dir, ...describe(frame) };
+        log.push(m);
+        if (options.cutOn?.(m) === true) cut = true;
+      }
+      if (cut) {
+        from.destroy();
+        to.destroy();
+        return;
+      }
       to.write(chunk);
     });
     from.on('end', () => to.end());

@@ -1,11 +1,14 @@
 # Passes its own Counter to a Reflector (reflector.capnp) with pycapnp 2.x and prints ONE JSON
-# line: {"method": ..., "seen": [...], "replies": [...], "held": ...}. It pipelines next(0..N-1) on
+# line: {"method": ..., "seen": [...], "replies": [...], "held": ..., "flushes": [...]}. It pipelines next(0..N-1) on
 # the promised result before the Reflector has returned (those calls go out to the Reflector and
 # come back to the Counter), then, once the result is in, next(N..M-1) on the same promised
 # capability: now a local object, so the C++ side embargoes them behind a Disembargo. "seen" is
-# the order the Counter received the seqs in; E-order wants 0..M-1 exactly.
+# the order the Counter received the seqs in; E-order wants 0..M-1 exactly. Two release()
+# round trips (nothing held) come before the scenario and two after it, once every reference
+# it made is dropped, so a server can compare its tables at the second and the last.
 # Usage: python reflector_client.py port [N] [M] [reflect|hold]
 import asyncio
+import gc
 import json
 import sys
 
@@ -26,6 +29,11 @@ async def main(port, before, total, method):
     client = capnp.TwoPartyClient(await capnp.AsyncIoStream.create_connection("127.0.0.1", port))
     reflector = client.bootstrap().cast_as(reflector_capnp.Reflector)
     counter = Counter()
+
+    async def flush():
+        return (await reflector.release()).held
+
+    flushes = [await flush(), await flush()]
     promise = reflector.hold(counter) if method == "hold" else reflector.reflect(counter)
     promised = promise.cap
     # Sent on the promised answer, before the Reflector has returned.
@@ -36,8 +44,12 @@ async def main(port, before, total, method):
     await promise
     # The promise has resolved to our own Counter: these must not overtake the reflected ones.
     late = [promised.next(i) for i in range(before, total)]
-    replies = await asyncio.gather(*early, *late)
-    out = {"method": method, "seen": counter.seen, "replies": [r.seq for r in replies], "held": held}
+    replies = [r.seq for r in await asyncio.gather(*early, *late)]
+    # Dropped, so the Finish of the Reflector's call and the Release of its result go out.
+    del promise, promised, early, late
+    gc.collect()
+    flushes += [await flush(), await flush()]
+    out = {"method": method, "seen": counter.seen, "replies": replies, "held": held, "flushes": flushes}
     print(json.dumps(out), flush=True)
 
 

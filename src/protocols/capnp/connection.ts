@@ -204,7 +204,10 @@ export class RemotePromise extends Hook {
     const local = !this.conn.hosts(hook.resolved());
     if (local && this.callsSent && !this.conn.isClosed) {
       this.state = 'embargoed';
-      this.conn.sendDisembargo(this.address, () => this.lift());
+      // Lost with the connection, the Disembargo never comes back: the held calls fail then.
+      this.conn.sendDisembargo(this.address, (lost) =>
+        lost === undefined ? this.lift() : this.breakWith(lost),
+      );
       return;
     }
     this.state = 'resolved';
@@ -283,7 +286,8 @@ export class RpcConnection {
   private readonly exports = new IdTable<ExportEntry>();
   private readonly exportIds = new Map<Hook, number>();
   private readonly imports = new PeerTable<ImportEntry>();
-  private readonly embargoes = new IdTable<() => void>();
+  /** Our open embargoes: each lifts on its Disembargo's loopback, or fails with the connection. */
+  private readonly embargoes = new IdTable<(lost?: RpcError) => void>();
   private readonly reader: FrameReader;
   private closedWith: RpcError | undefined;
   private closed = false;
@@ -554,7 +558,7 @@ export class RpcConnection {
     e.type = info.type as rpc.Exception_Type;
   }
 
-  sendDisembargo(target: Target, onLoopback: () => void): void {
+  sendDisembargo(target: Target, onLoopback: (lost?: RpcError) => void): void {
     const embargoId = this.embargoes.add(onLoopback);
     this.send((m) => {
       const d = m.initRoot(rpc.Message)._initDisembargo();
@@ -1195,7 +1199,9 @@ export class RpcConnection {
     for (const entry of this.exports.values()) entry.hook.release();
     this.exports.clear();
     this.exportIds.clear();
+    const embargoed = [...this.embargoes.values()];
     this.embargoes.clear();
+    for (const fail of embargoed) fail(error);
     this.bootstrapHook?.release();
     this.bootstrapHook = undefined;
     this.options.onClose?.(this, error);
