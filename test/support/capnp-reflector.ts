@@ -5,6 +5,7 @@
  * result, then calls on the same promised capability once it has resolved to the Counter).
  */
 import type { Contract } from '../../src/contract/spec.js';
+import { PromiseHook } from '../../src/protocols/capnp/capability.js';
 import {
   Capability,
   type CapnpServeOptions,
@@ -32,14 +33,16 @@ const reflectorContract = {
 } as const satisfies Contract;
 
 /**
- * Our Reflector: reflect returns the Counter at once, hold once release is called. `onRelease`
- * runs as each release() arrives (what the connection has processed by then is settled).
+ * Our Reflector: reflect returns the Counter at once, hold once release is called, later at
+ * once a promise of it that release resolves. `onRelease` runs as each release() arrives (what
+ * the connection has processed by then is settled).
  */
 export function serveReflector(
   options: CapnpServeOptions = {},
   onRelease?: (held: number) => void,
 ): Promise<CapnpServer> {
   let waiting: (() => void)[] = [];
+  const schema = loadCapnpSchema(reflectorSchemaPath).registry;
   const keep = (cap: unknown): Capability => {
     if (!(cap instanceof Capability)) throw new Error('cap is not a capability');
     // The params' capability is lent for the call: the results need a reference of their own.
@@ -60,6 +63,13 @@ export function serveReflector(
           await new Promise<void>((resolve) => waiting.push(resolve));
           return { cap: kept };
         },
+        later: ({ cap }) => {
+          const kept = keep(cap);
+          // A capability not settled yet: exported as senderPromise, settled by a Resolve.
+          const promise = new PromiseHook();
+          waiting.push(() => promise.resolve(kept.hook));
+          return { cap: new Capability(promise, kept.iface, schema) };
+        },
         release: () => {
           const released = waiting;
           waiting = [];
@@ -72,13 +82,18 @@ export function serveReflector(
   );
 }
 
+export type ReflectorMethod = 'reflect' | 'hold' | 'later';
+
 export interface ReflectorRun {
   /** The seqs in the order our Counter received them. */
   readonly seen: number[];
   /** What each next() returned, in the order the calls were made. */
   readonly replies: number[];
-  /** Embargoes open on our connection just after the result came in (1: the late calls wait). */
-  readonly embargoesAfterResult: number;
+  /**
+   * Embargoes open on our connection just before the late calls were made (1: they wait): after
+   * the result came in (reflect, hold) or after release() returned (later).
+   */
+  readonly embargoesBeforeLateCalls: number;
   /** release()'s count of held calls (hold only). */
   readonly held: number | undefined;
 }
@@ -92,7 +107,7 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
  */
 export async function runReflector(
   session: CapnpSession,
-  method: 'reflect' | 'hold',
+  method: ReflectorMethod,
   before: number,
   total: number,
 ): Promise<ReflectorRun> {
@@ -107,17 +122,20 @@ export async function runReflector(
   try {
     const pending = reflector.call(method, { cap: counter });
     const promised = pending.cap('cap');
+    // Sent on the promised answer, before the Reflector has returned.
     const early = range(0, before).map((seq) => promised.call('next', { seq }).result);
     let held: number | undefined;
     if (method === 'hold') held = (await reflector.call('release').result).held as number;
     const result = await pending.result;
-    // The Disembargo has gone out but cannot have come back yet (it needs a round trip).
-    const embargoesAfterResult = session.connection.tableSizes().embargoes;
+    // reflect, hold: the Disembargo has gone out but cannot have come back yet (it needs a
+    // round trip). later: the result is a promise, our Counter only once release() resolves it.
+    if (method === 'later') held = (await reflector.call('release').result).held as number;
+    const embargoesBeforeLateCalls = session.connection.tableSizes().embargoes;
     const late = range(before, total).map((seq) => promised.call('next', { seq }).result);
     const replies = (await Promise.all([...early, ...late])).map((r) => r.seq as number);
     (result.cap as Capability).release();
     promised.release();
-    return { seen, replies, embargoesAfterResult, held };
+    return { seen, replies, embargoesBeforeLateCalls, held };
   } finally {
     counter.release();
     reflector.release();

@@ -144,3 +144,36 @@ export async function startCapnpRelay(
       }),
   };
 }
+
+/** What a run of the embargo scenario put on the wire, for one deepEqual against the spec's. */
+export interface EmbargoSummary {
+  /** Calls of `next` the client sent, and how many of them on a promised answer. */
+  readonly callsOut: number;
+  readonly pipelinedOut: number;
+  /** Calls of `next` the server sent back to the client's object. */
+  readonly reflected: number;
+  /** Resolve messages from the server. */
+  readonly resolves: number;
+  /** The details of each Disembargo, either way. */
+  readonly disembargoesOut: readonly string[];
+  readonly disembargoesBack: readonly string[];
+  /** The server's Disembargo came after every call it sent. */
+  readonly backAfterReflected: boolean;
+}
+
+/** `next`: the method as a Call's detail has it (`0x<interface id>@<ordinal>`). */
+export function embargoSummary(log: readonly RelayedMessage[], next: string): EmbargoSummary {
+  const of = (dir: Direction, kind: string, detail?: string) =>
+    log.filter((m) => m.dir === dir && m.kind === kind && matches(m, detail));
+  const back = log.findIndex((m) => m.dir === 'server->client' && m.kind === 'disembargo');
+  const lastReflected = log.findLastIndex((m) => m.dir === 'server->client' && m.kind === 'call');
+  return {
+    callsOut: of('client->server', 'call', next).length,
+    pipelinedOut: of('client->server', 'call', `promisedAnswer ${next}`).length,
+    reflected: of('server->client', 'call', `importedCap ${next}`).length,
+    resolves: of('server->client', 'resolve').length,
+    disembargoesOut: of('client->server', 'disembargo').map((m) => m.detail),
+    disembargoesBack: of('server->client', 'disembargo').map((m) => m.detail),
+    backAfterReflected: back > lastReflected,
+  };
+}

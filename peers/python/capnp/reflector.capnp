@@ -18,6 +18,11 @@ interface Reflector {
   # on the result wait at the Reflector and the Return leaves with them (no timing involved).
   hold @1 (cap :Counter) -> (cap :Counter);
 
-  # Lets every pending `hold` return; `held` is how many were waiting.
+  # Lets every pending `hold` return (and resolves every `later` promise); `held` is how many
+  # were waiting.
   release @2 () -> (held :UInt32);
+
+  # Returns at once a promise of `cap` that resolves once `release` is called: the caller's
+  # promise resolves to its own object by a Resolve message rather than by the Return.
+  later @3 (cap :Counter) -> (cap :Counter);
 }

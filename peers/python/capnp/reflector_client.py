@@ -6,7 +6,7 @@
 # the order the Counter received the seqs in; E-order wants 0..M-1 exactly. Two release()
 # round trips (nothing held) come before the scenario and two after it, once every reference
 # it made is dropped, so a server can compare its tables at the second and the last.
-# Usage: python reflector_client.py port [N] [M] [reflect|hold]
+# Usage: python reflector_client.py port [N] [M] [reflect|hold|later]
 import asyncio
 import gc
 import json
@@ -34,7 +34,7 @@ async def main(port, before, total, method):
         return (await reflector.release()).held
 
     flushes = [await flush(), await flush()]
-    promise = reflector.hold(counter) if method == "hold" else reflector.reflect(counter)
+    promise = getattr(reflector, method)(counter)
     promised = promise.cap
     # Sent on the promised answer, before the Reflector has returned.
     early = [promised.next(i) for i in range(before)]
@@ -42,6 +42,9 @@ async def main(port, before, total, method):
     if method == "hold":
         held = (await reflector.release()).held
     await promise
+    if method == "later":
+        # The result is a promise of our Counter; release() makes the Reflector resolve it.
+        held = (await reflector.release()).held
     # The promise has resolved to our own Counter: these must not overtake the reflected ones.
     late = [promised.next(i) for i in range(before, total)]
     replies = [r.seq for r in await asyncio.gather(*early, *late)]

@@ -1,5 +1,6 @@
 # A Reflector (reflector.capnp) served by pycapnp 2.x (the C++ reference RPC underneath): reflect
-# returns the Counter it was given, hold returns it once release is called. A client that
+# returns the Counter it was given, hold returns it once release is called, later returns at once
+# a promise of it (the pipelined result of a hold on this same Reflector) that resolves then. A client that
 # pipelines calls on the result gets them sent back to its own Counter, and the C++ side
 # answers the client's Disembargo (senderLoopback) with one of its own (receiverLoopback).
 # Each connection gets its own Reflector, so holds of different clients do not mix.
@@ -25,6 +26,11 @@ class Reflector(reflector_capnp.Reflector.Server):
         self.waiting.append(released)
         await released
         return cap
+
+    async def later(self, cap, _context, **_kwargs):
+        # A capability promise: C++ exports it as senderPromise and sends Resolve when it settles.
+        me = reflector_capnp.Reflector._new_client(self)
+        return me.hold(cap).cap
 
     async def release(self, _context, **_kwargs):
         waiting, self.waiting = self.waiting, []

@@ -201,7 +201,18 @@ export class RemotePromise extends Hook {
       return;
     }
     this.target = hook;
-    const local = !this.conn.hosts(hook.resolved());
+    const settled = hook.resolved();
+    if (
+      this.callsSent &&
+      settled instanceof RemotePromise &&
+      settled.conn === this.conn &&
+      settled.isRemote
+    ) {
+      // Another promise of the peer: calls sent to this one may come back through it, so if it
+      // resolves to one of our objects it must embargo as well (the C++ implementation's rule).
+      settled.callsSent = true;
+    }
+    const local = !this.conn.hosts(settled);
     if (local && this.callsSent && !this.conn.isClosed) {
       this.state = 'embargoed';
       // Lost with the connection, the Disembargo never comes back: the held calls fail then.
