@@ -51,7 +51,9 @@ function payload(
 ): void {
   writeStruct(initStructAtPointer(p.content, layout), layout, values, () => 0);
   const table = p._initCapTable(caps.length);
-  caps.forEach((write, i) => write(table.get(i)));
+  caps.forEach((write, i) => {
+    write(table.get(i));
+  });
 }
 
 const returnOf = (
@@ -100,7 +102,11 @@ function scriptedPeer(socket: net.Socket): void {
           // The Return names a promise; the Resolve right behind it says it is the caller's Counter.
           socket.write(
             Buffer.concat([
-              returnOf(c.questionId, LATER.results, { cap: 0 }, [(d) => (d.senderPromise = PROMISE)]),
+              returnOf(c.questionId, LATER.results, { cap: 0 }, [
+                (d) => {
+                  d.senderPromise = PROMISE;
+                },
+              ]),
               frame((m) => {
                 const r = m._initResolve();
                 r.promiseId = PROMISE;
