@@ -1193,10 +1193,10 @@ export class RpcConnection {
     this.closedWith = error;
     for (const q of this.questions.values()) {
       if (q.timer !== undefined) clearTimeout(q.timer);
-      if (!q.returned) {
-        q.reject(error);
-        for (const p of q.pipelines) p.breakWith(error);
-      }
+      // A question still here was never delivered, even one marked returned (its Return
+      // failed to decode: that is why the connection is closing).
+      q.reject(error);
+      for (const p of q.pipelines) p.breakWith(error);
     }
     this.questions.clear();
     for (const entry of this.imports.values()) {
