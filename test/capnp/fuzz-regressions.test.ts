@@ -9,7 +9,7 @@ import * as rpc from 'capnp-es/capnp/rpc';
 import { calculator, calculatorContract, RpcError } from '../../src/contract/index.js';
 import { CALCULATOR_INTERFACE_ID } from '../../src/protocols/capnp/calculator-schema.js';
 import { checkPointers, FrameReader, FramingError } from '../../src/protocols/capnp/framing.js';
-import { type CapnpServer, connectCapnp, serveCapnp } from '../../src/protocols/capnp/index.js';
+import { type CapnpServer, connectCapnp, openCapnp, serveCapnp } from '../../src/protocols/capnp/index.js';
 
 function frame(fill: (m: rpc.Message) => void): Buffer {
   const message = new capnp.Message();
@@ -157,8 +157,14 @@ describe('capnp framing: checkPointers', () => {
   }
 });
 
-/** A server that answers Bootstrap correctly and every Call with what `answer` makes of its question ID. */
-function fakeServer(answer: (question: number) => Buffer): Promise<net.Server> {
+/**
+ * A server that answers Bootstrap (with its capability, or with `bootstrapCap` false a
+ * Return holding none) and every Call with what `answer` makes of its question ID.
+ */
+function fakeServer(
+  answer: (question: number) => Buffer | undefined,
+  bootstrapCap = true,
+): Promise<net.Server> {
   const server = net.createServer((socket) => {
     const reader = new FrameReader({ maxMessageBytes: 1 << 20 });
     socket.on('error', () => undefined);
@@ -172,11 +178,16 @@ function fakeServer(answer: (question: number) => Buffer): Promise<net.Server> {
               const r = root._initReturn();
               r.answerId = q;
               const results = r._initResults();
-              capnp.utils.setInterfacePointer(0, results.content);
-              results._initCapTable(1).get(0).senderHosted = 0;
+              if (bootstrapCap) {
+                capnp.utils.setInterfacePointer(0, results.content);
+                results._initCapTable(1).get(0).senderHosted = 0;
+              }
             }),
           );
-        } else if (m.which() === rpc.Message.CALL) socket.write(answer(m.call.questionId));
+        } else if (m.which() === rpc.Message.CALL) {
+          const reply = answer(m.call.questionId);
+          if (reply !== undefined) socket.write(reply);
+        }
       }
     });
   });
@@ -214,6 +225,37 @@ describe('capnp client: fuzz regressions', () => {
       });
     } finally {
       await client.close();
+    }
+  });
+});
+
+describe('capnp client: a call held by an embargo', () => {
+  let server: net.Server;
+  before(async () => {
+    // The Bootstrap's Return holds no capability (the promise resolves broken, not to the
+    // peer), calls are never answered, and the Disembargo is never sent back.
+    server = await fakeServer(() => undefined, false);
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('times out like any call when the peer never sends the Disembargo back (it used to wait for ever)', {
+    timeout: 30_000,
+  }, async () => {
+    const port = (server.address() as net.AddressInfo).port;
+    const session = await openCapnp({ port, timeoutMs: 200 });
+    try {
+      const calc = session.bootstrap();
+      // Pipelined before the Return: it went to the peer, so the resolution embargoes.
+      await assert.rejects(calc.call('add', { a: 2, b: 5 }).result, { code: 'TIMEOUT' });
+      await assert.rejects(calc.call('add', { a: 2, b: 5 }).result, (err: unknown) => {
+        assert.ok(err instanceof RpcError);
+        assert.equal(err.code, 'TIMEOUT');
+        assert.match(err.message, /held by an embargo/);
+        return true;
+      });
+      calc.release();
+    } finally {
+      await session.close();
     }
   });
 });
