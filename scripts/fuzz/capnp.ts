@@ -1367,7 +1367,7 @@ async function fuzzClient(
       plan = intact ? 'intact' : 'mutated';
       described = [];
       const s = session!;
-      const kind = m.int(4);
+      const kind = m.int(5);
       const started = Date.now();
       const runs: Promise<unknown>[] = [];
       let expected: unknown[] = [];
@@ -1405,6 +1405,20 @@ async function fuzzClient(
           fn.release();
           boot.release();
         });
+      } else if (kind === 4) {
+        // The bootstrap capability reused: the second call goes out once the first has
+        // settled, on whatever the Bootstrap's Return and Resolves made of the capability.
+        const boot = s.bootstrap();
+        const first = boot.call('add', { a: 2, b: 5 }).result;
+        runs.push(first.then((r) => r.result));
+        runs.push(
+          first.then(
+            () => boot.call('add', { a: 2, b: 5 }).result.then((r) => r.result),
+            () => boot.call('add', { a: 2, b: 5 }).result.then((r) => r.result),
+          ),
+        );
+        expected = [7, 7];
+        void Promise.allSettled(runs).then(() => boot.release());
       } else {
         const boot = s.bootstrap();
         runs.push(

@@ -6,10 +6,10 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as capnp from 'capnp-es';
 import * as rpc from 'capnp-es/capnp/rpc';
-import { calculator, calculatorContract } from '../../src/contract/index.js';
+import { calculator, calculatorContract, RpcError } from '../../src/contract/index.js';
 import { CALCULATOR_INTERFACE_ID } from '../../src/protocols/capnp/calculator-schema.js';
 import { checkPointers, FrameReader, FramingError } from '../../src/protocols/capnp/framing.js';
-import { type CapnpServer, connectCapnp, serveCapnp } from '../../src/protocols/capnp/index.js';
+import { type CapnpServer, connectCapnp, openCapnp, serveCapnp } from '../../src/protocols/capnp/index.js';
 
 function frame(fill: (m: rpc.Message) => void): Buffer {
   const message = new capnp.Message();
@@ -155,4 +155,107 @@ describe('capnp framing: checkPointers', () => {
       assert.throws(() => checkPointers(words(bytes), 1 << 20), FramingError);
     });
   }
+});
+
+/**
+ * A server that answers Bootstrap (with its capability, or with `bootstrapCap` false a
+ * Return holding none) and every Call with what `answer` makes of its question ID.
+ */
+function fakeServer(
+  answer: (question: number) => Buffer | undefined,
+  bootstrapCap = true,
+): Promise<net.Server> {
+  const server = net.createServer((socket) => {
+    const reader = new FrameReader({ maxMessageBytes: 1 << 20 });
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      for (const f of reader.push(chunk)) {
+        const m = new capnp.Message(f, false).getRoot(rpc.Message);
+        if (m.which() === rpc.Message.BOOTSTRAP) {
+          const q = m.bootstrap.questionId;
+          socket.write(
+            frame((root) => {
+              const r = root._initReturn();
+              r.answerId = q;
+              const results = r._initResults();
+              if (bootstrapCap) {
+                capnp.utils.setInterfacePointer(0, results.content);
+                results._initCapTable(1).get(0).senderHosted = 0;
+              }
+            }),
+          );
+        } else if (m.which() === rpc.Message.CALL) {
+          const reply = answer(m.call.questionId);
+          if (reply !== undefined) socket.write(reply);
+        }
+      }
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+describe('capnp client: fuzz regressions', () => {
+  let server: net.Server;
+  before(async () => {
+    // The Return names the call, but its results content is a capability, not a struct:
+    // reading it fails, and the connection is aborted.
+    server = await fakeServer((q) =>
+      frame((root) => {
+        const r = root._initReturn();
+        r.answerId = q;
+        capnp.utils.setInterfacePointer(0, r._initResults().content);
+      }),
+    );
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('a Return that cannot be read fails its call with TRANSPORT (it used to stay pending past its timeout)', {
+    timeout: 30_000,
+  }, async () => {
+    // The question was marked returned (its timer cleared) before the results were read; the
+    // abort that followed skipped returned questions, so the call never settled.
+    const port = (server.address() as net.AddressInfo).port;
+    const client = await connectCapnp(calculatorContract, { port, timeoutMs: 20_000 });
+    try {
+      await assert.rejects(client.add(2, 5), (err: unknown) => {
+        assert.ok(err instanceof RpcError);
+        assert.equal(err.code, 'TRANSPORT');
+        assert.match(err.message, /malformed RPC message/);
+        return true;
+      });
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('capnp client: a call held by an embargo', () => {
+  let server: net.Server;
+  before(async () => {
+    // The Bootstrap's Return holds no capability (the promise resolves broken, not to the
+    // peer), calls are never answered, and the Disembargo is never sent back.
+    server = await fakeServer(() => undefined, false);
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('times out like any call when the peer never sends the Disembargo back (it used to wait for ever)', {
+    timeout: 30_000,
+  }, async () => {
+    const port = (server.address() as net.AddressInfo).port;
+    const session = await openCapnp({ port, timeoutMs: 200 });
+    try {
+      const calc = session.bootstrap();
+      // Pipelined before the Return: it went to the peer, so the resolution embargoes.
+      await assert.rejects(calc.call('add', { a: 2, b: 5 }).result, { code: 'TIMEOUT' });
+      await assert.rejects(calc.call('add', { a: 2, b: 5 }).result, (err: unknown) => {
+        assert.ok(err instanceof RpcError);
+        assert.equal(err.code, 'TIMEOUT');
+        assert.match(err.message, /held by an embargo/);
+        return true;
+      });
+      calc.release();
+    } finally {
+      await session.close();
+    }
+  });
 });

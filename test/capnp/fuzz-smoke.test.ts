@@ -11,6 +11,8 @@ import { repoRoot } from '../../src/peers/python.js';
 const runs: { target: string; seed: number; iterations: number }[] = [
   { target: 'server', seed: 1, iterations: 300 },
   { target: 'server', seed: 2, iterations: 300 },
+  { target: 'client', seed: 1, iterations: 300 },
+  { target: 'client', seed: 2, iterations: 300 },
 ];
 
 for (const { target, seed, iterations } of runs) {

@@ -167,7 +167,12 @@ export class RemotePromise extends Hook {
   private callsSent = false;
   private target: Hook | undefined;
   private error: RpcError | undefined;
-  private queue: { method: MethodLayout; params: Values; answer: QueuedAnswer }[] = [];
+  private queue: {
+    method: MethodLayout;
+    params: Values;
+    answer: QueuedAnswer;
+    timer: NodeJS.Timeout | undefined;
+  }[] = [];
   private waiters: (() => void)[] = [];
 
   constructor(
@@ -184,7 +189,21 @@ export class RemotePromise extends Hook {
         return this.conn.sendCall(this.address, method, params);
       case 'embargoed': {
         const answer = new QueuedAnswer();
-        this.queue.push({ method, params, answer });
+        const held = { method, params, answer, timer: undefined as NodeJS.Timeout | undefined };
+        this.queue.push(held);
+        // A held call has the connection's timeout too: a peer that never sends the
+        // Disembargo back must not hold it for ever.
+        const ms = this.conn.callTimeoutMs;
+        if (Number.isFinite(ms) && ms > 0 && ms <= MAX_TIMER_MS) {
+          held.timer = setTimeout(() => {
+            const at = this.queue.indexOf(held);
+            if (at < 0) return;
+            this.queue.splice(at, 1);
+            const name = `${method.interfaceName}.${method.name}`;
+            answer.forward(rejectedAnswer(new TimeoutError(`${name}: held by an embargo for ${ms} ms`)));
+          }, ms);
+          held.timer.unref?.();
+        }
         return answer;
       }
       case 'resolved':
@@ -230,7 +249,10 @@ export class RemotePromise extends Hook {
     this.state = 'resolved';
     const queue = this.queue;
     this.queue = [];
-    for (const q of queue) q.answer.forward(this.target!.call(q.method, q.params));
+    for (const q of queue) {
+      clearTimeout(q.timer);
+      q.answer.forward(this.target!.call(q.method, q.params));
+    }
     this.settled();
   }
 
@@ -241,7 +263,10 @@ export class RemotePromise extends Hook {
     this.error = error;
     const queue = this.queue;
     this.queue = [];
-    for (const q of queue) q.answer.forward(rejectedAnswer(error));
+    for (const q of queue) {
+      clearTimeout(q.timer);
+      q.answer.forward(rejectedAnswer(error));
+    }
     this.settled();
   }
 
@@ -339,6 +364,11 @@ export class RpcConnection {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** The timeout of every call this side makes (ms). */
+  get callTimeoutMs(): number {
+    return this.options.timeoutMs;
   }
 
   /** Sizes of the four tables (for tests and diagnostics: they return to their start). */
@@ -1193,10 +1223,10 @@ export class RpcConnection {
     this.closedWith = error;
     for (const q of this.questions.values()) {
       if (q.timer !== undefined) clearTimeout(q.timer);
-      if (!q.returned) {
-        q.reject(error);
-        for (const p of q.pipelines) p.breakWith(error);
-      }
+      // A question still here was never delivered, even one marked returned (its Return
+      // failed to decode: that is why the connection is closing).
+      q.reject(error);
+      for (const p of q.pipelines) p.breakWith(error);
     }
     this.questions.clear();
     for (const entry of this.imports.values()) {
