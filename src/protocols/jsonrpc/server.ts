@@ -241,8 +241,11 @@ function flushWithin(res: http.ServerResponse, ms: number): void {
 /** A binary result of at least this many bytes is a LargeBinaryResult (see send). */
 const LARGE_RESULT_BYTES = 48 * 1024;
 
+/** Bytes of a large result turned into base64 at a time (a multiple of 3: the pieces join up). */
+const BASE64_PIECE_BYTES = 48 * 1024;
+
 /**
- * A large binary result, kept as bytes until written: send() streams a lone reply's base64 in
+ * A large binary result, kept as bytes until written: send() writes a lone reply's base64 in
  * 64 KiB pieces. As one string (1.4 MB for a 1 MiB echo) copied into the reply's JSON text and
  * then into a Buffer, it cost three large copies per call that lived until the next GC and set
  * the server's peak memory. Anywhere else (a batch) JSON.stringify takes its base64 text.
@@ -286,15 +289,20 @@ function send(
     const empty = stringifyReply(copy);
     const head = empty.slice(0, -2);
     const tail = empty.slice(-2);
-    const base64 = large.toJSON();
+    const bytes = Buffer.from(large.bytes.buffer, large.bytes.byteOffset, large.bytes.byteLength);
     res.writeHead(status, {
       'Content-Type': 'application/json',
-      'Content-Length': Buffer.byteLength(head, 'utf8') + base64.length + tail.length,
+      'Content-Length': Buffer.byteLength(head, 'utf8') + 4 * Math.ceil(bytes.length / 3) + tail.length,
       ...headers,
     });
     res.cork();
     res.write(head, 'utf8');
-    res.write(base64, 'latin1');
+    // In pieces of 64 KiB of text, each turned into a Buffer the socket takes as it is: no
+    // 1.4 MB string, which V8 puts in its large-object space and keeps until a full GC.
+    for (let at = 0; at < bytes.length; at += BASE64_PIECE_BYTES) {
+      const piece = bytes.toString('base64', at, Math.min(bytes.length, at + BASE64_PIECE_BYTES));
+      res.write(Buffer.from(piece, 'latin1'));
+    }
     res.end(tail, 'latin1');
     res.uncork();
     return;
