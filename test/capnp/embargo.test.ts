@@ -176,4 +176,52 @@ describe('capnp embargo: our client -> our Reflector', () => {
       await cutting.close();
     }
   });
+
+  it('a Disembargo the peer never sends back: the held calls time out, none hangs', {
+    timeout: 30_000,
+  }, async () => {
+    // The relay swallows the server's receiverLoopback reply; the connection stays up.
+    const dropping = await startCapnpRelay(server.port, {
+      dropOn: (m) => m.dir === 'server->client' && m.kind === 'disembargo',
+    });
+    const session = await openCapnp({
+      port: dropping.port,
+      schemaPath: reflectorSchemaPath,
+      service: 'Reflector',
+      timeoutMs: 500,
+    });
+    const seen: number[] = [];
+    const counter = session.serve('Counter', {
+      next: ({ seq }) => {
+        seen.push(seq as number);
+        return { seq };
+      },
+    });
+    const reflector = session.bootstrap();
+    try {
+      const pending = reflector.call('reflect', { cap: counter });
+      const promised = pending.cap('cap');
+      const early = range(0, 5).map((seq) => promised.call('next', { seq }).result);
+      ((await pending.result).cap as Capability).release();
+      assert.equal(session.connection.tableSizes().embargoes, 1);
+      const late = range(5, 10).map((seq) => promised.call('next', { seq }).result);
+      for (const o of await Promise.allSettled(late)) {
+        assert.equal(o.status, 'rejected', 'a call held behind a lost Disembargo cannot succeed');
+        assert.ok(o.reason instanceof RpcError && o.reason.code === 'TIMEOUT', String(o.reason));
+        assert.match(o.reason.message, /held by an embargo/);
+      }
+      assert.deepEqual(
+        (await Promise.all(early)).map((r) => r.seq),
+        range(0, 5),
+      );
+      assert.deepEqual(seen, range(0, 5), 'no held call reached the Counter');
+      assert.equal(dropping.count('server->client', 'disembargo'), 1);
+      promised.release();
+    } finally {
+      counter.release();
+      reflector.release();
+      await session.close();
+      await dropping.close();
+    }
+  });
 });

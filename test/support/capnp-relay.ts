@@ -88,6 +88,11 @@ export interface CapnpRelayOptions {
    * first message this returns true for: a connection lost at a chosen point of the protocol.
    */
   readonly cutOn?: (m: RelayedMessage) => boolean;
+  /**
+   * Swallows every message this returns true for (logged, not forwarded; the frames around it
+   * pass): a peer that never sends that message, on a connection that stays up.
+   */
+  readonly dropOn?: (m: RelayedMessage) => boolean;
 }
 
 /** Starts a relay to 127.0.0.1:`targetPort`; every accepted connection is relayed and logged. */
@@ -102,17 +107,21 @@ export async function startCapnpRelay(
     from.on('data', (chunk: Buffer) => {
       // Decoded before forwarding, so the log holds a frame before its answer can come back.
       let cut = false;
+      const kept: Uint8Array[] = [];
       for (const frame of reader.push(chunk)) {
         const m: RelayedMessage = { dir, ...describe(frame) };
         log.push(m);
         if (options.cutOn?.(m) === true) cut = true;
+        if (options.dropOn?.(m) !== true) kept.push(new Uint8Array(frame));
       }
       if (cut) {
         from.destroy();
         to.destroy();
         return;
       }
-      to.write(chunk);
+      if (options.dropOn === undefined) to.write(chunk);
+      // Whole frames only: a frame split across chunks is forwarded once complete.
+      else for (const f of kept) to.write(f);
     });
     from.on('end', () => to.end());
     from.on('error', () => to.destroy());

@@ -231,7 +231,9 @@ export class RemotePromise extends Hook {
       // resolves to one of our objects it must embargo as well (the C++ implementation's rule).
       settled.callsSent = true;
     }
-    const local = !this.conn.hosts(settled);
+    // A promise resolved to an error holds nothing back: calls on it fail at once (the C++
+    // implementation embargoes only a resolution to a local object).
+    const local = !this.conn.hosts(settled) && !(settled instanceof BrokenHook);
     if (local && this.callsSent && !this.conn.isClosed) {
       this.state = 'embargoed';
       // Lost with the connection, the Disembargo never comes back: the held calls fail then.
