@@ -457,3 +457,53 @@ describe('msgpackrpc client: broken responses are PROTOCOL for that connection',
     }
   });
 });
+
+describe('msgpackrpc replies to a chunk of requests', () => {
+  it('leave in one write per chunk read when the handler answers synchronously', async () => {
+    const net = await import('node:net');
+    const { MsgpackRpcConnection } = await import('../../src/protocols/msgpackrpc/connection.js');
+    let writes = 0;
+    let chunks = 0;
+    const server = net.createServer((socket) => {
+      const write = socket.write.bind(socket) as (...a: unknown[]) => boolean;
+      socket.write = ((...a: unknown[]) => {
+        writes++;
+        return write(...a);
+      }) as typeof socket.write;
+      socket.on('data', () => chunks++);
+      new MsgpackRpcConnection(socket, {
+        maxMessageBytes: 1 << 20,
+        timeoutMs: 5_000,
+        onRequest: (_method, params) => ({ value: (params[0] as number) + 1 }),
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    const client = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => client.once('connect', resolve));
+    const requests = Array.from({ length: 64 }, (_, i) => Buffer.from(encode([0, i, 'inc', [i]])));
+    let received = Buffer.alloc(0);
+    client.on('data', (c: Buffer) => {
+      received = Buffer.concat([received, c]);
+    });
+    client.write(Buffer.concat(requests));
+    const { decodeMulti } = await import('@msgpack/msgpack');
+    const deadline = Date.now() + 5_000;
+    let replies: unknown[] = [];
+    while (Date.now() < deadline) {
+      try {
+        replies = [...decodeMulti(received)];
+      } catch {
+        replies = [];
+      }
+      if (replies.length === 64) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    client.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    assert.equal(replies.length, 64);
+    replies.forEach((r, i) => assert.deepEqual(r, [1, i, null, i + 1]));
+    assert.ok(chunks >= 1);
+    assert.equal(writes, chunks, `${writes} writes for ${chunks} chunks of requests`);
+  });
+});

@@ -497,17 +497,26 @@ export function servedInterfaceIds(iface: InterfaceLayout): ReadonlySet<bigint> 
 
 /** Looks methods up by (interface id, method id), as a Call names them. */
 export class SchemaRegistry {
-  private readonly byId = new Map<string, MethodLayout>();
+  // By interface, then ordinal: looked up once per Call, so no key string is built (a bigint
+  // turned into text per call showed in the server's profile).
+  private readonly byId = new Map<bigint, Map<number, MethodLayout>>();
   readonly interfaces = new Map<string, InterfaceLayout>();
 
   add(iface: InterfaceLayout): this {
     this.interfaces.set(iface.name, iface);
-    for (const m of iface.methods.values()) this.byId.set(`${m.interfaceId}:${m.methodId}`, m);
+    for (const m of iface.methods.values()) {
+      let methods = this.byId.get(m.interfaceId);
+      if (methods === undefined) {
+        methods = new Map();
+        this.byId.set(m.interfaceId, methods);
+      }
+      methods.set(m.methodId, m);
+    }
     return this;
   }
 
   method(interfaceId: bigint, methodId: number): MethodLayout | undefined {
-    return this.byId.get(`${interfaceId}:${methodId}`);
+    return this.byId.get(interfaceId)?.get(methodId);
   }
 
   merge(other: SchemaRegistry): this {

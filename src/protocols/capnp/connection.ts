@@ -56,7 +56,7 @@ import {
   writeFastFinish,
   writeFastReturn,
 } from './fastpath.js';
-import { DEFAULT_NESTING_LIMIT, FrameReader, frameMessage, messageFromFrame } from './framing.js';
+import { DEFAULT_NESTING_LIMIT, FrameReader, frameMessage, messageFromFrame, ownFrame } from './framing.js';
 import { IdTable, PeerTable } from './tables.js';
 
 /** Default of ConnectionOptions.maxOpenCalls, as msgpack-rpc's and ZeroMQ's per-peer caps. */
@@ -644,9 +644,9 @@ export class RpcConnection {
 
   private onData(chunk: Buffer): void {
     if (this.closed) return;
-    let frames: ArrayBuffer[];
+    let frames: Uint8Array[];
     try {
-      frames = this.reader.push(chunk);
+      frames = this.reader.pushViews(chunk);
     } catch (err) {
       this.abort(toRpcError(err));
       return;
@@ -655,7 +655,7 @@ export class RpcConnection {
       if (this.closed) return;
       try {
         if (this.handleFast(frame)) continue;
-        this.handle(messageFromFrame(frame, this.options.maxMessageBytes));
+        this.handle(messageFromFrame(ownFrame(frame), this.options.maxMessageBytes));
       } catch (err) {
         const e = toRpcError(err);
         this.abort(
@@ -879,7 +879,7 @@ export class RpcConnection {
    * A Finish, a Return of flat results to a live question, or a Call of flat params to one of
    * our local objects, handled without capnp-es (fastpath.ts); false: the general path's.
    */
-  private handleFast(frame: ArrayBuffer): boolean {
+  private handleFast(frame: Uint8Array): boolean {
     const m = readFast(frame);
     if (m === undefined) return false;
     if (m.kind === 'finish') {

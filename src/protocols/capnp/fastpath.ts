@@ -119,9 +119,12 @@ export type FastMessage =
     };
 
 /** A Finish, a simple Call or a Return of results, read straight from a frame; else undefined. */
-export function readFast(frame: ArrayBuffer): FastMessage | undefined {
+export function readFast(frame: ArrayBuffer | Uint8Array): FastMessage | undefined {
   if (frame.byteLength < 16) return undefined;
-  const view = new DataView(frame);
+  const view =
+    frame instanceof Uint8Array
+      ? new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
+      : new DataView(frame);
   if (view.getUint32(0, true) !== 0) return undefined; // one segment only
   const end = 8 + view.getUint32(4, true) * 8;
   if (end !== frame.byteLength) return undefined;

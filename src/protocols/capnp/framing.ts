@@ -42,9 +42,21 @@ export class FrameReader {
    * limits). Throws FramingError / MessageTooLargeError.
    */
   push(chunk: Buffer): ArrayBuffer[] {
+    return this.pushViews(chunk).map(ownFrame);
+  }
+
+  /**
+   * As push, but a frame that lies inside one chunk is returned as a view of it, not copied:
+   * the fast path (fastpath.ts) reads most frames straight from there. A socket's chunks are
+   * each an ArrayBuffer of their own that nothing writes after delivery (checked in
+   * test/capnp/framing.test.ts), so views into them stay valid; ownFrame() copies a view for
+   * capnp-es, which reads whole ArrayBuffers.
+   */
+  pushViews(chunk: Buffer): Uint8Array[] {
+    if (chunk.length === 0) return [];
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    const out: ArrayBuffer[] = [];
+    const out: Uint8Array[] = [];
     for (;;) {
       if (this.frameBytes === undefined) {
         if (this.buffered < 4) break;
@@ -65,7 +77,7 @@ export class FrameReader {
         this.frameBytes = headerBytes + total;
       }
       if (this.buffered < this.frameBytes) break;
-      out.push(this.take(this.frameBytes));
+      out.push(this.takeView(this.frameBytes));
       this.frameBytes = undefined;
     }
     return out;
@@ -85,6 +97,16 @@ export class FrameReader {
     const first = this.chunks[0]!;
     if (first.length >= at + 4) return first.readUInt32LE(at);
     return Buffer.concat(this.chunks).readUInt32LE(at);
+  }
+
+  /** The next n bytes: a view of the first chunk when it holds them all, else a copy (take). */
+  private takeView(n: number): Uint8Array {
+    const c = this.chunks[0]!;
+    if (c.length < n) return new Uint8Array(this.take(n));
+    if (c.length === n) this.chunks.shift();
+    else this.chunks[0] = c.subarray(n);
+    this.buffered -= n;
+    return new Uint8Array(c.buffer, c.byteOffset, n);
   }
 
   /**
@@ -112,6 +134,13 @@ export class FrameReader {
     this.buffered -= n;
     return frame;
   }
+}
+
+/** A frame as an ArrayBuffer of its own (the view's, when it already is one; else a copy). */
+export function ownFrame(frame: Uint8Array): ArrayBuffer {
+  const buffer = frame.buffer as ArrayBuffer;
+  if (frame.byteOffset === 0 && frame.byteLength === buffer.byteLength) return buffer;
+  return buffer.slice(frame.byteOffset, frame.byteOffset + frame.byteLength);
 }
 
 /**

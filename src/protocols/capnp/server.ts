@@ -125,9 +125,21 @@ export async function serveCapnp<C extends Contract>(
   // A synchronous implementation answers in the turn its Call arrived (fastpath.ts); an
   // asynchronous one through a promise, as before.
   const direct = createSyncDispatcher(contract, impl);
+  // The contract entry of each method layout a Call resolved to, found by its IDs once: the
+  // key string is not built per call.
+  const entries = new Map<MethodLayout, { spec: MethodSpec } | null>();
+  const entryOf = (method: MethodLayout): { spec: MethodSpec } | null => {
+    let entry = entries.get(method);
+    if (entry === undefined) {
+      const found = byId.get(key(method));
+      entry = found !== undefined && found.method.name === method.name ? found : null;
+      entries.set(method, entry);
+    }
+    return entry;
+  };
   const root = new LocalHook(servedInterfaceIds(served), (method, params): Values | Promise<Values> => {
-    const entry = byId.get(key(method));
-    if (entry !== undefined && entry.method.name === method.name) {
+    const entry = entryOf(method);
+    if (entry !== null) {
       const result = direct(method.name, argsFromParams(method, entry.spec, params));
       return isPromise(result)
         ? result.then((value) => valuesFromResult(method, value))

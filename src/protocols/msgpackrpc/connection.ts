@@ -121,6 +121,8 @@ export class MsgpackRpcConnection {
   private queued: Uint8Array[] = [];
   private queuedBytes = 0;
   private flushScheduled = false;
+  /** A chunk is being read: replies wait for the rest of it (see onData). */
+  private reading = false;
   /** The peer shut down its side: it sends nothing more, so our own calls cannot be answered. */
   private peerEnded = false;
 
@@ -305,10 +307,16 @@ export class MsgpackRpcConnection {
   private onData(chunk: Buffer): void {
     if (this.isClosed) return;
     try {
+      // Replies made while a chunk is read (synchronous handlers) are queued and leave together
+      // once it is read: one write for all the requests a chunk held, not one per request.
+      this.reading = true;
       this.reader.push(chunk, (message) => {
         if (!this.isClosed) this.onMessage(message);
       });
+      this.reading = false;
+      if (this.queued.length > 0 && this.incoming === 0) this.flushQueued();
     } catch (err) {
+      this.reading = false;
       if (err instanceof FramingError)
         this.finish(new ProtocolError(`bad message from the peer: ${err.message}`));
       else this.finish(new ProtocolError(`cannot handle the peer's message: ${String(err)}`, { cause: err }));
@@ -427,7 +435,7 @@ export class MsgpackRpcConnection {
       );
       parts = [encodeErrorResponse(msgid, errorElement(err))];
     }
-    const more = this.incoming > 0;
+    const more = this.reading || this.incoming > 0;
     if (parts.length === 1) this.write(parts[0]!, more);
     else for (const p of parts) this.write(p, true); // the parts of one message leave together
     if (this.peerEnded && this.incoming === 0) this.endGracefully();

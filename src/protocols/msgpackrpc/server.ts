@@ -6,7 +6,7 @@
  * each one, and notifications from clients reach `onNotification`.
  */
 import net from 'node:net';
-import { createDispatcher } from '../../contract/dispatch.js';
+import { createSyncDispatcher } from '../../contract/dispatch.js';
 import { InvalidArgumentError, NoSuchMethodError, TransportError } from '../../contract/errors.js';
 import { type Contract, getMethod, type Implementation, type MethodSpec } from '../../contract/spec.js';
 import { CountedConnections } from '../../serve/counted.js';
@@ -65,7 +65,7 @@ export async function serveMsgpackRpc<C extends Contract>(
   impl: Implementation<C>,
   options: MsgpackRpcServeOptions = {},
 ): Promise<MsgpackRpcServer> {
-  const dispatch = createDispatcher(contract, impl);
+  const dispatch = createSyncDispatcher(contract, impl);
   const specs = new Map<string, { spec: MethodSpec; binary: boolean }>();
   for (const name of Object.keys(contract.methods)) {
     const spec = getMethod(contract, name)!;
@@ -91,10 +91,12 @@ export async function serveMsgpackRpc<C extends Contract>(
     const entry = specs.get(method);
     if (entry !== undefined) {
       const type = entry.spec.result;
-      return dispatch(method, entry.binary ? binaryFromText(entry.spec, params) : params).then((value) => ({
-        value,
-        type,
-      }));
+      // A synchronous implementation is answered in the turn its request arrived, without a
+      // promise per call; an asynchronous one through its promise.
+      const result = dispatch(method, entry.binary ? binaryFromText(entry.spec, params) : params);
+      return result instanceof Promise
+        ? result.then((value: unknown) => ({ value, type }))
+        : { value: result, type };
     }
     const extra = extras.get(method);
     if (extra === undefined) throw new NoSuchMethodError(method);
