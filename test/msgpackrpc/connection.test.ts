@@ -502,7 +502,7 @@ describe('msgpackrpc replies to a chunk of requests', () => {
     client.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     assert.equal(replies.length, 64);
-    replies.forEach((r, i) => assert.deepEqual(r, [1, i, null, i + 1]));
+    for (const [i, r] of replies.entries()) assert.deepEqual(r, [1, i, null, i + 1]);
     assert.ok(chunks >= 1);
     assert.equal(writes, chunks, `${writes} writes for ${chunks} chunks of requests`);
   });
