@@ -88,34 +88,20 @@ export function paramsFromArgs(method: MethodLayout, spec: MethodSpec, args: rea
   return values;
 }
 
-/** The params struct as the contract's positional args (on the server). */
-export function argsFromParams(method: MethodLayout, spec: MethodSpec, params: Values): unknown[] {
-  const names = argNames(method, spec);
-  const args = new Array<unknown>(names.length);
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i];
+/** The params field each contract argument comes from (by name, else by position). */
+export function argFieldNames(method: MethodLayout, spec: MethodSpec): readonly (string | undefined)[] {
+  const fields = method.params.fields;
+  return spec.params.map((p, i) => (fields.find((f) => f.name === p.name) ?? fields[i])?.name);
+}
+
+/** The params struct as the contract's positional args (on the server), by argFieldNames. */
+export function argsFromParams(argNames: readonly (string | undefined)[], params: Values): unknown[] {
+  const args = new Array<unknown>(argNames.length);
+  for (let i = 0; i < argNames.length; i++) {
+    const name = argNames[i];
     args[i] = name === undefined ? undefined : params[name];
   }
   return args;
-}
-
-// Which params field each contract argument comes from, worked out once per method (it runs
-// on every call a server answers).
-const argNameCache = new WeakMap<MethodLayout, WeakMap<MethodSpec, readonly (string | undefined)[]>>();
-
-function argNames(method: MethodLayout, spec: MethodSpec): readonly (string | undefined)[] {
-  let bySpec = argNameCache.get(method);
-  if (bySpec === undefined) {
-    bySpec = new WeakMap();
-    argNameCache.set(method, bySpec);
-  }
-  let names = bySpec.get(spec);
-  if (names === undefined) {
-    const fields = method.params.fields;
-    names = spec.params.map((p, i) => (fields.find((f) => f.name === p.name) ?? fields[i])?.name);
-    bySpec.set(spec, names);
-  }
-  return names;
 }
 
 /** The contract's result out of the results struct. */

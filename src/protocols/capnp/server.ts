@@ -6,7 +6,7 @@
  * the caller then calls, pipelined) and `apply` (calls the caller's Function back) are built in.
  */
 import net from 'node:net';
-import { createDispatcher, createSyncDispatcher } from '../../contract/dispatch.js';
+import { createSyncDispatcher } from '../../contract/dispatch.js';
 import { InvalidArgumentError, NoSuchMethodError, TransportError } from '../../contract/errors.js';
 import { type Contract, getMethod, type Implementation, type MethodSpec } from '../../contract/spec.js';
 import { CountedConnections } from '../../serve/counted.js';
@@ -27,7 +27,7 @@ import {
   type Values,
 } from './codec.js';
 import { RpcConnection } from './connection.js';
-import { argsFromParams, methodFor, valuesFromResult } from './contract-binding.js';
+import { argFieldNames, argsFromParams, methodFor, valuesFromResult } from './contract-binding.js';
 import { loadSchema } from './schema-source.js';
 
 export const CAPNP_DEFAULT_PORT = 7000;
@@ -85,6 +85,12 @@ function calculatorCapabilities(
   return out;
 }
 
+interface ContractMethod {
+  readonly spec: MethodSpec;
+  /** The params field of each contract argument, in order. */
+  readonly argNames: readonly (string | undefined)[];
+}
+
 export async function serveCapnp<C extends Contract>(
   contract: C,
   impl: Implementation<C>,
@@ -98,49 +104,51 @@ export async function serveCapnp<C extends Contract>(
       `the schema has no interface ${serviceName} (it has: ${[...schema.interfaces.keys()].join(', ')})`,
     );
   }
-  const dispatch = createDispatcher(contract, impl);
+  // A synchronous implementation answers in the turn its Call arrived (fastpath.ts); an
+  // asynchronous one through a promise.
+  const direct = createSyncDispatcher(contract, impl);
   // Contract methods the schema lacks are served under the IDs the client derives for them.
-  // Keyed by interface and method ID: an inherited method shares its ordinal with one of ours.
-  const byId = new Map<string, { method: MethodLayout; spec: MethodSpec }>();
-  const key = (m: MethodLayout): string => `${m.interfaceId}:${m.methodId}`;
+  const layouts: { method: MethodLayout; spec: MethodSpec }[] = [];
   for (const name of Object.keys(contract.methods)) {
     const spec = getMethod(contract, name)!;
     const method = methodFor(iface, name, spec);
-    byId.set(key(method), { method, spec });
+    layouts.push({ method, spec });
     if (!iface.methods.has(name)) {
       const methods = new Map(iface.methods);
       methods.set(name, method);
       schema.add({ ...iface, methods });
     }
   }
+  // Each contract method under the layout a Call resolves to (by interface and method ID: an
+  // inherited method shares its ordinal with one of ours), with where its arguments come from:
+  // worked out here once, not per call.
+  const contractMethods = new Map<MethodLayout, ContractMethod>();
+  for (const { method, spec } of layouts) {
+    const layout = schema.method(method.interfaceId, method.methodId);
+    if (layout !== undefined && layout.name === method.name) {
+      contractMethods.set(layout, { spec, argNames: argFieldNames(layout, spec) });
+    }
+  }
+  const contractMethod = (method: MethodLayout): ContractMethod | undefined => {
+    const found = contractMethods.get(method);
+    if (found !== undefined) return found;
+    // A layout object from elsewhere (another schema's copy of the same method): by its IDs.
+    const layout = schema.method(method.interfaceId, method.methodId);
+    return layout !== undefined && layout.name === method.name ? contractMethods.get(layout) : undefined;
+  };
   const served = schema.interfaces.get(serviceName)!;
   const add = Object.hasOwn(contract.methods, 'add')
-    ? (a: unknown, b: unknown) => dispatch('add', [a, b])
+    ? async (a: unknown, b: unknown) => direct('add', [a, b])
     : undefined;
   const extras: CapabilityHandlers = {
     ...calculatorCapabilities(served, schema, add),
     ...(options.extras ?? {}),
   };
 
-  // A synchronous implementation answers in the turn its Call arrived (fastpath.ts); an
-  // asynchronous one through a promise, as before.
-  const direct = createSyncDispatcher(contract, impl);
-  // The contract entry of each method layout a Call resolved to, found by its IDs once: the
-  // key string is not built per call.
-  const entries = new Map<MethodLayout, { spec: MethodSpec } | null>();
-  const entryOf = (method: MethodLayout): { spec: MethodSpec } | null => {
-    let entry = entries.get(method);
-    if (entry === undefined) {
-      const found = byId.get(key(method));
-      entry = found !== undefined && found.method.name === method.name ? found : null;
-      entries.set(method, entry);
-    }
-    return entry;
-  };
   const root = new LocalHook(servedInterfaceIds(served), (method, params): Values | Promise<Values> => {
-    const entry = entryOf(method);
-    if (entry !== null) {
-      const result = direct(method.name, argsFromParams(method, entry.spec, params));
+    const entry = contractMethod(method);
+    if (entry !== undefined) {
+      const result = direct(method.name, argsFromParams(entry.argNames, params));
       return isPromise(result)
         ? result.then((value) => valuesFromResult(method, value))
         : valuesFromResult(method, result);
