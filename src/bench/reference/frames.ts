@@ -4,50 +4,128 @@
  */
 export const FRAME_HEADER_BYTES = 4;
 
-/** Collects chunks and hands out whole frame bodies; concatenates once per frame, not per chunk. */
+/** A body at least this long is read straight into its own buffer (see FrameReader.readTarget). */
+export const DIRECT_READ_BYTES = 16 * 1024;
+/** Size of the slab ordinary socket reads are carved from (node:net reads 64 KiB at most too). */
+const SLAB_BYTES = 64 * 1024;
+/** A slab with less room than this left is replaced rather than read into. */
+const MIN_READ_BYTES = 4 * 1024;
+
+/**
+ * Hands out whole frame bodies. A body inside one chunk is a view of that chunk (no copy); a
+ * body spread over chunks is copied once, piece by piece as each chunk arrives, into a buffer
+ * of the size its header declared. Copying each piece while it is fresh from the socket read
+ * (rather than concatenating the pieces once the last one is in) cost a quarter as much CPU
+ * for 64 KiB echoes here, and without it the floor lost bulk-byte scenarios to rows that
+ * already copied this way.
+ */
 export class FrameReader {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  private need = -1;
+  /** Header bytes of a header split across chunks. */
+  private readonly head = Buffer.alloc(FRAME_HEADER_BYTES);
+  private headHave = 0;
+  /** The body being assembled (declared length known), and how much of it has arrived. */
+  private body: Buffer | null = null;
+  private bodyHave = 0;
+  /** The last readTarget() was the body's own unfilled part. */
+  private direct = false;
+  /** The last frame completed was a bulk one, so the next read takes only its successor's header. */
+  private lastBulk = false;
+  /** Ordinary reads land in the unused tail of this slab; what they filled is never reused. */
+  private slab = Buffer.alloc(0);
+  private slabUsed = 0;
 
   constructor(private readonly maxFrameBytes: number) {}
 
   /** Adds a chunk and returns the bodies it completed; throws on a frame over the limit. */
   push(chunk: Buffer): Buffer[] {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
     const out: Buffer[] = [];
-    for (;;) {
-      if (this.need < 0) {
-        if (this.buffered < FRAME_HEADER_BYTES) break;
-        const head = this.take(FRAME_HEADER_BYTES);
-        this.need = head.readUInt32BE(0);
-        if (this.need > this.maxFrameBytes) {
-          throw new RangeError(`frame of ${this.need} bytes exceeds the limit of ${this.maxFrameBytes}`);
-        }
+    let at = 0;
+    const end = chunk.length;
+    while (at < end) {
+      if (this.body !== null) {
+        const n = Math.min(this.body.length - this.bodyHave, end - at);
+        chunk.copy(this.body, this.bodyHave, at, at + n);
+        this.bodyHave += n;
+        at += n;
+        if (this.bodyHave === this.body.length) this.complete(out);
+        continue;
       }
-      if (this.buffered < this.need) break;
-      out.push(this.take(this.need));
-      this.need = -1;
+      let need: number;
+      if (this.headHave === 0 && end - at >= FRAME_HEADER_BYTES) {
+        need = chunk.readUInt32BE(at);
+        at += FRAME_HEADER_BYTES;
+      } else {
+        const n = Math.min(FRAME_HEADER_BYTES - this.headHave, end - at);
+        chunk.copy(this.head, this.headHave, at, at + n);
+        this.headHave += n;
+        at += n;
+        if (this.headHave < FRAME_HEADER_BYTES) break;
+        this.headHave = 0;
+        need = this.head.readUInt32BE(0);
+      }
+      if (need > this.maxFrameBytes) {
+        throw new RangeError(`frame of ${need} bytes exceeds the limit of ${this.maxFrameBytes}`);
+      }
+      if (end - at >= need) {
+        // Common case: the whole body sits in this chunk, so slice without copying.
+        out.push(chunk.subarray(at, at + need));
+        this.lastBulk = need >= DIRECT_READ_BYTES;
+        at += need;
+      } else {
+        this.body = Buffer.allocUnsafe(need);
+        this.bodyHave = 0;
+      }
     }
     return out;
   }
 
-  private take(n: number): Buffer {
-    const first = this.chunks[0];
-    if (first !== undefined && first.length >= n) {
-      // Common case: the frame sits inside one chunk, so slice without copying.
-      const head = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      this.buffered -= n;
-      return head;
+  /**
+   * Where the next socket read should land, for node:net's `onread.buffer`:
+   * - the unfilled part of a bulk body being assembled, so the kernel copies its bytes into
+   *   place and nothing copies them again (exactly that part, so the next read starts at a frame
+   *   boundary);
+   * - after a bulk frame, room for a header only, so the body that follows is read in place too
+   *   (one small read per bulk frame);
+   * - else the unused tail of a 64 KiB slab, whose frames are handed out as views. A filled part
+   *   is never read into again (bodies handed out may be views of it, alive until their replies
+   *   are written), and a slab is shared by successive reads, so a 20-byte read does not cost a
+   *   64 KiB allocation: allocating one per read, as a first version did, made the client's
+   *   process collect garbage so often that the floor's add-16 fell to a quarter of its calls/s.
+   */
+  readTarget(): Buffer {
+    const body = this.body;
+    if (body !== null && body.length >= DIRECT_READ_BYTES) {
+      this.direct = true;
+      return body.subarray(this.bodyHave);
     }
-    const all = Buffer.concat(this.chunks, this.buffered);
-    const head = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.buffered = rest.length;
-    return head;
+    this.direct = false;
+    if (this.slab.length - this.slabUsed < MIN_READ_BYTES) {
+      this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+      this.slabUsed = 0;
+    }
+    const headerOnly = body === null && this.headHave === 0 && this.lastBulk;
+    return this.slab.subarray(
+      this.slabUsed,
+      headerOnly ? this.slabUsed + FRAME_HEADER_BYTES : this.slab.length,
+    );
+  }
+
+  /** A read into the last readTarget() filled its first n bytes; returns the bodies it completed. */
+  filled(target: Buffer, n: number): Buffer[] {
+    if (!this.direct) {
+      this.slabUsed += n;
+      return this.push(target.subarray(0, n));
+    }
+    this.bodyHave += n;
+    const out: Buffer[] = [];
+    if (this.bodyHave === this.body!.length) this.complete(out);
+    return out;
+  }
+
+  private complete(out: Buffer[]): void {
+    const body = this.body!;
+    out.push(body);
+    this.lastBulk = body.length >= DIRECT_READ_BYTES;
+    this.body = null;
   }
 }

@@ -159,6 +159,57 @@ function methodTable(contract: Contract): MethodTable {
   return { names, params, results };
 }
 
+/**
+ * node:net `onread` options that read through the frame reader's targets (a bulk body is read
+ * in place, see FrameReader.readTarget) and hand complete bodies on; a framing error (a frame
+ * over the limit) goes to `onError`, which closes the connection.
+ */
+function inPlaceReads(
+  reader: FrameReader,
+  onBodies: (bodies: Buffer[]) => void,
+  onError: (err: unknown) => void,
+): net.OnReadOpts {
+  return {
+    // node:net asks for the next target after each callback, so it always is the latest one.
+    buffer: () => reader.readTarget(),
+    callback: (n: number, target: Uint8Array) => {
+      let bodies: Buffer[];
+      try {
+        bodies = reader.filled(target as Buffer, n);
+      } catch (err) {
+        onError(err);
+        return false;
+      }
+      onBodies(bodies);
+      return true;
+    },
+  };
+}
+
+/**
+ * An accepted connection re-wrapped so that its reads go where the frame reader says.
+ * node:net takes `onread` only when a socket is created, and a server creates its sockets
+ * itself, so the accepted (paused, never read) socket gives up its handle to a new one. The old
+ * socket is then destroyed without a handle: that closes nothing, and settles the server's count
+ * of open connections.
+ */
+function readingInPlace(
+  accepted: net.Socket,
+  reader: FrameReader,
+  onBodies: (bodies: Buffer[]) => void,
+): net.Socket {
+  const holder = accepted as unknown as { _handle: unknown };
+  const handle = holder._handle;
+  holder._handle = null;
+  accepted.destroy();
+  const socket: net.Socket = new net.Socket({
+    handle,
+    onread: inPlaceReads(reader, onBodies, () => socket.destroy()),
+  } as net.SocketConstructorOpts);
+  socket.resume();
+  return socket;
+}
+
 function errorBody(err: unknown): Uint8Array[] {
   const e = toRpcError(err);
   return [Buffer.of(FAILED), Buffer.from(`${e.code}\n${e.message}`)];
@@ -196,22 +247,16 @@ async function serve<C extends Contract>(
     return encodeValues(OK, [type], [result]);
   };
 
-  const server = net.createServer((socket) => {
+  const server = net.createServer({ pauseOnConnect: true }, (accepted) => {
+    const reader = new FrameReader(maxBytes);
+    const socket = readingInPlace(accepted, reader, (bodies) => onBodies(bodies));
     sockets.add(socket);
     socket.setNoDelay(true);
-    const reader = new FrameReader(maxBytes);
     const writer = new CoalescingWriter(socket);
     // Keeps replies in request order when an implementation answers asynchronously.
     let tail: Promise<void> = Promise.resolve();
     let pendingAsync = 0;
-    socket.on('data', (chunk: Buffer) => {
-      let bodies: Buffer[];
-      try {
-        bodies = reader.push(chunk);
-      } catch {
-        socket.destroy();
-        return;
-      }
+    const onBodies = (bodies: Buffer[]) => {
       for (const body of bodies) {
         const reply = answer(body);
         if (reply instanceof Promise || pendingAsync > 0) {
@@ -229,7 +274,7 @@ async function serve<C extends Contract>(
       }
       // Every synchronous reply of this chunk goes out in one write, without waiting a turn.
       if (pendingAsync === 0) writer.flush();
-    });
+    };
     socket.on('error', () => socket.destroy());
     socket.on('close', () => sockets.delete(socket));
   });
@@ -257,7 +302,21 @@ async function connect<C extends Contract>(contract: C, options: ConnectOptions 
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const reader = new FrameReader(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
   const pending: { type: ValueType; resolve(v: unknown): void; reject(e: unknown): void }[] = [];
-  const socket = net.connect({ host, port });
+  const onBodies = (bodies: Buffer[]) => {
+    for (const body of bodies) {
+      const p = pending.shift();
+      if (p === undefined) continue;
+      if (body[0] === OK) {
+        p.resolve(decodeValues(body, [p.type])[0]);
+      } else {
+        const text = body.subarray(1).toString();
+        const cut = text.indexOf('\n');
+        const code = text.slice(0, cut);
+        p.reject(errorFromCode(isErrorCode(code) ? code : 'INTERNAL', text.slice(cut + 1)));
+      }
+    }
+  };
+  const socket = net.connect({ host, port, onread: inPlaceReads(reader, onBodies, (err) => fail(err)) });
   socket.setNoDelay(true);
   // Calls made in the same turn (64 in flight on one connection) leave in one write too.
   const writer = new CoalescingWriter(socket);
@@ -275,28 +334,10 @@ async function connect<C extends Contract>(contract: C, options: ConnectOptions 
   const failAll = (err: unknown) => {
     for (const p of pending.splice(0)) p.reject(err);
   };
-  socket.on('data', (chunk: Buffer) => {
-    let bodies: Buffer[];
-    try {
-      bodies = reader.push(chunk);
-    } catch (err) {
-      failAll(new ProtocolError(String(err)));
-      socket.destroy();
-      return;
-    }
-    for (const body of bodies) {
-      const p = pending.shift();
-      if (p === undefined) continue;
-      if (body[0] === OK) {
-        p.resolve(decodeValues(body, [p.type])[0]);
-      } else {
-        const text = body.subarray(1).toString();
-        const cut = text.indexOf('\n');
-        const code = text.slice(0, cut);
-        p.reject(errorFromCode(isErrorCode(code) ? code : 'INTERNAL', text.slice(cut + 1)));
-      }
-    }
-  });
+  function fail(err: unknown): void {
+    failAll(new ProtocolError(String(err)));
+    socket.destroy();
+  }
   socket.on('error', () => undefined);
   socket.on('close', () => failAll(new TransportError('connection closed')));
 
