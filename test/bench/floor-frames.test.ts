@@ -4,6 +4,7 @@
  * copied it), and an oversized header is refused before anything is allocated for it.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { describe, it } from 'node:test';
 import { DIRECT_READ_BYTES, FRAME_HEADER_BYTES, FrameReader } from '../../src/bench/reference/frames.js';
 import { rawTcp } from '../../src/bench/reference/index.js';
@@ -108,7 +109,6 @@ describe('raw-TCP floor frame reader', () => {
         assert.deepEqual(Buffer.from(b), data);
       }
       await client.close();
-      const net = await import('node:net');
       const hostile = net.connect(server.port, '127.0.0.1');
       const closed = new Promise<void>((resolve) => hostile.on('close', () => resolve()));
       hostile.on('error', () => undefined);

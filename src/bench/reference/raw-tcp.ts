@@ -316,7 +316,7 @@ async function connect<C extends Contract>(contract: C, options: ConnectOptions 
       }
     }
   };
-  const socket = net.connect({ host, port, onread: inPlaceReads(reader, onBodies, (err) => fail(err)) });
+  const socket = net.connect({ host, port, onread: inPlaceReads(reader, onBodies, fail) });
   socket.setNoDelay(true);
   // Calls made in the same turn (64 in flight on one connection) leave in one write too.
   const writer = new CoalescingWriter(socket);
