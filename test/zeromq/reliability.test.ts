@@ -12,7 +12,7 @@ import { freePort } from '../../src/net/free-port.js';
 import { peersPython, repoRoot } from '../../src/peers/python.js';
 import { CallEngine } from '../../src/protocols/zeromq/client.js';
 import { connectZeromq, ZEROMQ_VARIANTS } from '../../src/protocols/zeromq/index.js';
-import type { SerialSender } from '../../src/protocols/zeromq/serial-sender.js';
+import type { ZmtpClient } from '../../src/protocols/zeromq/zmtp-client.js';
 import { requirePeers } from '../support/peers.js';
 import { startScriptedRouter } from './scripted-router.js';
 
@@ -196,9 +196,9 @@ for (const variant of ZEROMQ_VARIANTS) {
 
 describe('zeromq [dealer] client while its peer is away', () => {
   it('calls that time out leave nothing behind in the send queue', async () => {
-    // The peer echoes ids (so timeouts do not reset the socket), then goes away: libzmq
-    // queues 10,000 messages for it (the high-water mark), then sends wait. Calls made
-    // meanwhile time out; their messages must not stay queued client-side.
+    // The peer echoes ids (so timeouts do not reset the socket), then goes away: the socket
+    // keeps reconnecting and sends wait for a connection. Calls made meanwhile time out; their
+    // messages must not stay queued client-side.
     const server = await startScriptedRouter({ echoIds: true });
     const engine = new CallEngine({
       variant: 'dealer',
@@ -207,15 +207,17 @@ describe('zeromq [dealer] client while its peer is away', () => {
       timeoutMs: 1_000,
       retries: 0,
     });
-    const sender = (engine as unknown as { sender: SerialSender }).sender;
+    const socket = () => (engine as unknown as { socket: ZmtpClient }).socket;
     try {
       assert.equal(await engine.call('add', [2, 5]), 7);
       await server.close();
+      for (let i = 0; i < 500 && socket().connected; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(socket().connected, false, 'the disconnect was seen');
       const calls = Array.from({ length: 12_000 }, (_, i) => engine.call('echo', [new Uint8Array(i % 64)]));
-      assert.ok(sender.backlog > 0, 'sends wait once libzmq queue is full');
+      assert.equal(socket().backlog, 12_000, 'sends wait for a connection');
       const outcomes = await Promise.allSettled(calls);
       assert.ok(outcomes.every((o) => o.status === 'rejected' && hasCode('TIMEOUT')(o.reason)));
-      assert.equal(sender.backlog, 0);
+      assert.equal(socket().backlog, 0);
     } finally {
       await engine.close();
     }

@@ -17,7 +17,6 @@
  * ids a late reply is matched (or dropped) by id, otherwise a lost reply would shift the
  * order, so the socket is reset as with REQ.
  */
-import { Dealer, Request } from 'zeromq';
 import {
   MessageTooLargeError,
   ProtocolError,
@@ -28,9 +27,8 @@ import {
 import { type Contract, getMethod, type ValueType } from '../../contract/spec.js';
 import { MAX_TIMER_MS } from '../../net/deadline.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT_MS } from '../types.js';
-import { SerialSender } from './serial-sender.js';
-import { HIGH_WATER_MARK } from './socket-options.js';
 import { encodeRequest, errorFromWire, NO_ID, parseReply, type ReplyOutcome } from './wire.js';
+import { ZmtpClient } from './zmtp-client.js';
 
 /** The first is the default (the survey's pattern). */
 export const ZEROMQ_VARIANTS = ['req', 'dealer'] as const;
@@ -67,7 +65,20 @@ interface Call {
   settled: boolean;
 }
 
-type ZmqSocket = Request | Dealer;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * "tcp://host:port" or "tcp://[v6]:port", checked as libzmq checks it when connecting: a
+ * malformed endpoint is refused at once rather than retried for ever.
+ */
+export function parseTcpEndpoint(endpoint: string): { host: string; port: number } {
+  const match = /^tcp:\/\/(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_.-]+)):(\d{1,5})$/.exec(endpoint);
+  const port = match === null ? Number.NaN : Number(match[3]);
+  if (match === null || port < 1 || port > 65_535) {
+    throw new Error('invalid endpoint (expected tcp://host:port with a port of 1 to 65535)');
+  }
+  return { host: match[1] ?? match[2]!, port };
+}
 
 /**
  * Our ids are uint32, but a peer may echo one in any integer form: encoders that write a
@@ -81,17 +92,15 @@ function ourId(value: unknown): number | undefined {
 
 export class CallEngine {
   private readonly variant: ZeromqVariant;
-  private readonly endpoint: string;
-  /** libzmq refuses an IPv6 endpoint ("tcp://[::1]:5555") unless ZMQ_IPV6 is set. */
-  private readonly ipv6: boolean;
+  private readonly host: string;
+  private readonly port: number;
   private readonly contract: Contract;
   private readonly timeoutMs: number;
   private readonly maxMessageBytes: number;
   private readonly retries: number;
   private readonly maxInFlight: number;
 
-  private socket!: ZmqSocket;
-  private sender!: SerialSender;
+  private socket!: ZmtpClient;
   private generation = 0;
   /** Attempts on the wire, by id, in send order (Map keeps insertion order). */
   private readonly inFlight = new Map<number, Call>();
@@ -103,8 +112,7 @@ export class CallEngine {
 
   constructor(options: CallEngineOptions) {
     this.variant = options.variant;
-    this.endpoint = options.endpoint;
-    this.ipv6 = /^tcp:\/\/\[/.test(options.endpoint);
+    ({ host: this.host, port: this.port } = parseTcpEndpoint(options.endpoint));
     this.contract = options.contract;
     // Node runs a timer longer than 2**31 - 1 ms (Infinity, say: "no timeout") after 1 ms, so
     // every call timed out at once; ~24.8 days is as long as a timer can wait.
@@ -146,53 +154,33 @@ export class CallEngine {
     this.queue.length = 0;
     for (const call of pending) this.settle(call, { error: new TransportError('the client was closed') });
     this.generation++;
-    this.socket.close(); // linger 0: unsent messages are dropped, close never blocks
+    this.socket.close(); // unsent messages are dropped, as with ZMQ_LINGER 0
     return Promise.resolve();
   }
 
   private openSocket(): void {
-    const options = {
-      linger: 0,
-      maxMessageSize: this.maxMessageBytes,
-      sendHighWaterMark: HIGH_WATER_MARK,
-      receiveHighWaterMark: HIGH_WATER_MARK,
-      ipv6: this.ipv6,
-    };
-    const socket = this.variant === 'req' ? new Request(options) : new Dealer(options);
-    // Never fails, even on a refused port: libzmq keeps retrying in the background, and calls
-    // meanwhile end in TIMEOUT.
-    try {
-      socket.connect(this.endpoint);
-    } catch (err) {
-      socket.close(); // a malformed endpoint (EINVAL): do not leave the socket open
-      throw err;
-    }
-    this.socket = socket;
-    this.sender = new SerialSender(socket);
     const generation = ++this.generation;
-    void this.receiveLoop(socket, generation);
-    // A dropped connection loses what the peer had not answered. Matched by id, the calls
-    // simply wait (and are resent if idempotent); matched by order, a reply from the restarted
-    // peer would be given to a call the old one lost (the dealer gave add(2, 5)'s 7 to an
-    // earlier call), and a REQ socket would wait for a reply that cannot come: reset now.
-    socket.events.on('disconnect', () => {
-      if (generation !== this.generation || this.closed || this.inFlight.size === 0 || !this.mustReset())
-        return;
-      this.resetSocket(true);
-      this.pump();
+    // Never fails, even on a refused port: the socket keeps reconnecting in the background,
+    // as libzmq's does, and calls meanwhile end in TIMEOUT.
+    this.socket = new ZmtpClient({
+      host: this.host,
+      port: this.port,
+      socketType: this.variant === 'req' ? 'REQ' : 'DEALER',
+      maxMessageBytes: this.maxMessageBytes,
+      onMessage: (frames) => {
+        if (generation === this.generation) this.onReply(frames);
+      },
+      // A dropped connection loses what the peer had not answered. Matched by id, the calls
+      // simply wait (and are resent if idempotent); matched by order, a reply from the
+      // restarted peer would be given to a call the old one lost (the dealer gave add(2, 5)'s
+      // 7 to an earlier call), and a REQ socket would wait for a reply that cannot come.
+      onDisconnect: () => {
+        if (generation !== this.generation || this.closed || this.inFlight.size === 0 || !this.mustReset())
+          return;
+        this.resetSocket(true);
+        this.pump();
+      },
     });
-  }
-
-  private async receiveLoop(socket: ZmqSocket, generation: number): Promise<void> {
-    while (generation === this.generation && !socket.closed) {
-      let frames: Buffer[];
-      try {
-        frames = await socket.receive();
-      } catch {
-        return; // the socket was closed (reset or close())
-      }
-      if (generation === this.generation) this.onReply(frames);
-    }
   }
 
   /** Sends queued calls while the variant allows more on the wire. */
@@ -227,11 +215,9 @@ export class CallEngine {
     }
     call.ids.push(id);
     this.inFlight.set(id, call);
-    // Errors only come from a socket closed under the send (reset, close()): the call's own
-    // timers still decide its fate.
-    const queued = this.sender.enqueue(this.variant === 'dealer' ? ['', body] : [body]);
-    queued.done.catch(() => undefined);
-    call.unsent.push(queued.cancel);
+    // Both variants frame a request as a REQ socket does: an empty delimiter, then the body.
+    // Whether it arrives is the call's timers' business (lost with a dropped connection).
+    call.unsent.push(this.socket.send([EMPTY, body]));
     // The last attempt (or a non-idempotent call's only one) simply runs to the deadline.
     if (call.idempotent && call.attempts <= this.retries) {
       const share = Math.ceil(this.timeoutMs / (this.retries + 1));
@@ -242,8 +228,11 @@ export class CallEngine {
   }
 
   private onReply(frames: Buffer[]): void {
-    // REQ strips the delimiter; a DEALER sees [empty, body] (or [body] from a peer without one).
-    const at = this.variant === 'dealer' && frames.length > 1 && frames[0]!.length === 0 ? 1 : 0;
+    // A REQ socket takes only replies behind the empty delimiter (libzmq's REQ drops others); a
+    // DEALER sees [empty, body], or [body] from a peer without one.
+    const delimited = frames.length > 1 && frames[0]!.length === 0;
+    if (this.variant === 'req' && !delimited) return;
+    const at = delimited ? 1 : 0;
     const body = frames[at];
     if (body === undefined) return;
     let parsed = parseReply(body);

@@ -14,18 +14,13 @@ import {
   ByteQueue,
   commandBody,
   FLAG_COMMAND,
-  FLAG_LONG,
   FLAG_MORE,
-  frameOf,
-  GREETING_BYTES,
-  GREETING_MAJOR,
-  GREETING_REST,
-  GREETING_SIGNATURE,
-  greetingProblem,
+  FrameBatch,
+  frameHeader,
+  GreetingExchange,
   parseCommand,
   parseReady,
   READY_FRAME,
-  SIGNATURE_BYTES,
 } from './zmtp.js';
 
 /** libzmq's ZMQ_HANDSHAKE_IVL default: a peer that has not finished its handshake by then goes. */
@@ -37,8 +32,6 @@ export const MAX_FRAMES_PER_MESSAGE = 256;
  * ROUTER drops messages past its high-water mark, so one stalled peer holds bounded memory.
  */
 export const MAX_QUEUED_REPLY_BYTES = 64 * 1024 * 1024;
-/** Queued replies up to this size are copied into one buffer; larger ones leave as a writev. */
-const SMALL_WRITE_BYTES = 16 * 1024;
 
 export interface ZmtpPeer {
   /** Routing id, unique per connection (5 bytes, as libzmq makes them). */
@@ -73,21 +66,20 @@ export interface ZmtpRouter {
 
 export type Admission = 'run' | 'wait' | 'yield';
 
-type Phase = 'signature' | 'major' | 'greeting' | 'ready' | 'traffic';
+type Phase = 'greeting' | 'ready' | 'traffic';
 
 let nextRoutingId = Math.floor(Math.random() * 2 ** 31);
 
 class Connection implements ZmtpPeer {
   readonly id: Buffer;
   private readonly input = new ByteQueue();
-  private phase: Phase = 'signature';
+  private phase: Phase = 'greeting';
+  private readonly greeting: GreetingExchange;
   private frames: Buffer[] = [];
   private messageBytes = 0;
   private handshakeTimer: NodeJS.Timeout | undefined;
-  /** Frames waiting to be written: [flags, body] pairs. */
-  private outFlags: number[] = [];
-  private outBodies: Buffer[] = [];
-  private outBytes = 0;
+  /** Frames waiting to be written. */
+  private readonly out = new FrameBatch();
   private flushScheduled = false;
   /** True while a chunk's messages are handed over: their replies are flushed after it. */
   private delivering = false;
@@ -114,9 +106,7 @@ class Connection implements ZmtpPeer {
     });
     this.handshakeTimer = setTimeout(() => this.drop(), HANDSHAKE_TIMEOUT_MS);
     this.handshakeTimer.unref();
-    // libzmq writes its greeting in steps, each after the peer's previous one: a libzmq peer
-    // that gets more at once than it has asked for can stall its handshake.
-    socket.write(GREETING_SIGNATURE);
+    this.greeting = new GreetingExchange((bytes) => socket.write(bytes));
   }
 
   private drop(): void {
@@ -130,16 +120,20 @@ class Connection implements ZmtpPeer {
     this.delivering = true;
     try {
       while (!this.socket.destroyed) {
-        if (this.phase !== 'traffic' && this.phase !== 'ready') {
-          if (!this.handshakeStep()) break;
+        if (this.phase === 'greeting') {
+          const step = this.greeting.advance(q);
+          if (step === 'more') break;
+          if (step !== 'done') {
+            this.drop();
+            return;
+          }
+          this.socket.write(READY_FRAME);
+          this.phase = 'ready';
           continue;
         }
-        if (q.length < 2) break;
-        const flags = q.byteAt(0);
-        const long = (flags & FLAG_LONG) !== 0;
-        const head = long ? 9 : 2;
-        if (q.length < head) break;
-        const size = long ? q.uint64At(1) : q.byteAt(1);
+        const header = frameHeader(q);
+        if (header === undefined) break;
+        const { flags, head, size } = header;
         if (size > limit || this.messageBytes + size > limit) {
           this.drop(); // as libzmq's ZMQ_MAXMSGSIZE: the frame is not read, the peer is cut
           return;
@@ -185,43 +179,6 @@ class Connection implements ZmtpPeer {
       this.flush();
     }
   }
-
-  /** One step of the greeting; false when more bytes are needed (or the peer was dropped). */
-  private handshakeStep(): boolean {
-    const q = this.input;
-    // Bytes of the peer's greeting wanted by the end of this step.
-    const need =
-      this.phase === 'signature'
-        ? SIGNATURE_BYTES
-        : this.phase === 'major'
-          ? SIGNATURE_BYTES + 1
-          : GREETING_BYTES;
-    const have = this.greetingBytes ?? 0;
-    if (q.length < need - have) return false;
-    const part = q.take(need - have);
-    this.greeting = this.greeting === undefined ? part : Buffer.concat([this.greeting, part]);
-    this.greetingBytes = this.greeting.length;
-    const problem = greetingProblem(this.greeting);
-    if (problem !== undefined) {
-      this.drop();
-      return false;
-    }
-    if (this.phase === 'signature') {
-      this.socket.write(GREETING_MAJOR);
-      this.phase = 'major';
-    } else if (this.phase === 'major') {
-      this.socket.write(GREETING_REST);
-      this.phase = 'greeting';
-    } else {
-      this.socket.write(READY_FRAME);
-      this.greeting = undefined;
-      this.phase = 'ready';
-    }
-    return true;
-  }
-
-  private greeting: Buffer | undefined;
-  private greetingBytes: number | undefined;
 
   /** Handles a command frame; false if the peer was dropped. */
   private command(body: Buffer, flags: number): boolean {
@@ -286,7 +243,7 @@ class Connection implements ZmtpPeer {
    * then leave in one write instead of one each; answers from promises join them too.
    */
   private flushLater(): void {
-    if (this.flushScheduled || this.outBodies.length === 0) return;
+    if (this.flushScheduled || this.out.size === 0) return;
     this.flushScheduled = true;
     setImmediate(this.flushBound);
   }
@@ -294,57 +251,12 @@ class Connection implements ZmtpPeer {
   private readonly flushBound = () => this.flush();
 
   private queue(body: Buffer, flags: number): void {
-    this.outFlags.push(flags);
-    this.outBodies.push(body);
-    this.outBytes += (body.length > 255 ? 9 : 2) + body.length;
+    this.out.add(body, flags);
   }
 
   flush(): void {
     this.flushScheduled = false;
-    const count = this.outBodies.length;
-    if (count === 0) return;
-    const flags = this.outFlags;
-    const bodies = this.outBodies;
-    const total = this.outBytes;
-    this.outFlags = [];
-    this.outBodies = [];
-    this.outBytes = 0;
-    if (this.socket.destroyed) return;
-    if (total <= SMALL_WRITE_BYTES) {
-      const out = Buffer.allocUnsafe(total);
-      let at = 0;
-      for (let i = 0; i < count; i++) {
-        const body = bodies[i]!;
-        if (body.length > 255) {
-          out[at] = flags[i]! | FLAG_LONG;
-          out.writeUInt32BE(0, at + 1);
-          out.writeUInt32BE(body.length, at + 5);
-          at += 9;
-        } else {
-          out[at] = flags[i]!;
-          out[at + 1] = body.length;
-          at += 2;
-        }
-        at += body.copy(out, at);
-      }
-      this.socket.write(out);
-      return;
-    }
-    // Large bodies (a 1 MiB echo) are written as they are, behind their own headers.
-    this.socket.cork();
-    for (let i = 0; i < count; i++) {
-      const body = bodies[i]!;
-      if (body.length <= 255) this.socket.write(frameOf(body, flags[i]!));
-      else {
-        const head = Buffer.allocUnsafe(9);
-        head[0] = flags[i]! | FLAG_LONG;
-        head.writeUInt32BE(Math.floor(body.length / 2 ** 32), 1);
-        head.writeUInt32BE(body.length >>> 0, 5);
-        this.socket.write(head);
-        this.socket.write(body);
-      }
-    }
-    this.socket.uncork();
+    this.out.writeTo(this.socket);
   }
 }
 

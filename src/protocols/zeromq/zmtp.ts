@@ -1,14 +1,15 @@
 /**
- * ZMTP 3.x (ZeroMQ's wire protocol, RFC 23 and 37) with the NULL mechanism, as a ROUTER speaks
- * it to its REQ and DEALER peers: the greeting, the READY handshake, frames and commands. The
- * server (zmtp-router.ts) serves over node:net with this instead of a libzmq socket: libzmq
+ * ZMTP 3.x (ZeroMQ's wire protocol, RFC 23 and 37) with the NULL mechanism: the greeting, the
+ * READY handshake, frames and commands, as a ROUTER speaks it to its REQ and DEALER peers
+ * (zmtp-router.ts) and as a REQ or DEALER speaks it to its REP, ROUTER or DEALER peer
+ * (zmtp-client.ts). Both serve over node:net with this instead of a libzmq socket: libzmq
  * hands every message across its I/O thread and the binding wraps each frame and each
  * receive/send in its own objects and promises, a cost per message that a bare zeromq.js
  * ROUTER echo already paid above the whole of pyzmq's server (issue 12). Here a TCP chunk of
  * 64 pipelined requests is parsed in one pass and their replies leave in one write.
  *
- * Only what a ROUTER needs: no CURVE or PLAIN security, no ZMTP 1.0/2.0 peers (libzmq speaks
- * 3.x since 4.0, 2013), no outgoing connections (the broker's backend still uses libzmq).
+ * Only what these sockets need: no CURVE or PLAIN security, no ZMTP 1.0/2.0 peers (libzmq
+ * speaks 3.x since 4.0, 2013). The broker still uses libzmq (its proxy and backend).
  */
 
 /** Bytes of a greeting: signature (10), version (2), mechanism (20), as-server (1), filler (31). */
@@ -38,8 +39,15 @@ export const GREETING_SIGNATURE = GREETING.subarray(0, SIGNATURE_BYTES);
 export const GREETING_MAJOR = GREETING.subarray(SIGNATURE_BYTES, SIGNATURE_BYTES + 1);
 export const GREETING_REST = GREETING.subarray(SIGNATURE_BYTES + 1);
 
-/** Socket types a ROUTER accepts as peers (RFC 28's compatibility table). */
-const ROUTER_PEERS = new Set(['DEALER', 'REQ', 'ROUTER']);
+/** The socket types spoken here. */
+export type ZmtpSocketType = 'ROUTER' | 'REQ' | 'DEALER';
+
+/** The peers each socket type accepts (RFC 28's compatibility table). */
+const PEERS: Readonly<Record<ZmtpSocketType, ReadonlySet<string>>> = {
+  ROUTER: new Set(['DEALER', 'REQ', 'ROUTER']),
+  REQ: new Set(['REP', 'ROUTER']),
+  DEALER: new Set(['REP', 'DEALER', 'ROUTER']),
+};
 
 /** A command frame's body: name length, name, data. */
 export function commandBody(name: string, data: Buffer): Buffer {
@@ -60,8 +68,13 @@ function property(name: string, value: string): Buffer {
   return out;
 }
 
-/** Our READY command, whole (frame header included). */
-export const READY_FRAME = frameOf(commandBody('READY', property('Socket-Type', 'ROUTER')), FLAG_COMMAND);
+/** Our READY command as a socket of this type, whole (frame header included). */
+export function readyFrame(socketType: ZmtpSocketType): Buffer {
+  return frameOf(commandBody('READY', property('Socket-Type', socketType)), FLAG_COMMAND);
+}
+
+/** A ROUTER's READY command. */
+export const READY_FRAME = readyFrame('ROUTER');
 
 /** One frame: flags (LONG added past 255 bytes), size, body. */
 export function frameOf(body: Buffer, flags: number): Buffer {
@@ -93,8 +106,11 @@ export interface ReadyInfo {
   readonly socketType: string;
 }
 
-/** Reads a peer's READY command data (its properties); throws on a malformed one. */
-export function parseReady(data: Buffer): ReadyInfo {
+/**
+ * Reads a peer's READY command data (its properties); throws on a malformed one or on a peer
+ * whose socket type `self` does not talk to.
+ */
+export function parseReady(data: Buffer, self: ZmtpSocketType = 'ROUTER'): ReadyInfo {
   let at = 0;
   let socketType: string | undefined;
   while (at < data.length) {
@@ -110,7 +126,7 @@ export function parseReady(data: Buffer): ReadyInfo {
     at = valueAt + valueLength;
   }
   if (socketType === undefined) throw new Error('READY without a Socket-Type');
-  if (!ROUTER_PEERS.has(socketType)) throw new Error(`a ROUTER does not talk to a ${socketType} socket`);
+  if (!PEERS[self].has(socketType)) throw new Error(`a ${self} does not talk to a ${socketType} socket`);
   return { socketType };
 }
 
@@ -185,5 +201,141 @@ export class ByteQueue {
     let low = 0;
     for (let k = 4; k < 8; k++) low = low * 256 + this.byteAt(i + k);
     return high >= 2 ** 21 ? Number.POSITIVE_INFINITY : high * 2 ** 32 + low;
+  }
+}
+
+/** A frame's header at the queue's front: flags, header bytes and body size; undefined if incomplete. */
+export function frameHeader(q: ByteQueue): { flags: number; head: number; size: number } | undefined {
+  if (q.length < 2) return undefined;
+  const flags = q.byteAt(0);
+  const long = (flags & FLAG_LONG) !== 0;
+  const head = long ? 9 : 2;
+  if (q.length < head) return undefined;
+  return { flags, head, size: long ? q.uint64At(1) : q.byteAt(1) };
+}
+
+type GreetingStep = 'signature' | 'major' | 'greeting';
+
+/**
+ * Our greeting and the peer's, in the three steps libzmq takes: our signature, then our major
+ * version once the peer's signature is in, then the rest once its major is. A libzmq peer
+ * that gets more at once than it has asked for can stall its handshake.
+ */
+export class GreetingExchange {
+  private step: GreetingStep = 'signature';
+  private received: Buffer | undefined;
+
+  constructor(private readonly write: (bytes: Buffer) => void) {
+    write(GREETING_SIGNATURE);
+  }
+
+  /**
+   * Takes what it can of the peer's greeting: 'done' once it is whole (then send READY),
+   * 'more' while bytes are missing, or why the greeting cannot be served.
+   */
+  advance(q: ByteQueue): 'done' | 'more' | { problem: string } {
+    for (;;) {
+      const need =
+        this.step === 'signature'
+          ? SIGNATURE_BYTES
+          : this.step === 'major'
+            ? SIGNATURE_BYTES + 1
+            : GREETING_BYTES;
+      const have = this.received?.length ?? 0;
+      if (q.length < need - have) return 'more';
+      const part = q.take(need - have);
+      this.received = this.received === undefined ? part : Buffer.concat([this.received, part]);
+      const problem = greetingProblem(this.received);
+      if (problem !== undefined) return { problem };
+      if (this.step === 'signature') {
+        this.write(GREETING_MAJOR);
+        this.step = 'major';
+      } else if (this.step === 'major') {
+        this.write(GREETING_REST);
+        this.step = 'greeting';
+      } else {
+        this.received = undefined;
+        return 'done';
+      }
+    }
+  }
+}
+
+/** Queued frames larger than this total are written as they are (a writev) instead of copied into one buffer. */
+const SMALL_WRITE_BYTES = 16 * 1024;
+
+/** Frames waiting to be written, all of them in one write when flushed. */
+export class FrameBatch {
+  private flags: number[] = [];
+  private bodies: Buffer[] = [];
+  private bytes = 0;
+
+  get size(): number {
+    return this.bodies.length;
+  }
+
+  add(body: Buffer, flags: number): void {
+    this.flags.push(flags);
+    this.bodies.push(body);
+    this.bytes += (body.length > 255 ? 9 : 2) + body.length;
+  }
+
+  clear(): void {
+    this.flags = [];
+    this.bodies = [];
+    this.bytes = 0;
+  }
+
+  /** Writes everything queued (small frames copied into one buffer, large ones corked) and empties the batch. */
+  writeTo(socket: {
+    write(b: Buffer): unknown;
+    cork(): void;
+    uncork(): void;
+    readonly destroyed: boolean;
+  }): void {
+    const count = this.bodies.length;
+    if (count === 0) return;
+    const flags = this.flags;
+    const bodies = this.bodies;
+    const total = this.bytes;
+    this.flags = [];
+    this.bodies = [];
+    this.bytes = 0;
+    if (socket.destroyed) return;
+    if (total <= SMALL_WRITE_BYTES) {
+      const out = Buffer.allocUnsafe(total);
+      let at = 0;
+      for (let i = 0; i < count; i++) {
+        const body = bodies[i]!;
+        if (body.length > 255) {
+          out[at] = flags[i]! | FLAG_LONG;
+          out.writeUInt32BE(0, at + 1);
+          out.writeUInt32BE(body.length, at + 5);
+          at += 9;
+        } else {
+          out[at] = flags[i]!;
+          out[at + 1] = body.length;
+          at += 2;
+        }
+        at += body.copy(out, at);
+      }
+      socket.write(out);
+      return;
+    }
+    // Large bodies (a 1 MiB echo) are written as they are, behind their own headers.
+    socket.cork();
+    for (let i = 0; i < count; i++) {
+      const body = bodies[i]!;
+      if (body.length <= 255) socket.write(frameOf(body, flags[i]!));
+      else {
+        const head = Buffer.allocUnsafe(9);
+        head[0] = flags[i]! | FLAG_LONG;
+        head.writeUInt32BE(Math.floor(body.length / 2 ** 32), 1);
+        head.writeUInt32BE(body.length >>> 0, 5);
+        socket.write(head);
+        socket.write(body);
+      }
+    }
+    socket.uncork();
   }
 }
