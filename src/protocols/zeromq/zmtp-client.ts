@@ -43,7 +43,15 @@ const MAX_FRAMES_PER_MESSAGE = 256;
  */
 export const MAX_UNWRITTEN_BYTES = 64 * 1024 * 1024;
 
-/** Frames in one message; the first counts `MAX_FRAMES_PER_MESSAGE`. */
+/**
+ * Queued frames (2 per request) that leave at once rather than at the end of the loop turn:
+ * with 64 calls in flight on one socket, the peer then works on the first requests while the
+ * rest are still being made, instead of the two processes taking turns. Scratch runs (one
+ * DEALER, 64 in flight, 2026-12-07): 22-33% more calls/s than one write per loop turn.
+ */
+const FLUSH_AT_FRAMES = 16;
+
+/** One message: its frames, in order. */
 export type ZmtpMessage = readonly Buffer[];
 
 export interface ZmtpClientOptions {
@@ -114,7 +122,8 @@ export class ZmtpClient {
     if (this.isClosed) return nothing;
     if (this.writable() && this.waiting.length === this.cancelled) {
       this.queueFrames(frames);
-      if (!this.delivering) this.flushLater();
+      if (this.out.size >= FLUSH_AT_FRAMES) this.flush();
+      else if (!this.delivering) this.flushLater();
       return nothing;
     }
     const entry: Waiting = { frames };
