@@ -91,6 +91,44 @@ describe('raw-TCP floor frame reader', () => {
     assert.ok(headerOnly > 0);
   });
 
+  it('reads the next bulk body into a released one, never into one still held', () => {
+    const reader = new FrameReader(1 << 20);
+    /** Feeds a frame in 1000-byte reads through readTarget/filled; returns the bodies completed. */
+    const feed = (b: Buffer): Buffer[] => {
+      const bytes = frame(b);
+      const out: Buffer[] = [];
+      for (let at = 0; at < bytes.length; ) {
+        const target = reader.readTarget();
+        const n = Math.min(1000, target.length, bytes.length - at);
+        bytes.copy(target, 0, at, at + n);
+        out.push(...reader.filled(target, n));
+        at += n;
+      }
+      return out;
+    };
+    const [first] = feed(body(100_000, 5));
+    const [second] = feed(body(100_000, 6));
+    assert.ok(first !== undefined && second !== undefined);
+    assert.notEqual(second.buffer, first.buffer, 'a body still held is not read into');
+    assert.deepEqual(first, body(100_000, 5));
+    reader.release(first);
+    reader.release(first); // twice: still handed out only once
+    const [third] = feed(body(90_000, 7));
+    assert.equal(third!.buffer, first.buffer, 'the released memory is reused');
+    assert.deepEqual(third, body(90_000, 7));
+    const [fourth] = feed(body(90_000, 8));
+    assert.notEqual(fourth!.buffer, first.buffer, 'released once, reused once');
+    assert.deepEqual(second, body(100_000, 6), 'the held body was not touched');
+    // Too small to be worth holding a 100 KB buffer for: fresh memory.
+    reader.release(second);
+    const [small] = feed(body(20_000, 9));
+    assert.notEqual(small!.buffer, second.buffer);
+    // Views of the shared slab are not the reader's to reuse.
+    const [tiny] = feed(body(10, 10));
+    reader.release(tiny!);
+    assert.deepEqual(feed(body(10, 11)), [body(10, 11)]);
+  });
+
   it('refuses a header over the limit at once', () => {
     const reader = new FrameReader(1000);
     const head = Buffer.alloc(FRAME_HEADER_BYTES);
@@ -102,11 +140,12 @@ describe('raw-TCP floor frame reader', () => {
     const server = await rawTcp.serve(calculatorContract, calculator, { port: 0, maxMessageBytes: 2 << 20 });
     try {
       const client = await rawTcp.connect(calculatorContract, { port: server.port, timeoutMs: 10_000 });
-      for (const n of [65_536, 1 << 20, 17, 1 << 20]) {
-        const data = body(n, n & 0xff);
-        const [a, b] = await Promise.all([client.echo(data), client.echo(data)]);
-        assert.deepEqual(Buffer.from(a), data);
-        assert.deepEqual(Buffer.from(b), data);
+      // Different bytes in every call, several in flight: the server reads later bodies into the
+      // memory of earlier ones once their replies are written, and a reply must never see that.
+      for (const [i, n] of [65_536, 1 << 20, 17, 1 << 20, 1 << 20, 100_000].entries()) {
+        const data = [0, 1, 2].map((k) => body(n, i * 3 + k));
+        const replies = await Promise.all(data.map((d) => client.echo(d)));
+        for (const [k, r] of replies.entries()) assert.deepEqual(Buffer.from(r), data[k], `call ${i}.${k}`);
       }
       await client.close();
       const hostile = net.connect(server.port, '127.0.0.1');

@@ -25,7 +25,7 @@ import {
   type RunningServer,
   type ServeOptions,
 } from '../../protocols/types.js';
-import { FRAME_HEADER_BYTES, FrameReader } from './frames.js';
+import { DIRECT_READ_BYTES, FRAME_HEADER_BYTES, FrameReader } from './frames.js';
 
 const OK = 0;
 /** Queued replies up to this size are copied into one buffer; larger ones go out as a writev. */
@@ -85,6 +85,8 @@ export class CoalescingWriter {
   private queued: Uint8Array[] = [];
   private queuedBytes = 0;
   private scheduled = false;
+  /** Run once the frames queued with them have been handed to the kernel (or dropped). */
+  private afterWrite: (() => void)[] = [];
   constructor(private readonly socket: net.Socket) {}
 
   /** Whether nothing is queued. */
@@ -93,8 +95,9 @@ export class CoalescingWriter {
   }
 
   /** Queues a frame; the caller flushes, or calls later() to flush after this turn's other frames. */
-  push(parts: readonly Uint8Array[]): void {
+  push(parts: readonly Uint8Array[], written?: () => void): void {
     this.queuedBytes += pushFrame(this.queued, parts);
+    if (written !== undefined) this.afterWrite.push(written);
   }
 
   /** Flushes in this loop turn's check phase, after every other reply or call queued meanwhile. */
@@ -113,16 +116,28 @@ export class CoalescingWriter {
     this.scheduled = false;
     const chunks = this.queued;
     const bytes = this.queuedBytes;
+    const after = this.afterWrite;
     if (chunks.length === 0) return;
     this.queued = [];
     this.queuedBytes = 0;
-    if (this.socket.destroyed) return;
+    this.afterWrite = [];
+    const done =
+      after.length === 0
+        ? undefined
+        : () => {
+            for (const f of after) f();
+          };
+    if (this.socket.destroyed) {
+      done?.();
+      return;
+    }
     if (chunks.length === 1 || bytes <= SMALL_WRITE_BYTES) {
-      this.socket.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes));
+      this.socket.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes), done);
       return;
     }
     this.socket.cork();
-    for (const c of chunks) this.socket.write(c);
+    const last = chunks.length - 1;
+    for (let i = 0; i <= last; i++) this.socket.write(chunks[i]!, i === last ? done : undefined);
     this.socket.uncork();
   }
 }
@@ -259,17 +274,20 @@ async function serve<C extends Contract>(
     const onBodies = (bodies: Buffer[]) => {
       for (const body of bodies) {
         const reply = answer(body);
+        // The reply may be a view of the request (an echo): a bulk body's memory goes back to
+        // the reader only once the reply has been written.
+        const written = body.length >= DIRECT_READ_BYTES ? () => reader.release(body) : undefined;
         if (reply instanceof Promise || pendingAsync > 0) {
           pendingAsync++;
           tail = tail.then(async () => {
             const b = await reply;
             pendingAsync--;
             if (socket.destroyed) return;
-            writer.push(b);
+            writer.push(b, written);
             writer.later();
           });
         } else {
-          writer.push(reply);
+          writer.push(reply, written);
         }
       }
       // Every synchronous reply of this chunk goes out in one write, without waiting a turn.
