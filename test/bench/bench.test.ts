@@ -54,6 +54,8 @@ describe('rpclab bench --quick', () => {
     }
     assert.deepEqual(results.rows.map((r) => r.id).sort(), expected.sort());
     for (const row of results.rows) assert.equal(row.error, undefined, `${row.id}: ${row.error}`);
+    // First, so that a bytes pass that failed is named, not seen as a cell without bytes.
+    for (const w of results.wire) assert.equal(w.error, undefined, `bytes pass ${w.row}: ${w.error}`);
 
     assert.equal(results.cells.length, expected.length * scenariosAsked.length);
     for (const c of results.cells) {
