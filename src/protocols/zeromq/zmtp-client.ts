@@ -25,6 +25,7 @@ import {
   FrameBatch,
   frameHeader,
   GreetingExchange,
+  HANDSHAKE_TIMEOUT_MS,
   parseCommand,
   parseReady,
   readyFrame,
@@ -32,8 +33,6 @@ import {
 
 /** libzmq's ZMQ_RECONNECT_IVL default. */
 export const RECONNECT_MS = 100;
-/** libzmq's ZMQ_HANDSHAKE_IVL default. */
-export const HANDSHAKE_TIMEOUT_MS = 30_000;
 /** Frames in one message; past it the peer is dropped (a reply is 1 or 2 frames). */
 const MAX_FRAMES_PER_MESSAGE = 256;
 /**

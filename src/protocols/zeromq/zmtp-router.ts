@@ -18,13 +18,12 @@ import {
   FrameBatch,
   frameHeader,
   GreetingExchange,
+  HANDSHAKE_TIMEOUT_MS,
   parseCommand,
   parseReady,
   READY_FRAME,
 } from './zmtp.js';
 
-/** libzmq's ZMQ_HANDSHAKE_IVL default: a peer that has not finished its handshake by then goes. */
-export const HANDSHAKE_TIMEOUT_MS = 30_000;
 /** Frames in one message; a REQ sends 2 (3 with ZMQ_REQ_CORRELATE). More drops the connection. */
 export const MAX_FRAMES_PER_MESSAGE = 256;
 /**

@@ -12,6 +12,9 @@
  * speaks 3.x since 4.0, 2013). The broker still uses libzmq (its proxy and backend).
  */
 
+/** libzmq's ZMQ_HANDSHAKE_IVL default: a handshake not finished by then drops the connection. */
+export const HANDSHAKE_TIMEOUT_MS = 30_000;
+
 /** Bytes of a greeting: signature (10), version (2), mechanism (20), as-server (1), filler (31). */
 export const GREETING_BYTES = 64;
 /** The signature's length: 0xFF, 8 bytes of padding, 0x7F. */
@@ -35,9 +38,9 @@ const GREETING = (() => {
 })();
 
 /** The greeting in the three steps libzmq takes (see ZmtpHandshake): signature, major, rest. */
-export const GREETING_SIGNATURE = GREETING.subarray(0, SIGNATURE_BYTES);
-export const GREETING_MAJOR = GREETING.subarray(SIGNATURE_BYTES, SIGNATURE_BYTES + 1);
-export const GREETING_REST = GREETING.subarray(SIGNATURE_BYTES + 1);
+const GREETING_SIGNATURE = GREETING.subarray(0, SIGNATURE_BYTES);
+const GREETING_MAJOR = GREETING.subarray(SIGNATURE_BYTES, SIGNATURE_BYTES + 1);
+const GREETING_REST = GREETING.subarray(SIGNATURE_BYTES + 1);
 
 /** The socket types spoken here. */
 export type ZmtpSocketType = 'ROUTER' | 'REQ' | 'DEALER';
