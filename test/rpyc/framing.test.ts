@@ -3,12 +3,14 @@ import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { payload as randomBytes } from '../../src/bench/scenarios.js';
 import { RpcError } from '../../src/contract/errors.js';
+import { dumpFramed, dumpFramedParts, SHARED_BYTES } from '../../src/protocols/rpyc/brine.js';
 import {
   type Compression,
   compressedBody,
   encodeFrame,
   FrameDecoder,
   frameInPlace,
+  framePartsInPlace,
 } from '../../src/protocols/rpyc/framing.js';
 
 const frame = (payload: Uint8Array, compress: Compression = true) =>
@@ -72,6 +74,40 @@ describe('rpyc channel framing', () => {
     assert.equal(inPlace(text, 'auto')[4], 1);
     assert.ok(new FrameDecoder(1 << 20).push(inPlace(text, 'auto'))[0]?.equals(text));
     assert.equal(inPlace(random, true)[4], 1);
+  });
+
+  it('sends bulk bytes from their own memory, as the same frame the copying path builds', () => {
+    const random = Buffer.from(randomBytes(256 * 1024));
+    const text = Buffer.from('the quick brown fox jumps over the lazy dog. '.repeat(6000));
+    const small = Buffer.from(randomBytes(SHARED_BYTES - 1));
+    const copied = (value: Parameters<typeof dumpFramed>[0], c: Compression) =>
+      Buffer.concat(frameInPlace(dumpFramed(value, 5, 1), c));
+    for (const value of [
+      [1, 7, [random]],
+      [1, 7, [random, 'tail', text]],
+      [1, 7, [small, 3]],
+      [1, 7, [text, random]],
+    ] as const) {
+      for (const c of [true, false, 'auto'] as const) {
+        const parts = framePartsInPlace(dumpFramedParts(value as never, 5, 1), c);
+        assert.ok(Buffer.concat(parts).equals(copied(value as never, c)), `same frame (${c})`);
+      }
+    }
+    // Uncompressed, a bulk payload is a part of the frame itself: not copied.
+    const raw = framePartsInPlace(dumpFramedParts([1, 7, [random, 2]], 5, 1), 'auto');
+    assert.ok(raw.some((p) => p.buffer === random.buffer && p.byteOffset === random.byteOffset));
+    assert.equal(raw[0]![4], 0);
+    // Under SHARED_BYTES, or when compression pays, the frame is one new buffer.
+    const one = framePartsInPlace(dumpFramedParts([1, 7, [small]], 5, 1), 'auto');
+    assert.equal(one.length, 1);
+    assert.notEqual(one[0]!.buffer, small.buffer);
+    const squeezed = framePartsInPlace(dumpFramedParts([1, 7, [text]], 5, 1), 'auto');
+    assert.equal(squeezed[0]![4], 1);
+    assert.ok(squeezed.every((p) => p.buffer !== text.buffer));
+    // The sample is read across parts: a compressible head before random bytes still pays.
+    const head = Buffer.alloc(8192);
+    const mixed = framePartsInPlace(dumpFramedParts([1, 7, [head, random]], 5, 1), 'auto');
+    assert.equal(mixed[0]![4], 1);
   });
 
   it('reassembles frames split at every byte, and several frames in one chunk', () => {

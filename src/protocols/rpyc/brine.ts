@@ -230,7 +230,47 @@ class Writer {
     }
     return out;
   }
+
+  /**
+   * The bytes as parts to write in turn (`head` bytes left at the start of the first, `tail`
+   * at the end of the last): payloads of SHARED_BYTES or more are the caller's own memory, not
+   * copies, so the writer must not change them until the write completes. One part when none
+   * is that large.
+   */
+  finishParts(tail: number): Buffer[] {
+    if (!this.chunks.some((c) => c.length >= SHARED_BYTES)) return [this.finish(tail)];
+    if (this.used + tail > this.scratch.length) this.flush();
+    this.used += tail;
+    this.flush();
+    // Copied segments and small payloads between the large ones are joined, one part each.
+    const parts: Buffer[] = [];
+    let run: Uint8Array[] = [];
+    let runBytes = 0;
+    const endRun = () => {
+      if (run.length === 0) return;
+      parts.push(run.length === 1 ? asBuffer(run[0]!) : Buffer.concat(run, runBytes));
+      run = [];
+      runBytes = 0;
+    };
+    for (const c of this.chunks) {
+      if (c.length >= SHARED_BYTES) {
+        endRun();
+        parts.push(asBuffer(c));
+      } else {
+        run.push(c);
+        runBytes += c.length;
+      }
+    }
+    endRun();
+    return parts;
+  }
 }
+
+/** Payloads this large are written from the caller's memory (finishParts) instead of copied. */
+export const SHARED_BYTES = 32 * 1024;
+
+const asBuffer = (bytes: Uint8Array): Buffer =>
+  bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 const latin1 = (s: string) => Buffer.from(s, 'latin1');
 
@@ -351,6 +391,17 @@ export function dumpFramed(value: BrineValue, head: number, tail: number): Buffe
   const w = new Writer(head);
   dumpValue(w, value, 0);
   return w.finish(tail);
+}
+
+/**
+ * dumpFramed() as parts to write in turn, the value's large bytes (SHARED_BYTES or more) not
+ * copied but referenced: the first part starts with `head` spare bytes, the last ends with
+ * `tail`. Saves a copy of a bulk payload per message, on both sides of a call.
+ */
+export function dumpFramedParts(value: BrineValue, head: number, tail: number): Buffer[] {
+  const w = new Writer(head);
+  dumpValue(w, value, 0);
+  return w.finishParts(tail);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import { timerDelay } from '../../net/deadline.js';
 import {
   BrineLimitError,
   type BrineValue,
-  dumpFramed,
+  dumpFramedParts,
   Ellipsis,
   isDumpable,
   load,
@@ -31,7 +31,7 @@ import {
   PySlice,
 } from './brine.js';
 import { Handle, handleNames, Label, Msg } from './consts.js';
-import { type Compression, FrameDecoder, frameInPlace, type OversizedFrame } from './framing.js';
+import { type Compression, FrameDecoder, framePartsInPlace, type OversizedFrame } from './framing.js';
 import {
   attributeError,
   BoundMethod,
@@ -446,14 +446,18 @@ export class RpycConnection implements RefOwner {
 
   private frameOf(msg: number, seq: BrineValue, body: BrineValue): Buffer[] {
     if (this.closedFlag) throw new TransportError('rpyc connection is closed');
-    let buf: Buffer;
-    if (this.envelope === 5) buf = dumpFramed([msg, seq, body], 5, 1);
+    let parts: Buffer[];
+    // Bulk bytes are written from their own memory, not copied (brine's dumpFramedParts). A
+    // request's are sent before its reply can come, so a caller may reuse them once the call
+    // settles; a reply's are what the implementation returned, which it must not change
+    // afterwards (as with any Node stream write).
+    if (this.envelope === 5) parts = dumpFramedParts([msg, seq, body], 5, 1);
     else {
       // Frame header (5 bytes) and message type (1 byte) before the brine, "\n" after it.
-      buf = dumpFramed([seq, body], 6, 1);
-      buf[5] = msg;
+      parts = dumpFramedParts([seq, body], 6, 1);
+      parts[0]![5] = msg;
     }
-    return frameInPlace(buf, this.options.compress ?? 'auto');
+    return framePartsInPlace(parts, this.options.compress ?? 'auto');
   }
 
   private write(parts: readonly Buffer[], counted: boolean): void {

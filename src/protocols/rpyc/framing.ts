@@ -37,8 +37,7 @@ export function compressedBody(payload: Uint8Array, compress: Compression): Buff
     const whole = deflate(payload);
     return whole.length <= payload.length * COMPRESSION_PAYS_RATIO ? whole : undefined;
   }
-  const sample = deflate(payload.subarray(0, COMPRESSION_SAMPLE_BYTES));
-  if (sample.length > COMPRESSION_SAMPLE_BYTES * COMPRESSION_PAYS_RATIO) return undefined;
+  if (!samplePays(payload.subarray(0, COMPRESSION_SAMPLE_BYTES))) return undefined;
   const whole = deflate(payload);
   // The sample can mislead (a compressible head on random bytes): never send a larger frame.
   return whole.length < payload.length ? whole : undefined;
@@ -80,6 +79,53 @@ export function frameInPlace(buf: Buffer, compress: Compression = true): Buffer[
   buf[4] = 0;
   buf[buf.length - 1] = FLUSHER;
   return [buf];
+}
+
+/**
+ * frameInPlace() for a payload in parts (brine's dumpFramedParts): the first part starts with
+ * 5 spare bytes, the last ends with 1. Left uncompressed, the parts are the frame, written as
+ * they are; a payload that compression pays for is joined and compressed whole.
+ */
+export function framePartsInPlace(parts: readonly Buffer[], compress: Compression = true): Buffer[] {
+  if (parts.length === 1) return frameInPlace(parts[0]!, compress);
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const length = total - HEADER - 1;
+  if (compress !== false && length > COMPRESSION_THRESHOLD) {
+    const pays =
+      compress === true ||
+      length <= COMPRESSION_SAMPLE_BYTES ||
+      samplePays(payloadHead(parts, COMPRESSION_SAMPLE_BYTES));
+    if (pays) return frameInPlace(Buffer.concat(parts, total), compress);
+  }
+  const first = parts[0]!;
+  const last = parts[parts.length - 1]!;
+  first.writeUInt32BE(length, 0);
+  first[4] = 0;
+  last[last.length - 1] = FLUSHER;
+  return parts as Buffer[];
+}
+
+/** The first `n` payload bytes of a frame in parts (past the 5-byte header). */
+function payloadHead(parts: readonly Buffer[], n: number): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  let skip = HEADER;
+  let at = 0;
+  for (const p of parts) {
+    if (at >= n) break;
+    if (skip >= p.length) {
+      skip -= p.length;
+      continue;
+    }
+    at += p.copy(out, at, skip, Math.min(p.length, skip + n - at));
+    skip = 0;
+  }
+  return out.subarray(0, at);
+}
+
+/** Whether a payload whose first bytes are `sample` is worth compressing ('auto'). */
+function samplePays(sample: Uint8Array): boolean {
+  return deflate(sample).length <= sample.length * COMPRESSION_PAYS_RATIO;
 }
 
 /** A frame over the size limit, skipped without being buffered; `head` starts its payload. */
