@@ -71,4 +71,63 @@ describe('thrift server: replies of one chunk leave in batches', () => {
       }
     });
   }
+
+  for (const name of ['binary-buffered', 'binary-framed'] as const) {
+    it(`[${name}] a bulk reply among small ones: in order, and its payload is not copied`, async () => {
+      const variant = parseVariant(name);
+      const binding = bindContract(calculatorContract);
+      const add = binding.plans.get('add')!;
+      const echo = binding.plans.get('echo')!;
+      // The implementation's own result object: the reply must carry exactly these bytes.
+      const bulk = Buffer.alloc(256 * 1024, 0x5a);
+      let sentFromBulk = 0;
+      const impl = { ...calculator, echo: () => bulk };
+      const server = await serveThrift(calculatorContract, impl, { port: 0, variant });
+      const proto = net.Socket.prototype as unknown as Record<'_writev', WriteFn>;
+      const writev = proto._writev;
+      proto._writev = function (this: net.Socket, ...args: unknown[]) {
+        const chunks = args[0] as { chunk: Buffer }[];
+        if (this.localPort === server.port)
+          sentFromBulk += chunks.filter((c) => c.chunk.buffer === bulk.buffer).length;
+        return writev.apply(this, args);
+      };
+      const socket = net.connect({ host: '127.0.0.1', port: server.port });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          socket.once('connect', resolve);
+          socket.once('error', reject);
+        });
+        const calls = [
+          encodeCall(variant, add, 1, [1, 1], binding.structs),
+          encodeCall(variant, echo, 2, [Buffer.of(1)], binding.structs),
+          encodeCall(variant, add, 3, [2, 2], binding.structs),
+        ];
+        const reader = new MessageReader(variant, 1 << 20);
+        const order: number[] = [];
+        let echoed: Buffer | undefined;
+        const done = new Promise<void>((resolve) => {
+          socket.on('data', (chunk: Buffer) => {
+            for (const message of reader.push(chunk)) {
+              const p = messageReader(variant.encoding, message);
+              const header = readHeader(p);
+              const reply = decodeReply(p, header, header.seqid === 2 ? echo : add, binding.structs);
+              assert.ok(reply.ok);
+              order.push(header.seqid);
+              if (header.seqid === 2) echoed = Buffer.from(reply.value as Uint8Array);
+            }
+            if (order.length === 3) resolve();
+          });
+        });
+        socket.write(Buffer.concat(calls));
+        await done;
+        assert.deepEqual(order, [1, 2, 3]);
+        assert.ok(echoed?.equals(bulk));
+        assert.equal(sentFromBulk, 1, 'the bulk payload was written from its own memory once');
+      } finally {
+        proto._writev = writev;
+        socket.destroy();
+        await server.close();
+      }
+    });
+  }
 });

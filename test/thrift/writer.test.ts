@@ -26,9 +26,12 @@ import {
 import {
   encodeAppException,
   encodeCall,
+  encodeCallParts,
   encodeError,
   encodeReply,
+  encodeReplyParts,
 } from '../../src/protocols/thrift/messages.js';
+import { SHARED_BYTES } from '../../src/protocols/thrift/writer.js';
 
 type Write = (p: ProtocolWriter) => void;
 
@@ -347,6 +350,33 @@ describe('thrift writers match the thrift package byte for byte', () => {
       ];
       for (const [ours, write] of pairs)
         assert.ok(ours.equals(encodeMessageWithLibrary(v.encoding, v.framed, write)), name);
+    });
+
+    it(`${name}: bulk binary values leave from their own memory, as the same bytes`, () => {
+      const big = bytes(SHARED_BYTES);
+      const header = { name: 'echo', type: MessageType.CALL, seqid: 9 };
+      const cases: [Buffer[], Buffer][] = [
+        [
+          encodeReplyParts(v, header, plan('echo'), big, binding.structs),
+          encodeReply(v, header, plan('echo'), big, binding.structs),
+        ],
+        [
+          encodeCallParts(v, plan('echo'), 9, [big], binding.structs),
+          encodeCall(v, plan('echo'), 9, [big], binding.structs),
+        ],
+      ];
+      for (const [parts, whole] of cases) {
+        assert.ok(Buffer.concat(parts).equals(whole), `${name}: parts join to the copied message`);
+        assert.ok(
+          parts.some((p) => p.buffer === big.buffer && p.byteOffset === big.byteOffset),
+          'the payload is not copied',
+        );
+      }
+      // Under the threshold, one buffer (small parts cost more to write than to copy).
+      const small = bytes(SHARED_BYTES - 1);
+      const one = encodeReplyParts(v, header, plan('echo'), small, binding.structs);
+      assert.equal(one.length, 1);
+      assert.ok(one[0]!.equals(encodeReply(v, header, plan('echo'), small, binding.structs)));
     });
   }
 });

@@ -9,12 +9,12 @@ import type net from 'node:net';
 const uncork = (socket: net.Socket) => socket.uncork();
 
 /**
- * Writes `bytes` to `socket`, batched with the other writes of this tick when `more` says
+ * Writes `bytes` (one buffer, or the parts of one message) to `socket`, batched with the other writes of this tick when `more` says
  * others may follow (calls still in flight); a lone message goes out at once, saving the
  * deferral. Returns what `socket.write` returns (false once the socket's buffer is full), so
  * callers keep their backpressure as with a plain write.
  */
-export function writeBatched(socket: net.Socket, bytes: Buffer, more: boolean): boolean {
+export function writeBatched(socket: net.Socket, bytes: Buffer | Buffer[], more: boolean): boolean {
   // Only the first write of a tick corks (and schedules the one uncork); a write made while
   // corked joins the batch whatever `more` says, keeping the order. Uncorking a socket
   // destroyed meanwhile is harmless: its buffered writes are discarded as with any write.
@@ -22,5 +22,12 @@ export function writeBatched(socket: net.Socket, bytes: Buffer, more: boolean): 
     socket.cork();
     process.nextTick(uncork, socket);
   }
-  return socket.write(bytes);
+  if (!Array.isArray(bytes)) return socket.write(bytes);
+  if (bytes.length === 1) return socket.write(bytes[0]!);
+  // The parts of one message (a bulk payload not copied) leave in one writev.
+  socket.cork();
+  let ok = true;
+  for (const part of bytes) ok = socket.write(part);
+  socket.uncork();
+  return ok;
 }

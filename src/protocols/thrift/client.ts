@@ -25,7 +25,7 @@ import { writeBatched } from './batch.js';
 import { type Binding, bindContract, type MethodPlan } from './binding.js';
 import { MessageReader, type Variant } from './framing.js';
 import { messageReader } from './library.js';
-import { decodeReply, encodeCall, readHeader } from './messages.js';
+import { decodeReply, encodeCallParts, readHeader } from './messages.js';
 
 export interface ThriftConnectOptions {
   host?: string;
@@ -131,8 +131,11 @@ class Connection {
     return this.failure === undefined && !this.socket.destroyed;
   }
 
-  /** Sends an encoded call; resolves with the decoded result (oneway calls resolve at once). */
-  send(plan: MethodPlan, seqid: number, bytes: Buffer): Promise<unknown> {
+  /**
+   * Sends an encoded call (its parts; a bulk binary argument is the caller's memory, sent
+   * before any reply can come); resolves with the decoded result (oneway calls at once).
+   */
+  send(plan: MethodPlan, seqid: number, bytes: Buffer[]): Promise<unknown> {
     if (!this.usable)
       return Promise.reject(
         this.failure ?? new TransportError(`thrift connection to ${this.where} is closed`),
@@ -256,7 +259,7 @@ export async function connectThrift<C extends Contract>(
     const spec = contract.methods[method];
     if (!plan || !spec)
       return Promise.reject(new InvalidArgumentError(`${contract.name} has no method ${method}`));
-    let encoded: Buffer;
+    let encoded: Buffer[];
     let id: number;
     try {
       if (closed) throw new TransportError(`thrift client for ${where} is closed`);
@@ -271,7 +274,7 @@ export async function connectThrift<C extends Contract>(
       const checked = adHoc ? [...args] : validateArgs(method, spec, args);
       seqid = seqid >= MAX_SEQID ? 1 : seqid + 1;
       id = seqid;
-      encoded = encodeCall(variant, plan, id, checked, binding.structs);
+      encoded = encodeCallParts(variant, plan, id, checked, binding.structs);
     } catch (err) {
       return Promise.reject(toRpcError(err));
     }

@@ -7,7 +7,7 @@
  * @types/thrift describes an older release, so the few members we call are typed here.
  */
 import thrift from 'thrift';
-import { type ProtocolWriter, writeMessage } from './writer.js';
+import { type ProtocolWriter, writeMessage, writeMessageParts } from './writer.js';
 
 export type { ProtocolWriter } from './writer.js';
 
@@ -119,6 +119,15 @@ export function encodeMessage(
   write: (protocol: ProtocolWriter) => void,
 ): Buffer {
   return writeMessage(encoding, framed, write);
+}
+
+/** encodeMessage() as parts, bulk binary payloads not copied (writer.ts writeMessageParts). */
+export function encodeMessageParts(
+  encoding: Encoding,
+  framed: boolean,
+  write: (protocol: ProtocolWriter) => void,
+): Buffer[] {
+  return writeMessageParts(encoding, framed, write);
 }
 
 /**

@@ -32,11 +32,13 @@ import { type ThriftField, type ThriftStruct, typeName } from './idl.js';
 import {
   AppExceptionType,
   encodeMessage,
+  encodeMessageParts,
   MessageType,
   TType,
   toBigInt,
   type WireProtocol,
 } from './library.js';
+import type { ProtocolWriter } from './writer.js';
 
 export interface MessageHeader {
   readonly name: string;
@@ -51,6 +53,23 @@ export function readHeader(p: WireProtocol): MessageHeader {
 
 // ---- client side ------------------------------------------------------------------------
 
+function callWriter(
+  plan: MethodPlan,
+  seqid: number,
+  args: readonly unknown[],
+  structs: StructLookup,
+): (p: ProtocolWriter) => void {
+  const values: Record<string, unknown> = {};
+  plan.params.forEach((f, i) => {
+    values[f.name] = args[i];
+  });
+  return (p) => {
+    p.writeMessageBegin(plan.name, plan.oneway ? MessageType.ONEWAY : MessageType.CALL, seqid);
+    writeStruct(p, `${plan.name}_args`, plan.params, values, structs);
+    p.writeMessageEnd();
+  };
+}
+
 export function encodeCall(
   variant: Variant,
   plan: MethodPlan,
@@ -58,15 +77,21 @@ export function encodeCall(
   args: readonly unknown[],
   structs: StructLookup,
 ): Buffer {
-  const values: Record<string, unknown> = {};
-  plan.params.forEach((f, i) => {
-    values[f.name] = args[i];
-  });
-  return encodeMessage(variant.encoding, variant.framed, (p) => {
-    p.writeMessageBegin(plan.name, plan.oneway ? MessageType.ONEWAY : MessageType.CALL, seqid);
-    writeStruct(p, `${plan.name}_args`, plan.params, values, structs);
-    p.writeMessageEnd();
-  });
+  return encodeMessage(variant.encoding, variant.framed, callWriter(plan, seqid, args, structs));
+}
+
+/**
+ * encodeCall() as parts to write in turn: binary arguments of 32 KiB or more are sent from
+ * the caller's memory (they have left before the reply can come).
+ */
+export function encodeCallParts(
+  variant: Variant,
+  plan: MethodPlan,
+  seqid: number,
+  args: readonly unknown[],
+  structs: StructLookup,
+): Buffer[] {
+  return encodeMessageParts(variant.encoding, variant.framed, callWriter(plan, seqid, args, structs));
 }
 
 export type Reply =
@@ -286,6 +311,20 @@ function resultShape(plan: MethodPlan): { fields: readonly ThriftField[]; struct
   return shape;
 }
 
+function replyWriter(
+  header: MessageHeader,
+  plan: MethodPlan,
+  value: unknown,
+  structs: StructLookup,
+): (p: ProtocolWriter) => void {
+  const { fields, structName } = resultShape(plan);
+  return (p) => {
+    p.writeMessageBegin(header.name, MessageType.REPLY, header.seqid);
+    writeStruct(p, structName, fields, { success: value }, structs);
+    p.writeMessageEnd();
+  };
+}
+
 export function encodeReply(
   variant: Variant,
   header: MessageHeader,
@@ -293,12 +332,21 @@ export function encodeReply(
   value: unknown,
   structs: StructLookup,
 ): Buffer {
-  const { fields, structName } = resultShape(plan);
-  return encodeMessage(variant.encoding, variant.framed, (p) => {
-    p.writeMessageBegin(header.name, MessageType.REPLY, header.seqid);
-    writeStruct(p, structName, fields, { success: value }, structs);
-    p.writeMessageEnd();
-  });
+  return encodeMessage(variant.encoding, variant.framed, replyWriter(header, plan, value, structs));
+}
+
+/**
+ * encodeReply() as parts to write in turn: a binary result of 32 KiB or more is sent from the
+ * implementation's memory, which it must not change after returning it.
+ */
+export function encodeReplyParts(
+  variant: Variant,
+  header: MessageHeader,
+  plan: MethodPlan,
+  value: unknown,
+  structs: StructLookup,
+): Buffer[] {
+  return encodeMessageParts(variant.encoding, variant.framed, replyWriter(header, plan, value, structs));
 }
 
 function appExceptionFor(err: RpcError): { type: number; message: string } {

@@ -26,7 +26,7 @@ import {
   decodeArgs,
   encodeAppException,
   encodeError,
-  encodeReply,
+  encodeReplyParts,
   type MessageHeader,
   readHeader,
 } from './messages.js';
@@ -50,6 +50,12 @@ export const MAX_IN_FLIGHT_PER_CONNECTION = 1024;
  * clients hold connections open between calls.
  */
 export const DEFAULT_MESSAGE_TIMEOUT_MS = 60_000;
+
+/**
+ * An encoded reply: one buffer, or parts to write in turn when a bulk binary result is sent
+ * from the implementation's own memory (messages.ts encodeReplyParts).
+ */
+type Reply = Buffer | Buffer[];
 
 export interface ThriftServeOptions {
   host?: string;
@@ -109,7 +115,7 @@ export async function serveThrift<C extends Contract>(
    * at once when the implementation answers synchronously, else as a promise. Throws (or
    * rejects) only when the library cannot decode what the scan passed.
    */
-  function handle(message: Buffer): Buffer | undefined | Promise<Buffer | undefined> {
+  function handle(message: Buffer): Reply | undefined | Promise<Reply | undefined> {
     const p = messageReader(variant.encoding, message);
     const header = readHeader(p);
     if (header.type !== MessageType.CALL && header.type !== MessageType.ONEWAY) {
@@ -156,7 +162,8 @@ export async function serveThrift<C extends Contract>(
     const replyTo = (v: unknown) => {
       if (silent) return undefined;
       try {
-        return encodeReply(variant, h, plan, v, binding.structs);
+        const parts = encodeReplyParts(variant, h, plan, v, binding.structs);
+        return parts.length === 1 ? parts[0]! : parts;
       } catch (err) {
         return failed(err);
       }
@@ -248,7 +255,7 @@ export async function serveThrift<C extends Contract>(
         readyBytes = 0;
       };
       for (const message of messages) {
-        let reply: Buffer | undefined | Promise<Buffer | undefined>;
+        let reply: Reply | undefined | Promise<Reply | undefined>;
         try {
           reply = handle(message);
         } catch (err) {
@@ -270,6 +277,10 @@ export async function serveThrift<C extends Contract>(
               undecodable(err);
             },
           );
+        } else if (Array.isArray(reply)) {
+          // A bulk reply in parts: what is gathered goes first, keeping the order.
+          if (ready.length > 0) writeReady();
+          if (!socket.destroyed && !writeBatched(socket, reply, inFlight > 0)) writeBlocked = true;
         } else if (reply !== undefined) {
           ready.push(reply);
           readyBytes += reply.length;

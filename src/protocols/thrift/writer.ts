@@ -1,6 +1,7 @@
 /**
  * Our writers for the binary and compact protocols: one growable buffer per message, each
- * value written in place and binary/string payloads copied once, so a reply is one Buffer.
+ * value written in place and binary/string payloads copied once, so a reply is one Buffer
+ * (or, from writeMessageParts, a few parts with the bulk binary payloads not copied at all).
  * The thrift package's writers allocate a Buffer per value (through the deprecated Buffer()
  * constructor) and copy everything again on flush, which dominated the server's CPU on large
  * echoes. The bytes are the package's own (test/thrift/writer.test.ts compares them), except
@@ -42,13 +43,29 @@ const COMPACT_TYPE = [0, 0, 1, 3, 7, 0, 4, 0, 5, 0, 6, 8, 12, 11, 10, 9, 13];
 const CT_TRUE = 1;
 const CT_FALSE = 2;
 
-/** A growable output buffer; `framed` reserves the 4-byte size prefix. */
+/** Binary payloads this large are referenced, not copied, by writeMessageParts. */
+export const SHARED_BYTES = 32 * 1024;
+
+const asBuffer = (bytes: Uint8Array): Buffer =>
+  bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+/**
+ * A growable output buffer; `framed` reserves the 4-byte size prefix. With `share`, binary
+ * payloads of SHARED_BYTES or more become parts of their own instead of being copied in.
+ */
 class Output {
   buf: Buffer;
   pos: number;
   private readonly start: number;
+  /** Parts before the segment being written (buf from segStart to pos), when sharing. */
+  private parts: Buffer[] | undefined;
+  private partsBytes = 0;
+  private segStart = 0;
 
-  constructor(framed: boolean) {
+  constructor(
+    framed: boolean,
+    private readonly share = false,
+  ) {
     this.buf = Buffer.allocUnsafe(256);
     this.start = framed ? 4 : 0;
     this.pos = this.start;
@@ -82,6 +99,15 @@ class Output {
   }
 
   bytes(src: Uint8Array): void {
+    if (this.share && src.length >= SHARED_BYTES) {
+      // The segment so far is a view that later writes never touch: they go past `pos`, or
+      // into a grown copy of the buffer.
+      this.parts ??= [];
+      this.parts.push(this.buf.subarray(this.segStart, this.pos), asBuffer(src));
+      this.partsBytes += this.pos - this.segStart + src.length;
+      this.segStart = this.pos;
+      return;
+    }
     this.ensure(src.length);
     this.buf.set(src, this.pos);
     this.pos += src.length;
@@ -105,6 +131,16 @@ class Output {
   finish(): Buffer {
     if (this.start === 4) this.buf.writeUInt32BE(this.pos - 4, 0);
     return this.buf.subarray(0, this.pos);
+  }
+
+  /** The message as parts to write in turn (one when nothing was shared). */
+  finishParts(): Buffer[] {
+    const parts = this.parts;
+    if (parts === undefined) return [this.finish()];
+    parts.push(this.buf.subarray(this.segStart, this.pos));
+    const total = this.partsBytes + this.pos - this.segStart;
+    if (this.start === 4) parts[0]!.writeUInt32BE(total - 4, 0);
+    return parts;
   }
 }
 
@@ -292,4 +328,18 @@ export function writeMessage(
   const out = new Output(framed);
   write(encoding === 'binary' ? new BinaryWriter(out) : new CompactWriter(out));
   return out.finish();
+}
+
+/**
+ * writeMessage() as parts to write in turn (one writev): binary payloads of SHARED_BYTES or
+ * more are the caller's memory, not copied, so they must not change until the write is done.
+ */
+export function writeMessageParts(
+  encoding: 'binary' | 'compact',
+  framed: boolean,
+  write: (protocol: ProtocolWriter) => void,
+): Buffer[] {
+  const out = new Output(framed, true);
+  write(encoding === 'binary' ? new BinaryWriter(out) : new CompactWriter(out));
+  return out.finishParts();
 }
