@@ -12,6 +12,7 @@
  * A JS number dumps as an int when it is a safe integer (and not -0), otherwise as a float.
  */
 import { ProtocolError } from '../../contract/errors.js';
+import { bufferView, SHARED_PAYLOAD_BYTES } from '../../net/bytes.js';
 
 export const Tag = {
   NONE: 0x00,
@@ -248,14 +249,14 @@ class Writer {
     let runBytes = 0;
     const endRun = () => {
       if (run.length === 0) return;
-      parts.push(run.length === 1 ? asBuffer(run[0]!) : Buffer.concat(run, runBytes));
+      parts.push(run.length === 1 ? bufferView(run[0]!) : Buffer.concat(run, runBytes));
       run = [];
       runBytes = 0;
     };
     for (const c of this.chunks) {
       if (c.length >= SHARED_BYTES) {
         endRun();
-        parts.push(asBuffer(c));
+        parts.push(bufferView(c));
       } else {
         run.push(c);
         runBytes += c.length;
@@ -267,10 +268,7 @@ class Writer {
 }
 
 /** Payloads this large are written from the caller's memory (finishParts) instead of copied. */
-export const SHARED_BYTES = 32 * 1024;
-
-const asBuffer = (bytes: Uint8Array): Buffer =>
-  bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+export const SHARED_BYTES = SHARED_PAYLOAD_BYTES;
 
 const latin1 = (s: string) => Buffer.from(s, 'latin1');
 

@@ -7,6 +7,7 @@
  * echoes. The bytes are the package's own (test/thrift/writer.test.ts compares them), except
  * doubles, written exactly with Node's IEEE 754 writers (see library.ts).
  */
+import { bufferView, SHARED_PAYLOAD_BYTES } from '../../net/bytes.js';
 import type { Int64Like } from './library.js';
 
 /** The write half of a Thrift protocol, as codec.ts and messages.ts drive it. */
@@ -44,10 +45,7 @@ const CT_TRUE = 1;
 const CT_FALSE = 2;
 
 /** Binary payloads this large are referenced, not copied, by writeMessageParts. */
-export const SHARED_BYTES = 32 * 1024;
-
-const asBuffer = (bytes: Uint8Array): Buffer =>
-  bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+export const SHARED_BYTES = SHARED_PAYLOAD_BYTES;
 
 /**
  * A growable output buffer; `framed` reserves the 4-byte size prefix. With `share`, binary
@@ -103,7 +101,7 @@ class Output {
       // The segment so far is a view that later writes never touch: they go past `pos`, or
       // into a grown copy of the buffer.
       this.parts ??= [];
-      this.parts.push(this.buf.subarray(this.segStart, this.pos), asBuffer(src));
+      this.parts.push(this.buf.subarray(this.segStart, this.pos), bufferView(src));
       this.partsBytes += this.pos - this.segStart + src.length;
       this.segStart = this.pos;
       return;
