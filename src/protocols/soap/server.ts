@@ -11,6 +11,7 @@ import { createDispatcher } from '../../contract/dispatch.js';
 import { MessageTooLargeError, NoSuchMethodError, type RpcError, toRpcError } from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
 import { drainableHttp } from '../../serve/http.js';
+import { lingerOnClose } from '../../serve/lingering-close.js';
 import { readBoundedBody } from '../jsonrpc/bounded-body.js';
 import type { RunningServer } from '../types.js';
 import {
@@ -132,7 +133,10 @@ export async function serveSoap<C extends Contract>(
       'Content-Type': type,
       'Content-Length': Buffer.byteLength(text),
     };
-    if (close) headers.Connection = 'close';
+    if (close) {
+      headers.Connection = 'close';
+      lingerOnClose(res.req);
+    }
     res.writeHead(status, headers);
     res.end(text);
   };
