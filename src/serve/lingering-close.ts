@@ -7,16 +7,30 @@
  * those bytes (and the unread ones) with a reset, and the reset can reach the client before it
  * has read the answer: it sees "connection reset" instead of the 413. Here the answer is
  * followed by a FIN only, and what the client still sends is read and dropped until it closes
- * its side, for at most `lingerMs`; the body reader's own byte bound still applies.
+ * its side, for at most `lingerMs`; the body reader's own byte bound still applies. Requests
+ * parsed from those bytes are not to be run: see closedForRequests.
  */
 import type http from 'node:http';
 
 /** How long a half-closed connection waits for the client to stop sending (Apache uses 2 s). */
 export const LINGER_MS = 2_000;
 
+/** Sockets whose answer said `Connection: close`: what they still carry is read, never run. */
+const closed = new WeakSet<object>();
+
+/**
+ * True once an answer on this socket said `Connection: close` (through lingerOnClose). node:http
+ * goes on parsing what a lingering client sends and emits the requests it finds; the server must
+ * not run them (RFC 9112 §9.6), so its request handler drops any for which this is true.
+ */
+export function closedForRequests(socket: object): boolean {
+  return closed.has(socket);
+}
+
 export function lingerOnClose(req: http.IncomingMessage, lingerMs = LINGER_MS): void {
-  if (req.complete) return;
   const socket = req.socket;
+  closed.add(socket);
+  if (req.complete) return;
   socket.destroySoon = () => {
     if (socket.destroyed) return;
     const timer = setTimeout(() => socket.destroy(), lingerMs);

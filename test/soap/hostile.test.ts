@@ -5,11 +5,12 @@
  * each the next valid call still gets 7. Every exchange has a client-side deadline.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { calculator, calculatorContract } from '../../src/contract/index.js';
 import { soap } from '../../src/protocols/soap/index.js';
 import type { RunningServer } from '../../src/protocols/types.js';
-import { post, request, streamUntilAnswered } from './raw-http.js';
+import { DEADLINE_MS, post, request, streamUntilAnswered } from './raw-http.js';
 
 const ENV11 = 'http://schemas.xmlsoap.org/soap/envelope/';
 const ENV12 = 'http://www.w3.org/2003/05/soap-envelope';
@@ -124,6 +125,50 @@ describe('soap server: hostile XML and HTTP', () => {
     assert.ok(closed);
     assert.ok(written < 64 * 1024 * 1024, 'the server answered before the whole body was sent');
     await stillAdds();
+  });
+
+  it('requests pipelined after a 413 that closed the connection are read, never run', async () => {
+    let adds = 0;
+    const counting = {
+      ...calculator,
+      add: (a: number, b: number) => {
+        adds++;
+        return calculator.add(a, b);
+      },
+    };
+    const small = await soap.serve(calculatorContract, counting, { port: 0, maxMessageBytes: 1024 });
+    const socket = net.connect({ port: small.port, host: '127.0.0.1', allowHalfOpen: true });
+    try {
+      const add = addEnvelope('2', '5');
+      const addRequest = `POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: ${Buffer.byteLength(add)}\r\n\r\n${add}`;
+      let received = '';
+      const closed = new Promise<boolean>((resolve) => socket.on('close', resolve));
+      socket.on('error', () => {});
+      socket.on('data', (d: Buffer) => {
+        const first = received === '';
+        received += d.toString('latin1');
+        // After the 413: the body's end, then two whole calls, then the client's FIN.
+        if (first) socket.end(`0\r\n\r\n${addRequest}${addRequest}`);
+      });
+      socket.write(
+        'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n',
+      );
+      socket.write(`800\r\n${'x'.repeat(0x800)}\r\n`);
+      const deadline = setTimeout(() => socket.destroy(), DEADLINE_MS);
+      const hadError = await closed;
+      clearTimeout(deadline);
+      assert.equal(hadError, false);
+      assert.match(received, /^HTTP\/1\.1 413 /);
+      assert.equal(received.match(/HTTP\/1\.1 /g)?.length, 1, received);
+      assert.equal(adds, 0);
+      // The server goes on serving: a new connection's call runs.
+      const reply = await post(small.port, '1.1', addEnvelope('2', '5'));
+      assert.match(reply.body, /<tns:addResult>7<\/tns:addResult>/);
+      assert.equal(adds, 1);
+    } finally {
+      socket.destroy();
+      await small.close();
+    }
   });
 
   it('malformed XML, a non-envelope and an empty body are Client Faults', async () => {

@@ -11,7 +11,7 @@ import { createDispatcher } from '../../contract/dispatch.js';
 import { MessageTooLargeError, NoSuchMethodError, type RpcError, toRpcError } from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
 import { drainableHttp } from '../../serve/http.js';
-import { lingerOnClose } from '../../serve/lingering-close.js';
+import { closedForRequests, lingerOnClose } from '../../serve/lingering-close.js';
 import { readBoundedBody } from '../jsonrpc/bounded-body.js';
 import type { RunningServer } from '../types.js';
 import {
@@ -193,6 +193,11 @@ export async function serveSoap<C extends Contract>(
     (req, res) => dispatchRequest(req, res),
   );
   function dispatchRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    // Sent after an answer that closed the connection: dropped unread, never run or answered.
+    if (closedForRequests(req.socket)) {
+      req.resume();
+      return;
+    }
     onRequest(req, res).catch((err: unknown) => {
       // Only a bug lands here: answer it (or cut the connection) rather than leave a client hanging.
       if (res.headersSent) res.destroy();
@@ -209,6 +214,10 @@ export async function serveSoap<C extends Contract>(
   // Expect: 100-continue with an oversized Content-Length is refused before the body is sent.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const declared = Number(req.headers['content-length']);
+    if (closedForRequests(req.socket)) {
+      dispatchRequest(req, res);
+      return;
+    }
     if (Number.isFinite(declared) && declared > limit) {
       tooLarge(res, versionForContentType(req.headers['content-type']) ?? '1.1', declared);
       return;
