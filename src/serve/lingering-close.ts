@@ -27,9 +27,14 @@ export function closedForRequests(socket: object): boolean {
   return closed.has(socket);
 }
 
+/** Marks `socket` as answered with `Connection: close`: requests parsed after it are not to run. */
+export function refuseFurtherRequests(socket: object): void {
+  closed.add(socket);
+}
+
 export function lingerOnClose(req: http.IncomingMessage, lingerMs = LINGER_MS): void {
   const socket = req.socket;
-  closed.add(socket);
+  refuseFurtherRequests(socket);
   if (req.complete) return;
   socket.destroySoon = () => {
     if (socket.destroyed) return;

@@ -99,6 +99,44 @@ describe('jsonrpc server: fuzz regressions', () => {
     assert.match(error.message, /Host/);
   });
 
+  it('runs nothing pipelined behind an answer that closed the connection', async () => {
+    // Node dispatches the requests parsed from the same bytes; after "Connection: close" none
+    // may run (RFC 9112 §9.6): an add behind a 400, 501 or 413 used to run, its reply lost.
+    let adds = 0;
+    const counting = {
+      ...calculator,
+      add: (a: number, b: number) => {
+        adds++;
+        return calculator.add(a, b);
+      },
+    };
+    const own = await serveJsonRpc(calculatorContract, counting, { port: 0 });
+    try {
+      const body = '{"jsonrpc":"2.0","id":1,"method":"add","params":[2,5]}';
+      const cases: [string, number][] = [
+        [`POST / HTTP/1.1\r\nContent-Length: ${body.length}\r\n\r\n${body}`, 400],
+        ['POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n', 501],
+        ['POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n', 413],
+      ];
+      for (const [first, status] of cases) {
+        const got = responses(await exchange(own.port, `${first}${add(1)}${add(2)}`));
+        assert.deepEqual(
+          got.map((r) => r.status),
+          [status],
+        );
+      }
+      assert.equal(adds, 0);
+      assert.equal(
+        responses(await exchange(own.port, add(3).replace('Host: x', 'Host: x\r\nConnection: close')))[0]
+          ?.status,
+        200,
+      );
+      assert.equal(adds, 1);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('answers a request refused before its body was read once, whatever follows', async () => {
     // A 403 (Origin), 405 or 413 goes out before the body; a broken or cut body after it used to
     // get a second reply, a bare 400, which a pipelining client takes as its next request's.

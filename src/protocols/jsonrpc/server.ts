@@ -21,6 +21,7 @@ import { errorFromCode, MessageTooLargeError, NoSuchMethodError, toRpcError } fr
 import type { Contract, Implementation } from '../../contract/spec.js';
 import { timerDelay } from '../../net/deadline.js';
 import { drainableHttp } from '../../serve/http.js';
+import { closedForRequests, refuseFurtherRequests } from '../../serve/lingering-close.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
 import { readBoundedBody } from './bounded-body.js';
 import {
@@ -280,6 +281,8 @@ function send(
   body: unknown,
   headers: http.OutgoingHttpHeaders = {},
 ) {
+  // Node goes on dispatching what the client pipelined behind this request: none of it may run.
+  if (headers.Connection === 'close') refuseFurtherRequests(res.req.socket);
   const large = largeBinaryOf(body);
   if (large !== undefined) {
     // The reply's JSON with an empty result, split at the result's quotes.
@@ -456,7 +459,7 @@ export async function serveJsonRpc<C extends Contract>(
   // the 100 (RFC 9110 §10.1.1); the connection closes, since the body never comes.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) {
+    if (Number.isFinite(declared) && declared > limit && !closedForRequests(req.socket)) {
       track(req, res);
       const err = toJsonRpcError(new MessageTooLargeError(declared, limit));
       send(res, 413, errorReply(null, err), { Connection: 'close' });
@@ -466,6 +469,11 @@ export async function serveJsonRpc<C extends Contract>(
     dispatchRequest(req, res);
   });
   function dispatchRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    // Sent after an answer that closed the connection (RFC 9112 §9.6): dropped, never run.
+    if (closedForRequests(req.socket)) {
+      req.resume();
+      return;
+    }
     track(req, res);
     onRequest(req, res)
       .catch((err: unknown) => {
