@@ -171,6 +171,58 @@ describe('soap server: hostile XML and HTTP', () => {
     }
   });
 
+  it('pipelined requests before malformed bytes are answered first; nothing behind a closing answer runs', async () => {
+    let adds = 0;
+    const counting = {
+      ...calculator,
+      add: (a: number, b: number) => {
+        adds++;
+        return calculator.add(a, b);
+      },
+    };
+    const own = await soap.serve(calculatorContract, counting, { port: 0 });
+    const exchange = (bytes: string) =>
+      new Promise<string[]>((resolve) => {
+        const socket = net.connect(own.port, '127.0.0.1', () => socket.write(bytes, 'latin1'));
+        let text = '';
+        socket.on('data', (d: Buffer) => {
+          text += d.toString('latin1');
+        });
+        socket.on('error', () => {});
+        const deadline = setTimeout(() => socket.destroy(), DEADLINE_MS);
+        socket.on('close', () => {
+          clearTimeout(deadline);
+          resolve(text.match(/HTTP\/1\.1 \d+|<tns:addResult>\d+/g) ?? []);
+        });
+      });
+    const body = addEnvelope('2', '5');
+    const add = (extra = '') =>
+      `POST / HTTP/1.1\r\nHost: x\r\n${extra}Content-Type: text/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    try {
+      // The 400 for the garbage used to be written at once: both answers were lost.
+      assert.deepEqual(await exchange(`${add()}${add()}GARBAGE\r\n\r\n`), [
+        'HTTP/1.1 200',
+        '<tns:addResult>7',
+        'HTTP/1.1 200',
+        '<tns:addResult>7',
+        'HTTP/1.1 400',
+      ]);
+      assert.equal(adds, 2);
+      // Bytes after a request that asked to close: its answer, nothing else (it was a bare 400).
+      assert.deepEqual(await exchange(`${add('Connection: close\r\n')}${add()}`), [
+        'HTTP/1.1 200',
+        '<tns:addResult>7',
+      ]);
+      assert.equal(adds, 3);
+      // A request without Host gets a 400 that closes; the add behind it used to run.
+      const noHost = add().replace('Host: x\r\n', '');
+      assert.deepEqual(await exchange(`${noHost}${add()}`), ['HTTP/1.1 400']);
+      assert.equal(adds, 3);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('malformed XML, a non-envelope and an empty body are Client Faults', async () => {
     for (const body of ['<s:Envelope', '<a/>', '', `<s:Envelope xmlns:s="${ENV11}"><s:Body/></s:Envelope>`]) {
       const reply = await post(server.port, '1.1', body);

@@ -20,6 +20,7 @@ import { createDispatcher } from '../../contract/dispatch.js';
 import { errorFromCode, MessageTooLargeError, NoSuchMethodError, toRpcError } from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
 import { timerDelay } from '../../net/deadline.js';
+import { clientErrorStatus } from '../../serve/answer-then-error.js';
 import { drainableHttp } from '../../serve/http.js';
 import { closedForRequests, refuseFurtherRequests } from '../../serve/lingering-close.js';
 import { DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, type RunningServer } from '../types.js';
@@ -215,17 +216,6 @@ function idOf(entry: unknown): JSONRPCID {
 
 function errorReply(id: JSONRPCID, error: JSONRPCError): JSONRPCResponse {
   return createJSONRPCErrorResponse(id, error.code, error.message, error.data);
-}
-
-function clientErrorStatus(code: string | undefined): string {
-  switch (code) {
-    case 'ERR_HTTP_REQUEST_TIMEOUT': // headersTimeout or requestTimeout passed
-      return '408 Request Timeout';
-    case 'HPE_HEADER_OVERFLOW':
-      return '431 Request Header Fields Too Large';
-    default:
-      return '400 Bad Request';
-  }
 }
 
 /** Cuts the connection if the ended reply `res` is not flushed within `ms` (a client not reading). */

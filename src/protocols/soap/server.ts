@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { createDispatcher } from '../../contract/dispatch.js';
 import { MessageTooLargeError, NoSuchMethodError, type RpcError, toRpcError } from '../../contract/errors.js';
 import type { Contract, Implementation } from '../../contract/spec.js';
+import { AnswerThenError, clientErrorStatus } from '../../serve/answer-then-error.js';
 import { drainableHttp } from '../../serve/http.js';
 import { closedForRequests, lingerOnClose } from '../../serve/lingering-close.js';
 import { readBoundedBody } from '../jsonrpc/bounded-body.js';
@@ -150,6 +151,12 @@ export async function serveSoap<C extends Contract>(
     );
 
   const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // RFC 9112 §3.2; checked here rather than by Node so that the answer closes the connection
+    // through send(), and nothing pipelined behind it runs.
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && !req.headers.host) {
+      send(res, 400, 'text/plain; charset=utf-8', 'an HTTP/1.1 request must carry a Host header\n', true);
+      return;
+    }
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (wantsWsdl(req.url)) send(res, 200, 'text/xml; charset=utf-8', wsdlFor(req.headers.host));
       else send(res, 404, 'text/plain; charset=utf-8', 'SOAP endpoint: POST an envelope, or GET ?wsdl\n');
@@ -189,15 +196,18 @@ export async function serveSoap<C extends Contract>(
       headersTimeout: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
       requestTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       connectionsCheckingInterval: 1_000,
+      requireHostHeader: false, // checked in onRequest
     },
     (req, res) => dispatchRequest(req, res),
   );
+  const answers = new AnswerThenError(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   function dispatchRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     // Sent after an answer that closed the connection: dropped unread, never run or answered.
     if (closedForRequests(req.socket)) {
       req.resume();
       return;
     }
+    answers.track(res);
     onRequest(req, res).catch((err: unknown) => {
       // Only a bug lands here: answer it (or cut the connection) rather than leave a client hanging.
       if (res.headersSent) res.destroy();
@@ -219,18 +229,16 @@ export async function serveSoap<C extends Contract>(
       return;
     }
     if (Number.isFinite(declared) && declared > limit) {
+      answers.track(res);
       tooLarge(res, versionForContentType(req.headers['content-type']) ?? '1.1', declared);
       return;
     }
     res.writeContinue();
     dispatchRequest(req, res);
   });
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable)
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', () =>
-        socket.destroy(),
-      );
-    else socket.destroy();
+  // Malformed HTTP or a timeout: the whole requests before it are answered, then the status.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    answers.clientError(socket, clientErrorStatus(err.code));
   });
   // GET/HEAD /healthz, and graceful drain (src/serve/http.ts), around the handlers above.
   const drainer = drainableHttp(server);
