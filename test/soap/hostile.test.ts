@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { calculator, calculatorContract } from '../../src/contract/index.js';
 import { soap } from '../../src/protocols/soap/index.js';
 import type { RunningServer } from '../../src/protocols/types.js';
+import { countingCalculator } from '../support/counting-calculator.js';
 import { DEADLINE_MS, post, request, streamUntilAnswered } from './raw-http.js';
 
 const ENV11 = 'http://schemas.xmlsoap.org/soap/envelope/';
@@ -128,14 +129,7 @@ describe('soap server: hostile XML and HTTP', () => {
   });
 
   it('requests pipelined after a 413 that closed the connection are read, never run', async () => {
-    let adds = 0;
-    const counting = {
-      ...calculator,
-      add: (a: number, b: number) => {
-        adds++;
-        return calculator.add(a, b);
-      },
-    };
+    const { impl: counting, adds: addCount } = countingCalculator();
     const small = await soap.serve(calculatorContract, counting, { port: 0, maxMessageBytes: 1024 });
     const socket = net.connect({ port: small.port, host: '127.0.0.1', allowHalfOpen: true });
     try {
@@ -160,11 +154,11 @@ describe('soap server: hostile XML and HTTP', () => {
       assert.equal(hadError, false);
       assert.match(received, /^HTTP\/1\.1 413 /);
       assert.equal(received.match(/HTTP\/1\.1 /g)?.length, 1, received);
-      assert.equal(adds, 0);
+      assert.equal(addCount(), 0);
       // The server goes on serving: a new connection's call runs.
       const reply = await post(small.port, '1.1', addEnvelope('2', '5'));
       assert.match(reply.body, /<tns:addResult>7<\/tns:addResult>/);
-      assert.equal(adds, 1);
+      assert.equal(addCount(), 1);
     } finally {
       socket.destroy();
       await small.close();
@@ -172,14 +166,7 @@ describe('soap server: hostile XML and HTTP', () => {
   });
 
   it('pipelined requests before malformed bytes are answered first; nothing behind a closing answer runs', async () => {
-    let adds = 0;
-    const counting = {
-      ...calculator,
-      add: (a: number, b: number) => {
-        adds++;
-        return calculator.add(a, b);
-      },
-    };
+    const { impl: counting, adds: addCount } = countingCalculator();
     const own = await soap.serve(calculatorContract, counting, { port: 0 });
     const exchange = (bytes: string) =>
       new Promise<string[]>((resolve) => {
@@ -207,17 +194,17 @@ describe('soap server: hostile XML and HTTP', () => {
         '<tns:addResult>7',
         'HTTP/1.1 400',
       ]);
-      assert.equal(adds, 2);
+      assert.equal(addCount(), 2);
       // Bytes after a request that asked to close: its answer, nothing else (it was a bare 400).
       assert.deepEqual(await exchange(`${add('Connection: close\r\n')}${add()}`), [
         'HTTP/1.1 200',
         '<tns:addResult>7',
       ]);
-      assert.equal(adds, 3);
+      assert.equal(addCount(), 3);
       // A request without Host gets a 400 that closes; the add behind it used to run.
       const noHost = add().replace('Host: x\r\n', '');
       assert.deepEqual(await exchange(`${noHost}${add()}`), ['HTTP/1.1 400']);
-      assert.equal(adds, 3);
+      assert.equal(addCount(), 3);
     } finally {
       await own.close();
     }
